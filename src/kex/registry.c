@@ -1,0 +1,58 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include "kex/kex.h"
+
+#include <string.h>
+
+#include "kex/methods.h"
+
+/* Registry order is the default preference order. One Meson option per method. */
+static const struct kex_method *const registry[] = {
+#if MFS_WITH_MLKEM
+	&kex_mlkem768,
+	&kex_mlkem1024,
+#endif
+#if MFS_WITH_MCELIECE
+	&kex_mceliece460896,
+	&kex_mceliece6688128,
+#endif
+#if MFS_WITH_PSK
+	&kex_psk,
+#endif
+#if MFS_WITH_X25519
+	&kex_x25519,
+#endif
+};
+
+size_t kex_methods(const struct kex_method *const **ret)
+{
+	*ret = registry;
+	return sizeof(registry) / sizeof(registry[0]);
+}
+
+const struct kex_method *kex_method_by_name(const char *name)
+{
+	for (size_t i = 0; i < sizeof(registry) / sizeof(registry[0]); i++)
+		if (strcmp(registry[i]->name, name) == 0)
+			return registry[i]->available() ? registry[i] : NULL;
+	return NULL;
+}
+
+const struct kex_method *kex_method_by_id(uint16_t id)
+{
+	for (size_t i = 0; i < sizeof(registry) / sizeof(registry[0]); i++)
+		if (registry[i]->id == id)
+			return registry[i]->available() ? registry[i] : NULL;
+	return NULL;
+}
+
+const char *kex_family_name(enum kex_family f)
+{
+	switch (f) {
+	case KEX_FAMILY_LATTICE: return "lattice";
+	case KEX_FAMILY_CODE: return "code";
+	case KEX_FAMILY_QKD: return "qkd";
+	case KEX_FAMILY_PSK: return "psk";
+	case KEX_FAMILY_CLASSICAL: return "classical";
+	}
+	return "?";
+}
