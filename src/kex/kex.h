@@ -120,6 +120,7 @@ struct kex_method {
 	bool post_quantum;		/* may count as a post-quantum factor */
 	size_t ctx_size, msg1_max, msg2_max, secret_len;
 	const struct kex_kem *kem;	/* NULL for methods that are not a KEM (psk) */
+	const char *openssl_alg;	/* OpenSSL key type for PEM interop, or NULL */
 
 	bool (*available)(void);
 	__attribute__((warn_unused_result))
