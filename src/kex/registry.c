@@ -21,27 +21,30 @@ static const struct kex_method *const registry[] = {
 #if MFS_WITH_X25519
 	&kex_x25519,
 #endif
+	NULL,	/* end; also keeps the array non-empty when every method is disabled */
 };
+
+#define REGISTRY_LEN (sizeof(registry) / sizeof(registry[0]) - 1)
 
 size_t kex_methods(const struct kex_method *const **ret)
 {
 	*ret = registry;
-	return sizeof(registry) / sizeof(registry[0]);
+	return REGISTRY_LEN;
 }
 
 const struct kex_method *kex_method_by_name(const char *name)
 {
-	for (size_t i = 0; i < sizeof(registry) / sizeof(registry[0]); i++)
-		if (strcmp(registry[i]->name, name) == 0)
-			return registry[i]->available() ? registry[i] : NULL;
+	for (const struct kex_method *const *m = registry; *m; m++)
+		if (strcmp((*m)->name, name) == 0)
+			return (*m)->available() ? *m : NULL;
 	return NULL;
 }
 
 const struct kex_method *kex_method_by_id(uint16_t id)
 {
-	for (size_t i = 0; i < sizeof(registry) / sizeof(registry[0]); i++)
-		if (registry[i]->id == id)
-			return registry[i]->available() ? registry[i] : NULL;
+	for (const struct kex_method *const *m = registry; *m; m++)
+		if ((*m)->id == id)
+			return (*m)->available() ? *m : NULL;
 	return NULL;
 }
 
