@@ -264,9 +264,13 @@ int cmd_decap(int argc, char **argv)
 	if ((r = cli_read_secret_key(m, o.secret_key, &sk)))
 		return r;
 	if ((r = file_read(o.ciphertext, m->kem->ct_len, 0, &ct, &ct_len)) < 0 || ct_len != m->kem->ct_len) {
-		r = r < 0 ? cli_fail(r, "cannot read ciphertext %s%s", o.ciphertext,
-				     r == -EMSGSIZE ? " (too long for this method)" : "")
-			  : cli_fail(-EBADMSG, "%s: a %s ciphertext is %zu bytes, the file has %zu",
+		if (r == -EMSGSIZE)
+			r = cli_fail(-EBADMSG, "%s: a %s ciphertext is %zu bytes, the file is larger",
+				     o.ciphertext, m->name, m->kem->ct_len);
+		else if (r < 0)
+			r = cli_fail(r, "cannot read ciphertext %s", o.ciphertext);
+		else
+			r = cli_fail(-EBADMSG, "%s: a %s ciphertext is %zu bytes, the file has %zu",
 				     o.ciphertext, m->name, m->kem->ct_len, ct_len);
 		goto out;
 	}

@@ -106,7 +106,8 @@ int cli_read_public_key(const struct kex_method *m, const char *path, uint8_t **
 		if (r == 0 && got != m->kem->pk_len)
 			r = -EBADMSG;
 		if (r < 0) {
-			r = cli_fail(r, "%s: not a %s public key in PEM", path, m->openssl_alg);
+			r = cli_fail(r == -EKEYREJECTED ? 0 : r, "%s: not a %s public key in PEM%s", path,
+				     m->openssl_alg, r == -EKEYREJECTED ? " (another key type)" : "");
 			goto out;
 		}
 	} else {
@@ -151,7 +152,8 @@ int cli_read_secret_key(const struct kex_method *m, const char *path, struct sec
 		}
 		r = pkey_pem_to_raw(m->openssl_alg, true, (const char *)file->p, file->len, sk->p, cap, &got);
 		if (r < 0) {
-			r = cli_fail(r, "%s: not a %s private key in PEM", path, m->openssl_alg);
+			r = cli_fail(r == -EKEYREJECTED ? 0 : r, "%s: not a %s private key in PEM%s", path,
+				     m->openssl_alg, r == -EKEYREJECTED ? " (another key type)" : "");
 			goto out;
 		}
 		sk->len = got;	/* shrinking len is fine: secret_free() wipes the whole mapping */
