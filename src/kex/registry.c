@@ -23,15 +23,21 @@ static const struct kex_method *const registry[] = {
 #endif
 };
 
+/*
+ * Not a constant expression on purpose: with every method disabled the
+ * registry is empty and "i < 0" loops would trip -Wtype-limits.
+ */
+static const size_t registry_len = sizeof(registry) / sizeof(registry[0]);
+
 size_t kex_methods(const struct kex_method *const **ret)
 {
 	*ret = registry;
-	return sizeof(registry) / sizeof(registry[0]);
+	return registry_len;
 }
 
 const struct kex_method *kex_method_by_name(const char *name)
 {
-	for (size_t i = 0; i < sizeof(registry) / sizeof(registry[0]); i++)
+	for (size_t i = 0; i < registry_len; i++)
 		if (strcmp(registry[i]->name, name) == 0)
 			return registry[i]->available() ? registry[i] : NULL;
 	return NULL;
@@ -39,7 +45,7 @@ const struct kex_method *kex_method_by_name(const char *name)
 
 const struct kex_method *kex_method_by_id(uint16_t id)
 {
-	for (size_t i = 0; i < sizeof(registry) / sizeof(registry[0]); i++)
+	for (size_t i = 0; i < registry_len; i++)
 		if (registry[i]->id == id)
 			return registry[i]->available() ? registry[i] : NULL;
 	return NULL;
