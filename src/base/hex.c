@@ -44,7 +44,8 @@ int hex_decode(uint8_t *out, size_t len, const char *in, size_t in_len)
 		int lo = hex_digit((unsigned char)in[2 * i + 1]);
 
 		bad |= (hi | lo) < 0;
-		out[i] = (uint8_t)((hi << 4) | (lo & 15));
+		/* Unsigned: shifting a negative (bad) digit left is undefined. */
+		out[i] = (uint8_t)(((unsigned)hi << 4) | ((unsigned)lo & 15U));
 	}
 	if (bad) {
 		mfs_wipe(out, len);
