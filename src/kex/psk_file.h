@@ -12,7 +12,8 @@
  *
  * Errors (negative errno), chosen so that the caller can print what to fix:
  *   -EINVAL        the PSK ID is not [A-Za-z0-9._-]{1,64} (lookup only)
- *   -ENOKEY        no file for this ID in the directory (lookup only)
+ *   -ENOKEY        no file for this ID in the directory, or no such
+ *                  directory (lookup only)
  *   -ENOENT        the file does not exist (psk_file_load only)
  *   -ENAMETOOLONG  <dir>/<id>.psk does not fit in PATH_MAX
  *   -ELOOP         the file is a symbolic link
@@ -50,8 +51,9 @@ int psk_id_check(const char *id);
 int psk_file_load(const char *path, struct secret **ret);
 
 /*
- * Load <dir>/<id>.psk after checking the ID syntax. A missing file is
- * -ENOKEY (unknown ID); every other error is psk_file_load()'s.
+ * Load <dir>/<id>.psk after checking the ID syntax (-EINVAL). A missing
+ * file or directory is -ENOKEY (unknown ID); every other error is
+ * psk_file_load()'s.
  */
 int psk_dir_load(const char *dir, const char *id, struct secret **ret);
 
