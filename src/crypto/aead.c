@@ -69,20 +69,27 @@ int aead_open(struct aead *a, const uint8_t *iv, size_t iv_len,
 	EVP_CIPHER_CTX *c = a->dec;
 	int n, r;
 
-	if (!c || aad_len > INT_MAX || ct_len > INT_MAX)
-		return -EINVAL;
+	if (!c || aad_len > INT_MAX || ct_len > INT_MAX) {
+		r = -EINVAL;
+		goto out;
+	}
 	/* Only full-length tags: truncated GCM tags weaken authentication. */
-	if (tag_len != AEAD_TAG_LEN)
-		return -EKEYREJECTED;
+	if (tag_len != AEAD_TAG_LEN) {
+		r = -EKEYREJECTED;
+		goto out;
+	}
 	if ((r = set_iv(c, 0, iv, iv_len)) < 0)
-		return r;
+		goto out;
 	if ((aad_len && EVP_DecryptUpdate(c, NULL, &n, aad, (int)aad_len) != 1) ||
 	    (ct_len && EVP_DecryptUpdate(c, pt, &n, ct, (int)ct_len) != 1) ||
-	    EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_SET_TAG, AEAD_TAG_LEN, (void *)tag) != 1)
-		return -EIO;
-	if (EVP_DecryptFinal_ex(c, pt + ct_len, &n) != 1) {
-		mfs_wipe(pt, ct_len);
-		return -EKEYREJECTED;
+	    EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_SET_TAG, AEAD_TAG_LEN, (void *)tag) != 1) {
+		r = -EIO;
+		goto out;
 	}
-	return 0;
+	r = EVP_DecryptFinal_ex(c, pt + ct_len, &n) == 1 ? 0 : -EKEYREJECTED;
+out:
+	/* Nothing unauthenticated is ever left for the caller. */
+	if (r < 0 && ct_len <= INT_MAX)
+		mfs_wipe(pt, ct_len);
+	return r;
 }

@@ -31,8 +31,9 @@ int aead_seal(struct aead *a, const uint8_t *iv, size_t iv_len,
 	      const uint8_t *aad, size_t aad_len, const uint8_t *pt, size_t pt_len,
 	      uint8_t *ct, uint8_t tag[static AEAD_TAG_LEN]);
 /*
- * pt[ct_len] = decryption; -EKEYREJECTED when the tag does not verify, and
- * then pt is zeroed. pt may equal ct.
+ * pt[ct_len] = decryption; -EKEYREJECTED when the tag does not verify (or is
+ * not 16 bytes), -EINVAL for a zero-length IV. On any failure pt is zeroed.
+ * pt may equal ct.
  */
 int aead_open(struct aead *a, const uint8_t *iv, size_t iv_len,
 	      const uint8_t *aad, size_t aad_len, const uint8_t *ct, size_t ct_len,
