@@ -173,7 +173,12 @@ int combine_input_parse(const char *json, size_t len, struct combine_input *ret,
 		fail(err, err_size, "input is larger than %d bytes", COMBINE_INPUT_MAX);
 		return -EMSGSIZE;
 	}
-	root = json_loadb(json, len, JSON_REJECT_DUPLICATES, &jerr);
+	/*
+	 * JSON_ALLOW_NUL lets a "\u0000" in a string value through the syntax
+	 * check so that get_str() refuses it with the name of the field;
+	 * jansson refuses a NUL in an object key either way.
+	 */
+	root = json_loadb(json, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &jerr);
 	if (!root)
 		return fail(err, err_size, "JSON syntax error at line %d column %d: %s",
 			    jerr.line, jerr.column, jerr.text);

@@ -102,6 +102,21 @@ static int get_octets(EVP_PKEY *pkey, const char *name, uint8_t *out, size_t cap
 	return 0;
 }
 
+/*
+ * The passphrase callback for every PEM read: there is none. With a NULL
+ * callback OpenSSL falls back to PEM_def_callback(), which prompts on the
+ * terminal (or reads stdin when there is none), so an encrypted key in a
+ * file would stall the tool waiting for input. -1 makes the read fail.
+ */
+static int no_passphrase(char *buf, int size, int rwflag, void *arg)
+{
+	(void)buf;
+	(void)size;
+	(void)rwflag;
+	(void)arg;
+	return -1;
+}
+
 int pkey_pem_to_raw(const char *alg, bool is_private, const char *pem, size_t pem_len,
 		    uint8_t *out, size_t cap, size_t *ret_len)
 {
@@ -114,8 +129,8 @@ int pkey_pem_to_raw(const char *alg, bool is_private, const char *pem, size_t pe
 		return -EMSGSIZE;
 	if (!(bio = BIO_new_mem_buf(pem, (int)pem_len)))
 		return -ENOMEM;
-	pkey = is_private ? PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL)
-			  : PEM_read_bio_PUBKEY(bio, NULL, NULL, NULL);
+	pkey = is_private ? PEM_read_bio_PrivateKey(bio, NULL, no_passphrase, NULL)
+			  : PEM_read_bio_PUBKEY(bio, NULL, no_passphrase, NULL);
 	BIO_free(bio);
 	if (!pkey)
 		return -EBADMSG;

@@ -30,6 +30,8 @@ void pkey_pem_free(char *pem, size_t len);
  * Raw key bytes from PEM text of the given type into out[cap]; *ret_len is
  * the length written. -EBADMSG when it is not a PEM key, -EKEYREJECTED when
  * the key is of another type than alg, -EMSGSIZE when out is too small.
+ * Encrypted private keys are refused (-EBADMSG) without asking for a
+ * passphrase: nothing here ever reads the terminal.
  */
 int pkey_pem_to_raw(const char *alg, bool is_private, const char *pem, size_t pem_len,
 		    uint8_t *out, size_t cap, size_t *ret_len);
