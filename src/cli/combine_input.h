@@ -14,15 +14,16 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "crypto/combiner.h"
 #include "kex/kex.h"
 
 #define COMBINE_INPUT_MAX (64 * 1024)	/* bytes of JSON */
 #define COMBINE_MAX_METHODS 8
 #define COMBINE_ID_MAX 255		/* identity bytes */
 #define COMBINE_NONCE_MAX 64		/* nonce bytes */
-#define COMBINE_TEXT_MAX 255		/* label / purpose bytes */
+#define COMBINE_TEXT_MAX COMBINER_LABEL_MAX	/* label / purpose bytes (64) */
 #define COMBINE_PATH_MAX 4095
-#define COMBINE_LENGTH_MAX 255		/* output bytes */
+#define COMBINE_LENGTH_MAX COMBINER_OUT_MAX	/* output bytes (128) */
 
 enum combine_mode {
 	COMBINE_MODE_CATKDF,

@@ -246,7 +246,7 @@ if have mlkem768 && have psk; then
 		 "a mlkem768 ciphertext is 1088 bytes:cb/shortct.json" \
 		 "ciphertext cb/gpu/nope.ct:cb/missingct.json" \
 		 "cb/malformed.json: JSON syntax error at line:cb/malformed.json" \
-		 "input.length: must be an integer in 16..255:cb/length.json" \
+		 "input.length: must be an integer in 16..128:cb/length.json" \
 		 "psk_id \"../link\": use 1..64 of:cb/pskid.json"; do
 		rm -f cb/bad.key
 		expect_fail 1 "${c%:*}" -- "$KEX" combine --input "${c##*:}" --output cb/bad.key

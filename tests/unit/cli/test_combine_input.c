@@ -86,7 +86,7 @@ static const struct bad_case bad_cases[] = {
 	  "methods[0]: \"method\" is required" },
 	/* Wrong types. */
 	{ "length as a string", DOC("\"length\": \"32\",", KEM), -EBADMSG,
-	  "input.length: must be an integer in 16..255" },
+	  "input.length: must be an integer in 16..128" },
 	{ "version as a string", DOC("\"version\": \"1\",", KEM), -EBADMSG,
 	  "input.version: must be an integer in 1..65535" },
 	{ "purpose as a number", "{\"purpose\": 5, \"initiator\": " INI ", \"responder\": " RESP
@@ -112,14 +112,14 @@ static const struct bad_case bad_cases[] = {
 				    "\"ciphertext\": \"c\", \"shared_secret\": \"s\"}"),
 	  -EBADMSG, "methods[0].public_key: must be a string" },
 	/* Numbers out of range. */
-	{ "length 15", DOC("\"length\": 15,", KEM), -EBADMSG, "input.length: must be an integer in 16..255" },
-	{ "length 256", DOC("\"length\": 256,", KEM), -EBADMSG, "input.length: must be an integer in 16..255" },
-	{ "length -1", DOC("\"length\": -1,", KEM), -EBADMSG, "input.length: must be an integer in 16..255" },
+	{ "length 15", DOC("\"length\": 15,", KEM), -EBADMSG, "input.length: must be an integer in 16..128" },
+	{ "length 256", DOC("\"length\": 256,", KEM), -EBADMSG, "input.length: must be an integer in 16..128" },
+	{ "length -1", DOC("\"length\": -1,", KEM), -EBADMSG, "input.length: must be an integer in 16..128" },
 	{ "length 2^31", DOC("\"length\": 2147483648,", KEM), -EBADMSG,
-	  "input.length: must be an integer in 16..255" },
+	  "input.length: must be an integer in 16..128" },
 	{ "length 2^32+32", DOC("\"length\": 4294967328,", KEM), -EBADMSG,
-	  "input.length: must be an integer in 16..255" },
-	{ "length 1.5", DOC("\"length\": 1.5,", KEM), -EBADMSG, "input.length: must be an integer in 16..255" },
+	  "input.length: must be an integer in 16..128" },
+	{ "length 1.5", DOC("\"length\": 1.5,", KEM), -EBADMSG, "input.length: must be an integer in 16..128" },
 	{ "length 32.0", DOC("\"length\": 32.0,", KEM), -EBADMSG, "input.length: must be an integer" },
 	{ "length 2^64", DOC("\"length\": 18446744073709551616,", KEM), -EBADMSG, "too big integer" },
 	{ "version 0", DOC("\"version\": 0,", KEM), -EBADMSG, "input.version: must be an integer in 1..65535" },
@@ -145,7 +145,7 @@ static const struct bad_case bad_cases[] = {
 	{ "id missing", DOC_P("", INI, "{\"nonce\": \"" N2 "\"}", KEM), -EBADMSG,
 	  "responder: \"id\" is required" },
 	{ "purpose empty", "{\"purpose\": \"\", \"initiator\": " INI ", \"responder\": " RESP
-	  ", \"methods\": [" KEM "]}", -EBADMSG, "input.purpose: must be 1..255 characters" },
+	  ", \"methods\": [" KEM "]}", -EBADMSG, "input.purpose: must be 1..64 characters" },
 	{ "psk_id with NUL", DOC("", "{\"method\": \"psk\", \"psk_id\": \"a\\u0000b\", \"psk_file\": \"f\"}"),
 	  -EBADMSG, "methods[0].psk_id: must be 1..64 characters without NUL" },
 	{ "psk_id 65 characters",
@@ -300,12 +300,12 @@ static void test_valid_limits(void **state)
 	memset(id, 'i', COMBINE_ID_MAX);
 	id[COMBINE_ID_MAX] = '\0';
 	n = snprintf(json, sizeof(json),
-		     DOC_P("\"length\": 255, \"version\": 65535,",
+		     DOC_P("\"length\": 128, \"version\": 65535,",
 			   "{\"id\": \"%s\", \"nonce\": \"" N1 N1 N1 N1 "\"}", RESP,
 			   KEM "," PSK "," KEM "," PSK "," KEM "," PSK "," KEM "," PSK), id);
 	assert_true(n > 0 && (size_t)n < sizeof(json));
 	parse_ok(json, &in);
-	assert_int_equal(in.length, 255);
+	assert_int_equal(in.length, 128);
 	assert_int_equal(in.version, 65535);
 	assert_int_equal(strlen(in.initiator_id), COMBINE_ID_MAX);
 	assert_int_equal(in.initiator_nonce_len, COMBINE_NONCE_MAX);
