@@ -9,19 +9,26 @@
 #                corpus replayed by libFuzzer; last line "N passed, N failed"
 #   make build   configure (first time) and compile build/
 #   make fuzz    run each libFuzzer harness for FUZZ_SECONDS (scratch corpus)
+#   make bench   install dependencies, build, run build/bench/kex: ops/s and CPU
+#                time per exchange of every method and of the four-factor suite,
+#                each with its ratio to openssl speed / mceliece-speed measured in
+#                the same run (takes ~5-8 minutes, half of it mceliece-speed; see
+#                docs/performance.md). Not part of make check.
 #   make deps    scripts/install-deps
 #   make clean   remove build/ and build-san/
 #
 # Variables: MESON_OPTS="-Dmceliece=disabled ..." (extra meson options),
-# JOBS (default: number of CPUs), FUZZ_SECONDS (default 60), FUZZ_TARGETS.
+# JOBS (default: number of CPUs), FUZZ_SECONDS (default 60), FUZZ_TARGETS,
+# BENCH_ARGS (passed to build/bench/kex, e.g. "--markdown --no-mceliece-speed").
 
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 MESON_OPTS ?=
 FUZZ_SECONDS ?= 60
 FUZZ_TARGETS ?=
+BENCH_ARGS ?=
 export JOBS MESON_OPTS FUZZ_SECONDS FUZZ_TARGETS
 
-.PHONY: all deps build check demo fuzz clean
+.PHONY: all deps build check demo fuzz bench clean
 
 all: build
 
@@ -46,6 +53,10 @@ demo: deps
 
 fuzz: deps
 	@scripts/fuzz
+
+bench: deps
+	@scripts/build
+	@build/bench/kex $(BENCH_ARGS)
 
 clean:
 	rm -rf build build-san
