@@ -761,6 +761,7 @@ static struct kem_bench *kem_bench_new(const struct kex_method *m)
 /* What every method may need from the caller: static keys, a PSK. */
 struct env_keys {
 	uint8_t *pk;
+	uint8_t pk_id[32];	/* SHA3-256 of pk, computed once per key as a daemon does */
 	struct secret *sk;
 	struct secret *psk;
 	struct kex_env ei, er;
@@ -796,6 +797,8 @@ static struct env_keys *env_new(const struct kex_method *m)
 		e->ei.static_pk_len = m->kem->pk_len;
 		e->er.peer_static_pk = e->pk;
 		e->er.peer_static_pk_len = m->kem->pk_len;
+		check(hash(HASH_SHA3_256, e->pk, m->kem->pk_len, e->pk_id), "key id");
+		e->ei.static_pk_id = e->er.static_pk_id = e->pk_id;
 	}
 	return e;
 }
