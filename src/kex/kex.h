@@ -23,7 +23,9 @@
  *
  * Any failure aborts the exchange: the caller calls done() and discards the
  * whole multi-method exchange (no fallback). secret() fails with -EPROTO
- * before the exchange is complete and after the secret has been taken once.
+ * before the exchange is complete and after the secret has been taken once;
+ * on that failure it zeroes ret_ss[secret_len], as every secret output is
+ * zeroed on failure (a caller must not reuse one buffer for two calls).
  *
  * Every message is bounded: msg1 <= msg1_max, msg2 <= msg2_max. A received
  * message of the wrong length is -EBADMSG; one that fails a key check is

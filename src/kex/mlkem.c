@@ -125,10 +125,12 @@ static int mlkem_secret(void *ctx, uint8_t *ret_ss)
 {
 	struct mlkem_ctx *c = ctx;
 
-	/* ret_ss is not touched on failure: it may hold the secret from a first call. */
+	/* kex.h: the caller's buffer is zeroed on failure, like every secret output. */
 	if (c->state != MLKEM_ST_READY) {
 		if (c->state != MLKEM_ST_TAKEN)
 			mlkem_fail(c, -EPROTO);
+		if (ret_ss)
+			mfs_wipe(ret_ss, KEX_SECRET_LEN);
 		return -EPROTO;
 	}
 	memcpy(ret_ss, c->ss, MLKEM_SS_LEN);

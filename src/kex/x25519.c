@@ -115,10 +115,12 @@ static int x25519_secret(void *ctx, uint8_t *ret_ss)
 {
 	struct x25519_ctx *c = ctx;
 
-	/* ret_ss is not touched on failure: it may hold the secret from a first call. */
+	/* kex.h: the caller's buffer is zeroed on failure, like every secret output. */
 	if (c->state != X25519_ST_READY) {
 		if (c->state != X25519_ST_TAKEN)
 			x25519_fail(c, -EPROTO);
+		if (ret_ss)
+			mfs_wipe(ret_ss, KEX_SECRET_LEN);
 		return -EPROTO;
 	}
 	memcpy(ret_ss, c->ss, X25519_KEY_LEN);

@@ -220,7 +220,9 @@ static void test_call_order(void **state)
 	m->done(ctx);
 
 	assert_int_equal(m->init(ctx, NULL, KEX_INITIATOR), 0);
+	memset(ss, 0xaa, sizeof(ss));
 	assert_int_equal(m->secret(ctx, ss), -EPROTO);
+	assert_true(mfs_ct_is_zero(ss, sizeof(ss)));	/* zeroed on failure */
 	m->done(ctx);
 	w1 = wbuf_init(m1, sizeof(m1));
 	assert_int_equal(m->init(ctx, NULL, KEX_INITIATOR), 0);
@@ -251,9 +253,13 @@ static void test_secret_once(void **state)
 	assert_int_equal(m->secret(res, b), 0);
 	assert_memory_equal(a, b, KEX_SECRET_LEN);
 	memcpy(keep, a, sizeof(a));
+	/* Once only: a second call fails and zeroes its output (kex.h). */
+	memset(a, 0xaa, sizeof(a));
 	assert_int_equal(m->secret(ini, a), -EPROTO);
+	assert_true(mfs_ct_is_zero(a, sizeof(a)));
 	assert_int_equal(m->secret(res, b), -EPROTO);
-	assert_memory_equal(a, keep, KEX_SECRET_LEN);
+	assert_true(mfs_ct_is_zero(b, sizeof(b)));
+	assert_false(mfs_ct_is_zero(keep, sizeof(keep)));
 	ctx_free(ini);
 	ctx_free(res);
 }
