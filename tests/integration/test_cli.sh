@@ -27,6 +27,12 @@ expect_fail() {
 	if [ "$rc" -eq "$want" ] && grep -q -- "$pat" err.txt; then ok "refused ($pat): $*"
 	else bad "expected rc=$want and '$pat' from: $* (rc=$rc, stderr: $(head -c 300 err.txt))"; fi
 }
+# flip FILE OFFSET MASK: XOR one byte in place (a real bit flip, never a no-op).
+flip() {
+	local b
+	b=$(od -An -tu1 -j "$2" -N1 "$1" | tr -d ' ')
+	printf "\\$(printf %03o $(( b ^ $3 )))" | dd of="$1" bs=1 seek="$2" conv=notrunc status=none
+}
 expect_ok() { if "$@" >out.txt 2>err.txt; then ok "$*"; else bad "$* failed: $(head -c 300 err.txt)"; fi; }
 same() { if cmp -s "$1" "$2"; then ok "$3"; else bad "$3 ($1 != $2)"; fi; }
 differ() { if cmp -s "$1" "$2"; then bad "$3 ($1 == $2)"; else ok "$3"; fi; }
@@ -46,7 +52,7 @@ for m in $methods; do
 	[ "$(stat -c %s "$m.ss.a")" = 32 ] && ok "$m: 32-byte secret" || bad "$m: secret size"
 	# A flipped ciphertext bit: no error (implicit rejection), but another secret.
 	cp "$m.ct" "$m.ct.bad"
-	printf '\x80' | dd of="$m.ct.bad" bs=1 seek=3 conv=notrunc status=none
+	flip "$m.ct.bad" 3 128
 	if [ "$m" = x25519 ]; then
 		# X25519 has no implicit rejection; a changed public value still gives another secret.
 		"$KEX" decap --method "$m" --secret-key "$m.sk" --ciphertext "$m.ct.bad" --shared-secret "$m.ss.c" 2>/dev/null
@@ -219,7 +225,7 @@ if have mlkem768 && have psk; then
 	# Every bound value counts: change one thing on gpu-dc's side, get another key.
 	i=0
 	cp cb/gpu/mlkem.ct cb/gpu/mlkem.ct.bad
-	printf '\x01' | dd of=cb/gpu/mlkem.ct.bad bs=1 seek=100 conv=notrunc status=none
+	flip cb/gpu/mlkem.ct.bad 100 1
 	rev_order=$(echo $cb_methods | tr ' ' '\n' | tac | tr '\n' ' ')
 	inonce2=$(cat cb/inonce)
 	[ "${inonce2: -1}" = 0 ] && inonce2=${inonce2%?}1 || inonce2=${inonce2%?}0
