@@ -272,7 +272,8 @@ static int runs_setup(struct hs *hs)
 				.instance = pass == 0 ? MSG_INST_FORWARD : MSG_INST_REVERSE,
 				.role = (pass == 0) == me_init ? KEX_INITIATOR : KEX_RESPONDER,
 			};
-			len += ALIGN16(m->ctx_size ? m->ctx_size : 1) + m->msg1_max + m->msg2_max;
+			len += ALIGN16(m->ctx_size ? m->ctx_size : 1) +
+			       ALIGN16(m->msg1_max + m->msg2_max);
 			n++;
 		}
 	hs->n_runs = n;
@@ -288,6 +289,7 @@ static int runs_setup(struct hs *hs)
 		off += run->m->msg1_max;
 		run->m2_off = off;
 		off += run->m->msg2_max;
+		off = ALIGN16(off);	/* the next context starts aligned */
 	}
 	hs->arena_used = off;
 	for (size_t i = 0; i < n; i++) {
