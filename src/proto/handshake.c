@@ -154,9 +154,9 @@ int proto_is_initiator(const char *my_id, const char *peer_id, const char *class
 	bp = (uint8_t)lp;
 	bc = (uint8_t)lc;
 	{
-		const struct cbuf pm[] = { CBUF(ELECT_LABEL, sizeof(ELECT_LABEL)), CBUF(&bm, 1),
+		const struct cbuf pm[] = { CBUF(ELECT_LABEL, strlen(ELECT_LABEL)), CBUF(&bm, 1),
 					   CBUF(my_id, lm), CBUF(&bc, 1), CBUF(class_name, lc) };
-		const struct cbuf pp[] = { CBUF(ELECT_LABEL, sizeof(ELECT_LABEL)), CBUF(&bp, 1),
+		const struct cbuf pp[] = { CBUF(ELECT_LABEL, strlen(ELECT_LABEL)), CBUF(&bp, 1),
 					   CBUF(peer_id, lp), CBUF(&bc, 1), CBUF(class_name, lc) };
 
 		if (hash_v(HASH_SHA256, pm, 5, hm) < 0 || hash_v(HASH_SHA256, pp, 5, hp) < 0)
