@@ -860,7 +860,7 @@ static int on_confirm(struct hs *hs, const struct msg *m, const uint8_t *frame, 
 {
 	bool initiator = hs->cfg.role == HS_INITIATOR;
 	uint8_t mac[MSG_MAC_LEN];
-	size_t start = out->len, foff;
+	size_t foff;
 	bool ok;
 	int r;
 
@@ -880,7 +880,6 @@ static int on_confirm(struct hs *hs, const struct msg *m, const uint8_t *frame, 
 		    (r = msg_frame_begin(out, hs->version, MSG_CONFIRM, &foff)) < 0 ||
 		    (r = wbuf_put(out, mac, sizeof(mac))) < 0 || (r = msg_frame_end(out, foff)) < 0)
 			return fail(hs, r, note, "cannot write CONFIRM");
-		(void)start;
 	}
 	if ((r = derive_pool(hs)) < 0)
 		return fail(hs, r, note, "key derivation failed");
