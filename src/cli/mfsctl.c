@@ -8,7 +8,10 @@
 #include <errno.h>
 #include <getopt.h>
 #include <stdarg.h>
+#include <limits.h>
+#include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -21,6 +24,7 @@
 #include "base/secret.h"
 #include "kex/kex.h"
 #include "proto/identity.h"
+#include "proto/policy.h"
 
 enum {
 	CTL_OK = 0,
@@ -72,30 +76,134 @@ static void cert_date(const ASN1_TIME *t, char *out, size_t size)
 		snprintf(out, size, "?");
 }
 
-/* The node's public description and the lines a peer pastes into its configuration. */
+/*
+ * The longest line mfsd.conf accepts: CONFIG_LINE_MAX of daemon/config.h
+ * (docs/config.md), which the cli layer may not include.
+ */
+#define CONF_LINE_MAX 190
+
+/* Where a peer keeps the copy of a McEliece public key, relative to its mfsd.conf. */
+#define PEER_PIN_DIR "peers"
+
+/*
+ * Print "key = value" as a configuration line; a comment first when mfsd.conf
+ * could not hold it (docs/config.md: CONF_LINE_MAX, no control characters).
+ */
+static void conf_line(const char *key, const char *value)
+{
+	bool bad = strlen(key) + 3 + strlen(value) > CONF_LINE_MAX;
+
+	for (const char *c = value; *c; c++)
+		bad |= (unsigned char)*c < 0x20 || *c == 0x7f;
+	if (bad)
+		printf("# WARNING: mfsd.conf cannot hold the next line (over %d characters or a\n"
+		       "# control character): move the identity to a shorter path.\n", CONF_LINE_MAX);
+	printf("%s = %s\n", key, value);
+}
+
+/*
+ * The node's public description, then two ready-to-paste blocks: the
+ * [peer ID] section for each peer's configuration (the pins) and the [node]
+ * lines for this node's own. Every line that is not configuration is a
+ * comment, so the whole output may be pasted and trimmed.
+ */
 static int print_pins(const struct identity *idn, const char *dir)
 {
 	char fpr[IDENTITY_HEX_LEN], pkid[IDENTITY_HEX_LEN], until[32];
-	int r;
+	char abs[PATH_MAX], path[PATH_MAX + 64], key[64], pin[IDENTITY_ID_MAX + 64];
+	bool any = false, named = policy_name_valid(idn->id);
+	const char *section = named ? idn->id : "NAME";
+	int r, width;
 
 	if ((r = hex_encode(fpr, sizeof(fpr), idn->cert_fpr, sizeof(idn->cert_fpr))) < 0)
 		return ctl_fail(r, "fingerprint");
+	/* Absolute, so the [node] lines hold wherever mfsd.conf is. */
+	if (!realpath(dir, abs))
+		snprintf(abs, sizeof(abs), "%s", dir);
 	cert_date(X509_get0_notAfter(idn->cert), until, sizeof(until));
-	printf("node id:      %s\n", idn->id);
-	printf("directory:    %s\n", dir);
-	printf("certificate:  %s, self-signed, CN=%s, valid until %s\n", IDENTITY_KEY_TYPE, idn->id, until);
-	printf("mceliece:     %s\n", identity_cmce_name(idn->cmce_id));
-	printf("\n# Pins of node %s: paste into the peer's configuration, in its entry for %s.\n",
-	       idn->id, idn->id);
-	printf("# tls_fingerprint: SHA-256 of %s (DER); mceliece_sha3: SHA3-256 of %s.\n",
-	       IDENTITY_FILE_CERT, IDENTITY_FILE_CMCE_PK);
-	printf("tls_fingerprint = %s\n", fpr);
-	if (idn->cmce_id) {
-		if ((r = hex_encode(pkid, sizeof(pkid), idn->cmce_pk_id, sizeof(idn->cmce_pk_id))) < 0)
-			return ctl_fail(r, "McEliece key hash");
-		printf("mceliece_sha3 = %s\n", pkid);
+	printf("# node id:      %s\n", idn->id);
+	printf("# directory:    %s\n", abs);
+	printf("# certificate:  %s, self-signed, CN=%s, valid until %s\n", IDENTITY_KEY_TYPE, idn->id, until);
+	printf("# mceliece:    ");
+	for (size_t i = 0; i < IDENTITY_CMCE_N; i++) {
+		if (idn->cmce[i].id) {
+			printf("%s %s", any ? "," : "", identity_cmce_name(idn->cmce[i].id));
+			any = true;
+		}
+	}
+	printf("%s%s\n", any ? "" : " none", idn->cmce_legacy ? " (legacy file names)" : "");
+
+	printf("\n# ---- For each peer of %s: its mfsd.conf (docs/config.md) ----\n", idn->id);
+	if (any) {
+		width = 0;
+		for (size_t i = 0; i < IDENTITY_CMCE_N; i++) {
+			if (idn->cmce[i].id && (int)strlen(idn->cmce[i].pk_file) > width)
+				width = (int)strlen(idn->cmce[i].pk_file);
+		}
+		printf("# 1. Copy these public files to the peer, next to its mfsd.conf (relative\n"
+		       "#    paths are relative to the directory of the configuration file):\n");
+		for (size_t i = 0; i < IDENTITY_CMCE_N; i++) {
+			const struct identity_cmce *c = &idn->cmce[i];
+
+			if (c->id)
+				printf("#      %s/%-*s  ->  %s/%s.%s.pk\n", abs, width, c->pk_file, PEER_PIN_DIR,
+				       idn->id, identity_cmce_name(c->id));
+		}
+		printf("# 2. Check the values below over a channel you trust (a file that came over\n"
+		       "#    the network proves nothing by its own hash), then paste this section\n"
+		       "#    and complete it: address, and [class %s CLASS] sections after it.\n", section);
 	} else {
-		printf("# (no static McEliece key: no mceliece_sha3 to pin)\n");
+		printf("# Check the value below over a channel you trust, then paste this section\n"
+		       "# and complete it: address, and [class %s CLASS] sections after it.\n"
+		       "# (No McEliece key: the classes of this peer cannot use mceliece460896\n"
+		       "# or mceliece6688128.)\n", section);
+	}
+	if (named)
+		printf("[peer %s]\n", idn->id);
+	else
+		printf("# The node ID '%s' is no section name ([a-z0-9_-]{1,32}): pick one.\n"
+		       "[peer NAME]\n", idn->id);
+	printf("# address = HOST:7400\n");
+	conf_line("pin_cert_sha256", fpr);
+	for (size_t i = 0; i < IDENTITY_CMCE_N; i++) {
+		const struct identity_cmce *c = &idn->cmce[i];
+		const char *name = identity_cmce_name(c->id);
+
+		if (!c->id)
+			continue;
+		if ((r = hex_encode(pkid, sizeof(pkid), c->pk_id, sizeof(c->pk_id))) < 0)
+			return ctl_fail(r, "McEliece key hash");
+		snprintf(key, sizeof(key), "pin_%s", name);
+		snprintf(pin, sizeof(pin), "%s/%s.%s.pk", PEER_PIN_DIR, idn->id, name);
+		conf_line(key, pin);
+		snprintf(key, sizeof(key), "pin_%s_sha3", name);
+		conf_line(key, pkid);
+	}
+
+	printf("\n# ---- For this node: the [node] section of its own mfsd.conf ----\n"
+	       "# (its other keys, listen, state_dir, psk_dir..., have defaults)\n");
+	if (idn->cmce_legacy)
+		printf("# (%s/%s are legacy names; renaming them to mceliece<set>.sk/.pk is\n"
+		       "# enough to migrate, see docs/identity.md)\n", IDENTITY_FILE_CMCE_SK,
+		       IDENTITY_FILE_CMCE_PK);
+	printf("[node]\n");
+	conf_line("id", idn->id);
+	snprintf(path, sizeof(path), "%s/%s", abs, IDENTITY_FILE_KEY);
+	conf_line("identity_key", path);
+	snprintf(path, sizeof(path), "%s/%s", abs, IDENTITY_FILE_CERT);
+	conf_line("identity_cert", path);
+	for (size_t i = 0; i < IDENTITY_CMCE_N; i++) {
+		const struct identity_cmce *c = &idn->cmce[i];
+		const char *name = identity_cmce_name(c->id);
+
+		if (!c->id)
+			continue;
+		snprintf(key, sizeof(key), "%s_key", name);
+		snprintf(path, sizeof(path), "%s/%s", abs, c->sk_file);
+		conf_line(key, path);
+		snprintf(key, sizeof(key), "%s_pub", name);
+		snprintf(path, sizeof(path), "%s/%s", abs, c->pk_file);
+		conf_line(key, path);
 	}
 	return fflush(stdout) == 0 ? CTL_OK : ctl_fail(-errno, "stdout");
 }
@@ -104,28 +212,56 @@ static int print_pins(const struct identity *idn, const char *dir)
 
 static void help_genid(void)
 {
-	printf("Usage: mfsctl genid --id NAME --dir DIR [--mceliece 460896|6688128|none] [--force]\n\n"
+	printf("Usage: mfsctl genid --id NAME --dir DIR [--mceliece SETS] [--force]\n\n"
 	       "Create the identity of this node in DIR: an ML-DSA-65 key (node.key, 0600)\n"
 	       "with a self-signed certificate (node.crt), a static Classic McEliece key pair\n"
-	       "(mceliece.sk 0600, mceliece.pk), and the node ID (node.id). Prints the pins\n"
-	       "the peers must configure.\n\n"
+	       "per parameter set (mceliece460896.sk 0600, mceliece460896.pk, and the same\n"
+	       "for 6688128), and the node ID (node.id). Prints the [peer] lines each peer\n"
+	       "pastes into its mfsd.conf and the [node] lines of this node's own.\n\n"
 	       "  --id NAME          node ID: [a-z0-9][a-z0-9.-]{0,62}, e.g. mfs-tokyo-1\n"
 	       "  --dir DIR          identity directory; created 0700 when missing\n"
-	       "  --mceliece SET     McEliece parameter set (default 460896); 'none' for a node\n"
+	       "  --mceliece SETS    McEliece parameter sets, comma-separated: 460896,6688128\n"
+	       "                     (the default, both), one of them, or 'none' for a node\n"
 	       "                     whose policy uses no static-key method\n"
 	       "  --force            replace an existing identity (its peers must re-pin)\n");
 }
 
-static int parse_cmce(const char *s, uint16_t *ret)
+/* "460896,6688128" (any order, each at most once) or "none" into ids[], in slot order. */
+static int parse_cmce(const char *s, uint16_t ids[static IDENTITY_CMCE_N], size_t *n)
 {
-	if (!strcmp(s, "460896") || !strcmp(s, "mceliece460896"))
-		*ret = KEX_ID_MCELIECE460896;
-	else if (!strcmp(s, "6688128") || !strcmp(s, "mceliece6688128"))
-		*ret = KEX_ID_MCELIECE6688128;
-	else if (!strcmp(s, "none"))
-		*ret = 0;
-	else
-		return -EINVAL;
+	bool want[IDENTITY_CMCE_N] = { false };
+	const char *p = s;
+
+	*n = 0;
+	if (!strcmp(s, "none"))
+		return 0;
+	for (;;) {
+		size_t len = strcspn(p, ",");
+		uint16_t id;
+		int slot;
+
+		if (len == 6 && !strncmp(p, "460896", len))
+			id = KEX_ID_MCELIECE460896;
+		else if (len == 14 && !strncmp(p, "mceliece460896", len))
+			id = KEX_ID_MCELIECE460896;
+		else if (len == 7 && !strncmp(p, "6688128", len))
+			id = KEX_ID_MCELIECE6688128;
+		else if (len == 15 && !strncmp(p, "mceliece6688128", len))
+			id = KEX_ID_MCELIECE6688128;
+		else
+			return -EINVAL;
+		slot = identity_cmce_slot(id);
+		if (want[slot])
+			return -EINVAL;
+		want[slot] = true;
+		if (!p[len])
+			break;
+		p += len + 1;
+	}
+	if (want[IDENTITY_CMCE460896])
+		ids[(*n)++] = KEX_ID_MCELIECE460896;
+	if (want[IDENTITY_CMCE6688128])
+		ids[(*n)++] = KEX_ID_MCELIECE6688128;
 	return 0;
 }
 
@@ -139,7 +275,8 @@ static int cmd_genid(int argc, char **argv)
 		{ 0 },
 	};
 	const char *id = NULL, *dir = NULL;
-	uint16_t cmce = KEX_ID_MCELIECE460896;
+	uint16_t cmce[IDENTITY_CMCE_N] = { KEX_ID_MCELIECE460896, KEX_ID_MCELIECE6688128 };
+	size_t n_cmce = 2;
 	struct identity *idn = NULL;
 	bool force = false;
 	int c, r;
@@ -152,8 +289,9 @@ static int cmd_genid(int argc, char **argv)
 		case 'd': dir = optarg; break;
 		case 'f': force = true; break;
 		case 'm':
-			if (parse_cmce(optarg, &cmce) < 0)
-				return ctl_usage("genid", "--mceliece: '%s' is not 460896, 6688128 or none", optarg);
+			if (parse_cmce(optarg, cmce, &n_cmce) < 0)
+				return ctl_usage("genid", "--mceliece: '%s' is not 460896, 6688128, both "
+						 "comma-separated, or none", optarg);
 			break;
 		default:
 			return ctl_usage("genid", "unknown or incomplete option '%s'", argv[optind - 1]);
@@ -165,11 +303,13 @@ static int cmd_genid(int argc, char **argv)
 		return ctl_usage("genid", "--id and --dir are required");
 	if (!identity_id_valid(id))
 		return ctl_usage("genid", "invalid node ID '%s': use [a-z0-9][a-z0-9.-]{0,62}", id);
-	if (cmce && !kex_method_by_id(cmce))
-		return ctl_fail(0, "%s is not built into this mfsctl (use --mceliece none)",
-				identity_cmce_name(cmce));
+	for (size_t i = 0; i < n_cmce; i++) {
+		if (!kex_method_by_id(cmce[i]))
+			return ctl_fail(0, "%s is not built into this mfsctl (use --mceliece none)",
+					identity_cmce_name(cmce[i]));
+	}
 
-	r = identity_generate(id, cmce, &idn);
+	r = identity_generate_sets(id, cmce, n_cmce, &idn);
 	if (r < 0) {
 		r = ctl_fail(r, "cannot generate the identity%s",
 			     r == -EOPNOTSUPP ? " (does the crypto library have ML-DSA-65?)" : "");
@@ -196,8 +336,8 @@ out:
 static void help_pins(void)
 {
 	printf("Usage: mfsctl pins --dir DIR\n\n"
-	       "Check the identity in DIR (file modes, key/certificate match, McEliece pair)\n"
-	       "and print its pins again, as genid did.\n");
+	       "Check the identity in DIR (file modes, key/certificate match, McEliece pairs)\n"
+	       "and print its pins and configuration lines again, as genid did.\n");
 }
 
 static int cmd_pins(int argc, char **argv)
@@ -233,8 +373,8 @@ static int cmd_pins(int argc, char **argv)
  * through mfsd's admin socket. Not listed until they exist.
  */
 static const struct ctl_cmd commands[] = {
-	{ "genid", "create this node's identity (ML-DSA-65 certificate, McEliece key)", cmd_genid, help_genid },
-	{ "pins", "check an identity and print the pins its peers configure", cmd_pins, help_pins },
+	{ "genid", "create this node's identity (ML-DSA-65 certificate, McEliece keys)", cmd_genid, help_genid },
+	{ "pins", "check an identity and print the lines of its peers' and its own mfsd.conf", cmd_pins, help_pins },
 };
 
 static void usage(FILE *f)

@@ -30,7 +30,84 @@
 #define CMCE_SK_MAX 16384
 #define CMCE_CT_MAX 256
 
-static const uint16_t cmce_ids[] = { KEX_ID_MCELIECE460896, KEX_ID_MCELIECE6688128 };
+/*
+ * The McEliece files of each slot, and the legacy pair (whose set comes from
+ * its sizes), with every message read_cmce() may report about them: the
+ * messages are static strings, as identity_load() promises.
+ */
+struct cmce_files {
+	uint16_t id;		/* 0: the legacy pair, any set */
+	const char *pk, *sk;
+	const char *pk_missing, *sk_missing, *pk_writable, *pk_size, *pk_not_built;
+	const char *sk_perm, *sk_size, *sk_mismatch;
+	const char *legacy_clash;	/* legacy pair only: its set also has per-set files */
+};
+
+#define CMCE_FILES(ID, NAME, PK, SK)                                                            \
+	{ ID, PK, SK, PK ": missing (" SK " exists)", SK ": missing (" PK " exists)",            \
+	  PK ": writable by group or others", PK ": its size is not that of " NAME,              \
+	  PK ": " NAME " is not built in", SK ": accessible by group or others (chmod 600)",     \
+	  SK ": wrong size for " NAME, SK ": does not match " PK, NULL }
+
+static const struct cmce_files slot_files[IDENTITY_CMCE_N] = {
+	[IDENTITY_CMCE460896] = CMCE_FILES(KEX_ID_MCELIECE460896, "mceliece460896",
+					    IDENTITY_FILE_CMCE460896_PK, IDENTITY_FILE_CMCE460896_SK),
+	[IDENTITY_CMCE6688128] = CMCE_FILES(KEX_ID_MCELIECE6688128, "mceliece6688128",
+					     IDENTITY_FILE_CMCE6688128_PK, IDENTITY_FILE_CMCE6688128_SK),
+};
+
+static const struct cmce_files legacy_files = {
+	0, IDENTITY_FILE_CMCE_PK, IDENTITY_FILE_CMCE_SK,
+	IDENTITY_FILE_CMCE_PK ": missing (" IDENTITY_FILE_CMCE_SK " exists)",
+	IDENTITY_FILE_CMCE_SK ": missing (" IDENTITY_FILE_CMCE_PK " exists)",
+	IDENTITY_FILE_CMCE_PK ": writable by group or others",
+	IDENTITY_FILE_CMCE_PK ": its size is that of no McEliece parameter set",
+	IDENTITY_FILE_CMCE_PK ": McEliece is not built in",
+	IDENTITY_FILE_CMCE_SK ": accessible by group or others (chmod 600)",
+	IDENTITY_FILE_CMCE_SK ": wrong size for the parameter set of " IDENTITY_FILE_CMCE_PK,
+	IDENTITY_FILE_CMCE_SK ": does not match " IDENTITY_FILE_CMCE_PK,
+	IDENTITY_FILE_CMCE_PK ": holds a key of a set that has its own files (remove one)",
+};
+
+int identity_cmce_slot(uint16_t cmce_id)
+{
+	switch (cmce_id) {
+	case KEX_ID_MCELIECE460896: return IDENTITY_CMCE460896;
+	case KEX_ID_MCELIECE6688128: return IDENTITY_CMCE6688128;
+	default: return -1;
+	}
+}
+
+const struct identity_cmce *identity_cmce_get(const struct identity *idn, uint16_t cmce_id)
+{
+	int slot = identity_cmce_slot(cmce_id);
+
+	if (!idn || slot < 0 || idn->cmce[slot].id != cmce_id)
+		return NULL;
+	return &idn->cmce[slot];
+}
+
+/* Point the one-pair fields (cmce_id, cmce_pk, ...) at the first pair held. */
+static void set_primary(struct identity *idn)
+{
+	idn->cmce_id = 0;
+	idn->cmce_pk = NULL;
+	idn->cmce_pk_len = 0;
+	idn->cmce_sk = NULL;
+	memset(idn->cmce_pk_id, 0, sizeof(idn->cmce_pk_id));
+	for (size_t i = 0; i < IDENTITY_CMCE_N; i++) {
+		const struct identity_cmce *c = &idn->cmce[i];
+
+		if (!c->id)
+			continue;
+		idn->cmce_id = c->id;
+		idn->cmce_pk = c->pk;
+		idn->cmce_pk_len = c->pk_len;
+		idn->cmce_sk = c->sk;
+		memcpy(idn->cmce_pk_id, c->pk_id, sizeof(idn->cmce_pk_id));
+		return;
+	}
+}
 
 bool identity_id_valid(const char *id)
 {
@@ -81,8 +158,11 @@ void identity_free(struct identity *idn)
 		return;
 	EVP_PKEY_free(idn->key);
 	X509_free(idn->cert);
-	free(idn->cmce_pk);
-	secret_free(idn->cmce_sk);
+	/* cmce_pk and cmce_sk are views of cmce[]: released there. */
+	for (size_t i = 0; i < IDENTITY_CMCE_N; i++) {
+		free(idn->cmce[i].pk);
+		secret_free(idn->cmce[i].sk);
+	}
 	mfs_wipe(idn, sizeof(*idn));
 	free(idn);
 }
@@ -159,16 +239,24 @@ out:
 	return r;
 }
 
-int identity_generate(const char *id, uint16_t cmce_id, struct identity **ret)
+int identity_generate_sets(const char *id, const uint16_t *cmce_ids, size_t n,
+			   struct identity **ret)
 {
-	const struct kex_method *m = NULL;
 	struct identity *idn = NULL;
 	int r;
 
-	if (!identity_id_valid(id))
+	if (!identity_id_valid(id) || (n && !cmce_ids))
 		return -EINVAL;
-	if (cmce_id != 0 && !(m = cmce_method(cmce_id)))
-		return -EOPNOTSUPP;
+	for (size_t i = 0; i < n; i++) {
+		if (identity_cmce_slot(cmce_ids[i]) < 0)
+			return -EOPNOTSUPP;
+		for (size_t j = 0; j < i; j++) {
+			if (cmce_ids[j] == cmce_ids[i])
+				return -EINVAL;
+		}
+		if (!cmce_method(cmce_ids[i]))
+			return -EOPNOTSUPP;
+	}
 	if (!(idn = calloc(1, sizeof(*idn))))
 		return -ENOMEM;
 	memcpy(idn->id, id, strlen(id) + 1);
@@ -179,23 +267,35 @@ int identity_generate(const char *id, uint16_t cmce_id, struct identity **ret)
 	if ((r = make_cert(id, idn->key, &idn->cert)) < 0 ||
 	    (r = identity_cert_fingerprint(idn->cert, idn->cert_fpr)) < 0)
 		goto out;
-	if (m) {
-		idn->cmce_id = cmce_id;
-		idn->cmce_pk_len = m->kem->pk_len;
-		if (!(idn->cmce_pk = malloc(m->kem->pk_len)) || !(idn->cmce_sk = secret_alloc(m->kem->sk_len))) {
+	for (size_t i = 0; i < n; i++) {
+		const struct kex_method *m = cmce_method(cmce_ids[i]);
+		int slot = identity_cmce_slot(cmce_ids[i]);
+		struct identity_cmce *c = &idn->cmce[slot];
+
+		c->pk_len = m->kem->pk_len;
+		c->pk_file = slot_files[slot].pk;
+		c->sk_file = slot_files[slot].sk;
+		if (!(c->pk = malloc(m->kem->pk_len)) || !(c->sk = secret_alloc(m->kem->sk_len))) {
 			r = -ENOMEM;
 			goto out;
 		}
-		if ((r = m->kem->keypair(idn->cmce_pk, idn->cmce_sk->p)) < 0 ||
-		    (r = identity_cmce_pk_hash(idn->cmce_pk, idn->cmce_pk_len, idn->cmce_pk_id)) < 0)
+		if ((r = m->kem->keypair(c->pk, c->sk->p)) < 0 ||
+		    (r = identity_cmce_pk_hash(c->pk, c->pk_len, c->pk_id)) < 0)
 			goto out;
+		c->id = cmce_ids[i];
 	}
+	set_primary(idn);
 	*ret = idn;
 	idn = NULL;
 	r = 0;
 out:
 	identity_free(idn);
 	return r;
+}
+
+int identity_generate(const char *id, uint16_t cmce_id, struct identity **ret)
+{
+	return identity_generate_sets(id, &cmce_id, cmce_id ? 1 : 0, ret);
 }
 
 /* ---- saving ---- */
@@ -254,8 +354,10 @@ out:
 }
 
 static const char *const all_files[] = {
-	IDENTITY_FILE_ID, IDENTITY_FILE_KEY, IDENTITY_FILE_CERT, IDENTITY_FILE_CMCE_PK,
-	IDENTITY_FILE_CMCE_SK,
+	IDENTITY_FILE_ID, IDENTITY_FILE_KEY, IDENTITY_FILE_CERT,
+	IDENTITY_FILE_CMCE460896_PK, IDENTITY_FILE_CMCE460896_SK,
+	IDENTITY_FILE_CMCE6688128_PK, IDENTITY_FILE_CMCE6688128_SK,
+	IDENTITY_FILE_CMCE_PK, IDENTITY_FILE_CMCE_SK,	/* legacy */
 };
 
 /* True when dir holds any identity file (or a link by that name). */
@@ -271,6 +373,17 @@ static bool has_identity(const char *dir)
 	return false;
 }
 
+/* Remove dir/name if it exists. */
+static int unlink_in(const char *dir, const char *name)
+{
+	char path[PATH_MAX];
+	int r;
+
+	if ((r = join(path, sizeof(path), dir, name)) < 0)
+		return r;
+	return unlink(path) < 0 && errno != ENOENT ? -errno : 0;
+}
+
 /* Write every file of idn into dir; node.id last, as the mark of a complete identity. */
 static int write_files(const struct identity *idn, const char *dir, bool overwrite)
 {
@@ -283,27 +396,26 @@ static int write_files(const struct identity *idn, const char *dir, bool overwri
 
 	if ((r = key_pem(idn->key, &key)) < 0 || (r = cert_pem(idn->cert, &crt, &crt_len)) < 0)
 		goto out;
-	if (idn->cmce_id) {
-		if ((r = join(path, sizeof(path), dir, IDENTITY_FILE_CMCE_SK)) < 0 ||
-		    (r = file_write_atomic(path, idn->cmce_sk->p, idn->cmce_sk->len, FILE_SECRET | ow)) < 0 ||
-		    (r = join(path, sizeof(path), dir, IDENTITY_FILE_CMCE_PK)) < 0 ||
-		    (r = file_write_atomic(path, idn->cmce_pk, idn->cmce_pk_len, ow)) < 0)
-			goto out;
-	} else if (overwrite) {
-		/* A forced identity without McEliece: an old pair must not stay behind. */
-		if ((r = join(path, sizeof(path), dir, IDENTITY_FILE_CMCE_SK)) < 0)
-			goto out;
-		if (unlink(path) < 0 && errno != ENOENT) {
-			r = -errno;
-			goto out;
-		}
-		if ((r = join(path, sizeof(path), dir, IDENTITY_FILE_CMCE_PK)) < 0)
-			goto out;
-		if (unlink(path) < 0 && errno != ENOENT) {
-			r = -errno;
-			goto out;
+	for (size_t i = 0; i < IDENTITY_CMCE_N; i++) {
+		const struct identity_cmce *c = &idn->cmce[i];
+
+		if (c->id) {
+			if ((r = join(path, sizeof(path), dir, slot_files[i].sk)) < 0 ||
+			    (r = file_write_atomic(path, c->sk->p, c->sk->len, FILE_SECRET | ow)) < 0 ||
+			    (r = join(path, sizeof(path), dir, slot_files[i].pk)) < 0 ||
+			    (r = file_write_atomic(path, c->pk, c->pk_len, ow)) < 0)
+				goto out;
+		} else if (overwrite) {
+			/* A forced identity without this set: an old pair must not stay behind. */
+			if ((r = unlink_in(dir, slot_files[i].sk)) < 0 ||
+			    (r = unlink_in(dir, slot_files[i].pk)) < 0)
+				goto out;
 		}
 	}
+	/* Never written any more; a replaced identity leaves none behind. */
+	if (overwrite && ((r = unlink_in(dir, legacy_files.sk)) < 0 ||
+			  (r = unlink_in(dir, legacy_files.pk)) < 0))
+		goto out;
 	if ((r = join(path, sizeof(path), dir, IDENTITY_FILE_KEY)) < 0 ||
 	    (r = file_write_atomic(path, key->p, key->len, FILE_SECRET | ow)) < 0 ||
 	    (r = join(path, sizeof(path), dir, IDENTITY_FILE_CERT)) < 0 ||
@@ -539,7 +651,25 @@ out:
 	return r;
 }
 
-static int read_cmce(const char *dir, struct identity *idn, const char **what)
+/* The McEliece method of a public key size, or NULL. */
+static const struct kex_method *cmce_by_pk_len(size_t len)
+{
+	for (size_t i = 0; i < IDENTITY_CMCE_N; i++) {
+		const struct kex_method *m = cmce_method(slot_files[i].id);
+
+		if (m && m->kem->pk_len == len)
+			return m;
+	}
+	return NULL;
+}
+
+/*
+ * Read the pair named by f into *c: f->id fixes the set (its exact sizes),
+ * or 0 (legacy pair) takes the set from the public key's size. 1 when the
+ * pair is absent, 0 when loaded, or a negative errno with *what set.
+ */
+static int read_cmce_pair(const char *dir, const struct cmce_files *f, struct identity_cmce *c,
+			  const char **what)
 {
 	char pk_path[PATH_MAX], sk_path[PATH_MAX];
 	const struct kex_method *m = NULL;
@@ -547,58 +677,91 @@ static int read_cmce(const char *dir, struct identity *idn, const char **what)
 	bool has_pk, has_sk;
 	int r;
 
-	if ((r = join(pk_path, sizeof(pk_path), dir, IDENTITY_FILE_CMCE_PK)) < 0 ||
-	    (r = join(sk_path, sizeof(sk_path), dir, IDENTITY_FILE_CMCE_SK)) < 0)
+	if ((r = join(pk_path, sizeof(pk_path), dir, f->pk)) < 0 ||
+	    (r = join(sk_path, sizeof(sk_path), dir, f->sk)) < 0)
 		return r;
 	has_pk = lstat(pk_path, &st) == 0;
 	has_sk = lstat(sk_path, &st) == 0;
 	if (!has_pk && !has_sk)
-		return 0;	/* an identity without a static McEliece key */
+		return 1;	/* no static key of this set */
 	if (!has_pk || !has_sk) {
-		*what = has_pk ? IDENTITY_FILE_CMCE_SK ": missing (" IDENTITY_FILE_CMCE_PK " exists)"
-			       : IDENTITY_FILE_CMCE_PK ": missing (" IDENTITY_FILE_CMCE_SK " exists)";
+		*what = has_pk ? f->sk_missing : f->pk_missing;
 		return -ENOENT;
 	}
-	*what = IDENTITY_FILE_CMCE_PK;
+	if (f->id && !(m = cmce_method(f->id))) {
+		*what = f->pk_not_built;
+		return -EOPNOTSUPP;
+	}
+	*what = f->pk;
 	if ((r = check_not_writable(pk_path)) < 0) {
-		*what = IDENTITY_FILE_CMCE_PK ": writable by group or others";
+		if (r == -EPERM)
+			*what = f->pk_writable;
 		return r;
 	}
-	if ((r = file_read(pk_path, CMCE_PK_MAX, 0, &idn->cmce_pk, &idn->cmce_pk_len)) < 0) {
+	if ((r = file_read(pk_path, m ? m->kem->pk_len : CMCE_PK_MAX, 0, &c->pk, &c->pk_len)) < 0) {
 		if (r == -EMSGSIZE)
-			*what = IDENTITY_FILE_CMCE_PK ": its size is that of no McEliece parameter set";
+			*what = f->pk_size;
 		return r == -EMSGSIZE ? -EBADMSG : r;
 	}
-	for (size_t i = 0; i < sizeof(cmce_ids) / sizeof(cmce_ids[0]); i++) {
-		const struct kex_method *c = kex_method_by_id(cmce_ids[i]);
-
-		if (c && c->kem && c->kem->pk_len == idn->cmce_pk_len)
-			m = c;
-	}
-	if (!m) {
-		*what = MFS_WITH_MCELIECE ? IDENTITY_FILE_CMCE_PK ": its size is that of no McEliece parameter set"
-					  : IDENTITY_FILE_CMCE_PK ": McEliece is not built in";
+	if (!m && !(m = cmce_by_pk_len(c->pk_len))) {
+		*what = MFS_WITH_MCELIECE ? f->pk_size : f->pk_not_built;
 		return MFS_WITH_MCELIECE ? -EBADMSG : -EOPNOTSUPP;
 	}
-	*what = IDENTITY_FILE_CMCE_SK;
-	if ((r = file_read_secret(sk_path, CMCE_SK_MAX, 0, &idn->cmce_sk)) < 0) {
-		if (r == -EPERM)
-			*what = IDENTITY_FILE_CMCE_SK ": accessible by group or others (chmod 600)";
-		else if (r == -EMSGSIZE || r == -EBADMSG)
-			*what = IDENTITY_FILE_CMCE_SK ": wrong size for the parameter set of " IDENTITY_FILE_CMCE_PK;
-		return r == -EMSGSIZE ? -EBADMSG : r;
-	}
-	if (idn->cmce_sk->len != m->kem->sk_len) {
-		*what = IDENTITY_FILE_CMCE_SK ": wrong size for the parameter set of " IDENTITY_FILE_CMCE_PK;
+	if (c->pk_len != m->kem->pk_len) {
+		*what = f->pk_size;
 		return -EBADMSG;
 	}
-	*what = IDENTITY_FILE_CMCE_SK ": does not match " IDENTITY_FILE_CMCE_PK;
-	if ((r = cmce_pair_check(m, idn->cmce_pk, idn->cmce_sk)) < 0)
+	*what = f->sk;
+	if ((r = file_read_secret(sk_path, CMCE_SK_MAX, 0, &c->sk)) < 0) {
+		if (r == -EPERM)
+			*what = f->sk_perm;
+		else if (r == -EMSGSIZE || r == -EBADMSG)
+			*what = f->sk_size;
+		return r == -EMSGSIZE ? -EBADMSG : r;
+	}
+	if (c->sk->len != m->kem->sk_len) {
+		*what = f->sk_size;
+		return -EBADMSG;
+	}
+	*what = f->sk_mismatch;
+	if ((r = cmce_pair_check(m, c->pk, c->sk)) < 0)
 		return r;
-	*what = IDENTITY_FILE_CMCE_PK;
-	if ((r = identity_cmce_pk_hash(idn->cmce_pk, idn->cmce_pk_len, idn->cmce_pk_id)) < 0)
+	*what = f->pk;
+	if ((r = identity_cmce_pk_hash(c->pk, c->pk_len, c->pk_id)) < 0)
 		return r;
-	idn->cmce_id = m->id;
+	c->id = m->id;
+	c->pk_file = f->pk;
+	c->sk_file = f->sk;
+	return 0;
+}
+
+/* Every McEliece pair in dir: the per-set files, then a legacy mceliece.pk/.sk. */
+static int read_cmce(const char *dir, struct identity *idn, const char **what)
+{
+	struct identity_cmce legacy = { 0 };
+	int slot, r;
+
+	for (size_t i = 0; i < IDENTITY_CMCE_N; i++) {
+		if ((r = read_cmce_pair(dir, &slot_files[i], &idn->cmce[i], what)) < 0)
+			return r;
+	}
+	r = read_cmce_pair(dir, &legacy_files, &legacy, what);
+	if (r == 0) {
+		slot = identity_cmce_slot(legacy.id);
+		if (slot < 0 || idn->cmce[slot].id) {
+			*what = slot < 0 ? legacy_files.pk_size : legacy_files.legacy_clash;
+			r = slot < 0 ? -EBADMSG : -EEXIST;
+		} else {
+			idn->cmce[slot] = legacy;
+			memset(&legacy, 0, sizeof(legacy));
+			idn->cmce_legacy = true;
+		}
+	}
+	free(legacy.pk);
+	secret_free(legacy.sk);
+	if (r < 0)
+		return r;
+	set_primary(idn);
 	return 0;
 }
 

@@ -2,20 +2,26 @@
 /*
  * Node identity: what one mfsd is, and what its peers pin.
  *
- *   node.id       the node ID, one line: [a-z0-9][a-z0-9.-]{0,62}        0644
- *   node.key      ML-DSA-65 private key, PKCS#8 PEM                        0600
- *   node.crt      self-signed X.509 v3 certificate of that key, CN = ID    0644
- *   mceliece.pk   static Classic McEliece public key, raw (optional)      0644
- *   mceliece.sk   its secret key, raw                                     0600
+ *   node.id              the node ID, one line: [a-z0-9][a-z0-9.-]{0,62}  0644
+ *   node.key             ML-DSA-65 private key, PKCS#8 PEM                  0600
+ *   node.crt             self-signed X.509 v3 certificate, CN = ID          0644
+ *   mceliece460896.pk    static Classic McEliece 460896 public key, raw    0644
+ *   mceliece460896.sk    its secret key, raw                               0600
+ *   mceliece6688128.pk   the same for Classic McEliece 6688128             0644
+ *   mceliece6688128.sk                                                     0600
  *
- * A peer pins two values: the SHA-256 of the DER certificate (checked by
- * the TLS layer, tls.h) and the SHA3-256 of the McEliece public key (the
- * static_pk_id of struct kex_env). There is no CA: the certificate only
- * carries the key into TLS, so its validity period and extensions matter
- * little (docs/identity.md).
+ * Each McEliece pair is optional; an identity holds one per parameter set
+ * it was generated with (mfsctl genid: both by default). A peer pins the
+ * SHA-256 of the DER certificate (checked by the TLS layer, tls.h) and, per
+ * set, the SHA3-256 of the McEliece public key (the static_pk_id of struct
+ * kex_env). There is no CA: the certificate only carries the key into TLS,
+ * so its validity period and extensions matter little (docs/identity.md).
  *
- * The McEliece pair is optional (cmce_id 0): a node whose policy uses no
- * static-key method, or a build without libmceliece, has none.
+ * Legacy layout: identities written before per-set files hold at most one
+ * pair as mceliece.pk / mceliece.sk, its parameter set given by the file
+ * sizes. identity_load() still reads it (struct identity_cmce names the
+ * files it came from); identity_save() always writes the per-set names and,
+ * when replacing an identity, removes the legacy files.
  */
 #ifndef MFS_PROTO_IDENTITY_H
 #define MFS_PROTO_IDENTITY_H
@@ -38,11 +44,37 @@
 #define IDENTITY_FILE_ID "node.id"
 #define IDENTITY_FILE_KEY "node.key"
 #define IDENTITY_FILE_CERT "node.crt"
+/* Legacy single-pair layout (read, never written): set recorded by the file sizes. */
 #define IDENTITY_FILE_CMCE_PK "mceliece.pk"
 #define IDENTITY_FILE_CMCE_SK "mceliece.sk"
+/* Per parameter set (written by identity_save()). */
+#define IDENTITY_FILE_CMCE460896_PK "mceliece460896.pk"
+#define IDENTITY_FILE_CMCE460896_SK "mceliece460896.sk"
+#define IDENTITY_FILE_CMCE6688128_PK "mceliece6688128.pk"
+#define IDENTITY_FILE_CMCE6688128_SK "mceliece6688128.sk"
+
+/* Slots of struct identity.cmce[], one per parameter set. */
+enum identity_cmce_slot {
+	IDENTITY_CMCE460896 = 0,	/* KEX_ID_MCELIECE460896 */
+	IDENTITY_CMCE6688128 = 1,	/* KEX_ID_MCELIECE6688128 */
+	IDENTITY_CMCE_N,
+};
 
 enum identity_flags {
 	IDENTITY_FORCE = 1U << 0,	/* save: replace an existing identity */
+};
+
+/* One static McEliece key pair of an identity. */
+struct identity_cmce {
+	uint16_t id;			/* KEX_ID_MCELIECE…, or 0: the slot is empty */
+	uint8_t *pk;
+	size_t pk_len;
+	struct secret *sk;
+	uint8_t pk_id[IDENTITY_PK_ID_LEN];	/* SHA3-256 of pk: the pin */
+	/* File names inside the identity directory (static strings): the
+	 * per-set names, or the legacy mceliece.pk/.sk it was loaded from. */
+	const char *pk_file;
+	const char *sk_file;
 };
 
 struct identity {
@@ -50,12 +82,19 @@ struct identity {
 	EVP_PKEY *key;			/* ML-DSA-65 key pair */
 	X509 *cert;			/* self-signed, CN = id */
 	uint8_t cert_fpr[IDENTITY_FPR_LEN];
-	/* KEX_ID_MCELIECE460896, KEX_ID_MCELIECE6688128, or 0 for none */
+	/*
+	 * The first pair held, in slot order (460896, then 6688128), or 0 and
+	 * NULLs for none. Kept for callers that know one pair only: these are
+	 * borrowed views of cmce[] (identity_free() releases them once).
+	 */
 	uint16_t cmce_id;
 	uint8_t *cmce_pk;
 	size_t cmce_pk_len;
 	struct secret *cmce_sk;
 	uint8_t cmce_pk_id[IDENTITY_PK_ID_LEN];	/* valid when cmce_id != 0 */
+	/* Every pair held, by enum identity_cmce_slot; .id == 0 where none. */
+	struct identity_cmce cmce[IDENTITY_CMCE_N];
+	bool cmce_legacy;		/* loaded from mceliece.pk/.sk (legacy layout) */
 };
 
 /* True when id is a valid node ID: [a-z0-9][a-z0-9.-]{0,62}. */
@@ -71,12 +110,27 @@ bool identity_id_valid(const char *id);
 int identity_generate(const char *id, uint16_t cmce_id, struct identity **ret);
 
 /*
+ * The same with a McEliece pair for each of the n parameter sets in
+ * cmce_ids (n = 0: none). -EINVAL also for a set given twice.
+ */
+int identity_generate_sets(const char *id, const uint16_t *cmce_ids, size_t n,
+			   struct identity **ret);
+
+/* The pair of parameter set cmce_id that idn holds, or NULL. */
+const struct identity_cmce *identity_cmce_get(const struct identity *idn, uint16_t cmce_id);
+
+/* Slot of a McEliece parameter set (enum identity_cmce_slot), or -1. */
+int identity_cmce_slot(uint16_t cmce_id);
+
+/*
  * Write idn into dir. A missing dir is created (0700) under a temporary
  * name and renamed into place once complete, so it appears whole or not at
  * all. In an existing dir each file is replaced atomically, node.id last.
- * -EEXIST when dir already holds any identity file and IDENTITY_FORCE is
- * not given; then nothing is written. With IDENTITY_FORCE, McEliece files
- * of an older identity are removed when idn has none.
+ * McEliece pairs go to the per-set files (mceliece<set>.pk/.sk), whatever
+ * layout idn was loaded from. -EEXIST when dir already holds any identity
+ * file (legacy names included) and IDENTITY_FORCE is not given; then
+ * nothing is written. With IDENTITY_FORCE, McEliece files of an older
+ * identity that idn has no pair for, and legacy mceliece.pk/.sk, are removed.
  */
 int identity_save(const struct identity *idn, const char *dir, unsigned flags);
 
@@ -84,10 +138,14 @@ int identity_save(const struct identity *idn, const char *dir, unsigned flags);
  * Read and check the identity in dir: secret files must not be accessible
  * by group or others and dir must not be writable by them (-EPERM); the key
  * must be ML-DSA-65 and match the certificate, the certificate must carry
- * its own valid signature and CN = node.id, the McEliece files must have
- * the exact sizes of one parameter set and form a working pair
- * (-EKEYREJECTED / -EBADMSG). On failure *ret_what (if not NULL) names the
- * file or check that failed (a static string). *ret: identity_free().
+ * its own valid signature and CN = node.id. Each McEliece pair present
+ * (mceliece<set>.pk/.sk, both or neither; -ENOENT for half a pair) must
+ * have the exact sizes of its parameter set and work: an encapsulation to
+ * pk decapsulates with sk to the same secret (-EKEYREJECTED / -EBADMSG).
+ * The legacy mceliece.pk/.sk pair is read too (its set from its sizes),
+ * but not next to a per-set pair of the same set (-EEXIST: ambiguous).
+ * On failure *ret_what (if not NULL) names the file or check that failed
+ * (a static string). *ret: identity_free().
  */
 int identity_load(const char *dir, struct identity **ret, const char **ret_what);
 

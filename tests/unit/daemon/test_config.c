@@ -541,7 +541,9 @@ static void check_example(const char *file, const char *peer_name, const char *p
 	assert_int_equal(peer->classes[1].policy.required[0], KEX_ID_MLKEM1024);
 	assert_int_equal(peer->classes[1].policy.required[1], KEX_ID_MCELIECE6688128);
 	assert_int_equal(peer->classes[1].policy.min_pq_factors, 3);
-	assert_string_equal(cfg->node.identity_key, "/var/lib/mfsd/identity/mldsa65.key");
+	assert_string_equal(cfg->node.identity_key, "/var/lib/mfsd/identity/node.key");
+	assert_string_equal(cfg->node.mceliece[CONFIG_MCELIECE6688128].sk_path,
+			    "/var/lib/mfsd/identity/mceliece6688128.sk");
 	config_free(cfg);
 	free(out);
 	free(text);

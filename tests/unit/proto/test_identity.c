@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Node identity: generate, save, load, and every refusal of a damaged identity. */
+/* Node identity: generate, save, load (per-set and legacy McEliece files), every refusal. */
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -123,76 +123,168 @@ static void test_id_valid(void **state)
 	assert_null(idn);
 }
 
-/* generate -> save -> load gives the same identity, with the documented modes. */
-static void round_trip(const char *name, uint16_t cmce)
+static bool built(uint16_t cmce_id)
 {
+	return kex_method_by_id(cmce_id) != NULL;
+}
+
+/* The pairs of a and b are the same, set by set, and the one-pair fields agree. */
+static void same_pairs(const struct identity *a, const struct identity *b)
+{
+	uint8_t h[IDENTITY_PK_ID_LEN];
+
+	for (size_t i = 0; i < IDENTITY_CMCE_N; i++) {
+		const struct identity_cmce *x = &a->cmce[i], *y = &b->cmce[i];
+
+		assert_int_equal(x->id, y->id);
+		if (!x->id)
+			continue;
+		assert_int_equal(identity_cmce_slot(x->id), (int)i);
+		assert_ptr_equal(identity_cmce_get(b, y->id), y);
+		assert_int_equal(y->pk_len, x->pk_len);
+		assert_memory_equal(y->pk, x->pk, x->pk_len);
+		assert_int_equal(y->sk->len, x->sk->len);
+		assert_memory_equal(y->sk->p, x->sk->p, x->sk->len);
+		assert_memory_equal(y->pk_id, x->pk_id, IDENTITY_PK_ID_LEN);
+		assert_int_equal(identity_cmce_pk_hash(y->pk, y->pk_len, h), 0);
+		assert_memory_equal(h, y->pk_id, sizeof(h));
+	}
+	/* cmce_id and friends: the first pair held, as views of cmce[] */
+	assert_int_equal(b->cmce_id, a->cmce_id);
+	if (b->cmce_id) {
+		const struct identity_cmce *first = identity_cmce_get(b, b->cmce_id);
+
+		assert_non_null(first);
+		assert_ptr_equal(b->cmce_pk, first->pk);
+		assert_ptr_equal(b->cmce_sk, first->sk);
+		assert_int_equal(b->cmce_pk_len, first->pk_len);
+		assert_memory_equal(b->cmce_pk_id, first->pk_id, IDENTITY_PK_ID_LEN);
+	} else {
+		assert_null(b->cmce_pk);
+		assert_null(b->cmce_sk);
+	}
+}
+
+/* generate -> save -> load gives the same identity, with the documented modes. */
+static void round_trip(const char *name, const uint16_t *sets, size_t n)
+{
+	static const char *const files[IDENTITY_CMCE_N][2] = {
+		[IDENTITY_CMCE460896] = { "mceliece460896.pk", "mceliece460896.sk" },
+		[IDENTITY_CMCE6688128] = { "mceliece6688128.pk", "mceliece6688128.sk" },
+	};
 	struct identity *a = NULL, *b = NULL;
 	const char *dir = strdupa(path("%s", name));
 	const char *what = NULL;
 	uint8_t fpr[IDENTITY_FPR_LEN];
 
-	assert_int_equal(identity_generate(name, cmce, &a), 0);
+	assert_int_equal(identity_generate_sets(name, sets, n, &a), 0);
 	assert_string_equal(a->id, name);
 	assert_true(EVP_PKEY_is_a(a->key, "ML-DSA-65"));
 	assert_int_equal(identity_cert_fingerprint(a->cert, fpr), 0);
 	assert_memory_equal(fpr, a->cert_fpr, sizeof(fpr));
+	assert_int_equal(a->cmce_id, n ? (sets[0] == KEX_ID_MCELIECE6688128 && n == 1
+					  ? KEX_ID_MCELIECE6688128 : KEX_ID_MCELIECE460896) : 0);
 	assert_int_equal(identity_save(a, dir, 0), 0);
 
 	assert_int_equal(mode_of(dir), 0700);
 	assert_int_equal(mode_of(path("%s/node.key", name)), 0600);
 	assert_int_equal(mode_of(path("%s/node.crt", name)), 0644);
 	assert_int_equal(mode_of(path("%s/node.id", name)), 0644);
-	if (cmce) {
-		const struct kex_method *m = kex_method_by_id(cmce);
+	for (size_t i = 0; i < IDENTITY_CMCE_N; i++) {
+		const struct identity_cmce *c = &a->cmce[i];
 
-		assert_int_equal(mode_of(path("%s/mceliece.sk", name)), 0600);
-		assert_int_equal(mode_of(path("%s/mceliece.pk", name)), 0644);
-		assert_int_equal(size_of(path("%s/mceliece.pk", name)), m->kem->pk_len);
-		assert_int_equal(size_of(path("%s/mceliece.sk", name)), m->kem->sk_len);
-	} else {
-		assert_int_equal(access(path("%s/mceliece.pk", name), F_OK), -1);
+		if (c->id) {
+			const struct kex_method *m = kex_method_by_id(c->id);
+
+			assert_string_equal(c->pk_file, files[i][0]);
+			assert_string_equal(c->sk_file, files[i][1]);
+			assert_int_equal(mode_of(path("%s/%s", name, files[i][1])), 0600);
+			assert_int_equal(mode_of(path("%s/%s", name, files[i][0])), 0644);
+			assert_int_equal(size_of(path("%s/%s", name, files[i][0])), m->kem->pk_len);
+			assert_int_equal(size_of(path("%s/%s", name, files[i][1])), m->kem->sk_len);
+		} else {
+			assert_int_equal(access(path("%s/%s", name, files[i][0]), F_OK), -1);
+			assert_int_equal(access(path("%s/%s", name, files[i][1]), F_OK), -1);
+		}
 	}
-	/* No temporary directory is left next to it. */
+	/* Only the per-set names are written. */
+	assert_int_equal(access(path("%s/mceliece.pk", name), F_OK), -1);
+	assert_int_equal(access(path("%s/mceliece.sk", name), F_OK), -1);
 	assert_int_equal(size_of(path("%s/node.id", name)), strlen(name) + 1);
 
 	assert_int_equal(identity_load(dir, &b, &what), 0);
 	assert_null(what);
+	assert_false(b->cmce_legacy);
 	assert_string_equal(b->id, a->id);
 	assert_memory_equal(b->cert_fpr, a->cert_fpr, IDENTITY_FPR_LEN);
 	assert_int_equal(EVP_PKEY_eq(a->key, b->key), 1);
-	assert_int_equal(b->cmce_id, cmce);
-	if (cmce) {
-		assert_int_equal(b->cmce_pk_len, a->cmce_pk_len);
-		assert_memory_equal(b->cmce_pk, a->cmce_pk, a->cmce_pk_len);
-		assert_memory_equal(b->cmce_sk->p, a->cmce_sk->p, a->cmce_sk->len);
-		assert_memory_equal(b->cmce_pk_id, a->cmce_pk_id, IDENTITY_PK_ID_LEN);
-		assert_int_equal(identity_cmce_pk_hash(b->cmce_pk, b->cmce_pk_len, fpr), 0);
-		assert_memory_equal(fpr, b->cmce_pk_id, sizeof(fpr));
-	}
+	same_pairs(a, b);
+	for (size_t i = 0; i < n; i++)
+		assert_non_null(identity_cmce_get(b, sets[i]));
 	identity_free(a);
 	identity_free(b);
 }
 
 static void test_round_trip_460896(void **state)
 {
+	static const uint16_t sets[] = { KEX_ID_MCELIECE460896 };
+
 	(void)state;
-	if (!kex_method_by_id(KEX_ID_MCELIECE460896))
+	if (!built(KEX_ID_MCELIECE460896))
 		skip();
-	round_trip("rt-460896", KEX_ID_MCELIECE460896);
+	round_trip("rt-460896", sets, 1);
 }
 
 static void test_round_trip_6688128(void **state)
 {
+	static const uint16_t sets[] = { KEX_ID_MCELIECE6688128 };
+	struct identity *idn = NULL;
+
 	(void)state;
-	if (!kex_method_by_id(KEX_ID_MCELIECE6688128))
+	if (!built(KEX_ID_MCELIECE6688128))
 		skip();
-	round_trip("rt-6688128", KEX_ID_MCELIECE6688128);
+	round_trip("rt-6688128", sets, 1);
+	/* the one-set call is the same thing */
+	assert_int_equal(identity_generate("rt-one", KEX_ID_MCELIECE6688128, &idn), 0);
+	assert_int_equal(idn->cmce_id, KEX_ID_MCELIECE6688128);
+	assert_null(identity_cmce_get(idn, KEX_ID_MCELIECE460896));
+	assert_non_null(identity_cmce_get(idn, KEX_ID_MCELIECE6688128));
+	identity_free(idn);
+}
+
+/* Both sets, given in either order: one pair each, the primary is 460896. */
+static void test_round_trip_both(void **state)
+{
+	static const uint16_t sets[] = { KEX_ID_MCELIECE6688128, KEX_ID_MCELIECE460896 };
+
+	(void)state;
+	if (!built(KEX_ID_MCELIECE460896) || !built(KEX_ID_MCELIECE6688128))
+		skip();
+	round_trip("rt-both", sets, 2);
 }
 
 static void test_round_trip_no_mceliece(void **state)
 {
 	(void)state;
-	round_trip("rt-none", 0);
+	round_trip("rt-none", NULL, 0);
+}
+
+static void test_generate_sets_refused(void **state)
+{
+	static const uint16_t twice[] = { KEX_ID_MCELIECE460896, KEX_ID_MCELIECE460896 };
+	static const uint16_t unknown[] = { KEX_ID_MCELIECE460896, 0x9999 };
+	struct identity *idn = NULL;
+
+	(void)state;
+	assert_int_equal(identity_generate_sets("x", twice, 2, &idn), built(twice[0]) ? -EINVAL : -EOPNOTSUPP);
+	assert_int_equal(identity_generate_sets("x", unknown, 2, &idn), -EOPNOTSUPP);
+	assert_int_equal(identity_generate_sets("x", NULL, 1, &idn), -EINVAL);
+	assert_int_equal(identity_generate_sets("X", NULL, 0, &idn), -EINVAL);
+	assert_null(idn);
+	assert_int_equal(identity_cmce_slot(KEX_ID_MCELIECE460896), IDENTITY_CMCE460896);
+	assert_int_equal(identity_cmce_slot(KEX_ID_MCELIECE6688128), IDENTITY_CMCE6688128);
+	assert_int_equal(identity_cmce_slot(0), -1);
+	assert_null(identity_cmce_get(NULL, KEX_ID_MCELIECE460896));
 }
 
 /* An existing identity is never replaced without IDENTITY_FORCE; with it, completely. */
@@ -234,7 +326,8 @@ static void test_overwrite(void **state)
 	assert_memory_equal(l->cert_fpr, b->cert_fpr, IDENTITY_FPR_LEN);
 	assert_memory_not_equal(l->cert_fpr, before, sizeof(before));
 	assert_int_equal(l->cmce_id, 0);
-	assert_int_equal(access(path("ow/mceliece.sk"), F_OK), -1);
+	assert_int_equal(access(path("ow/mceliece460896.sk"), F_OK), -1);
+	assert_int_equal(access(path("ow/mceliece460896.pk"), F_OK), -1);
 	assert_int_equal(mode_of(path("ow/node.key")), 0600);
 
 	/* A regular file in the way is not a directory. */
@@ -271,12 +364,12 @@ static void test_permissions(void **state)
 	load_fails(dir, -EPERM, "directory");
 	assert_int_equal(chmod(dir, 0755), 0);	/* readable by others is fine */
 	if (cmce) {
-		assert_int_equal(chmod(path("perm/mceliece.sk"), 0644), 0);
-		load_fails(dir, -EPERM, "mceliece.sk");
-		assert_int_equal(chmod(path("perm/mceliece.sk"), 0600), 0);
-		assert_int_equal(chmod(path("perm/mceliece.pk"), 0666), 0);
-		load_fails(dir, -EPERM, "mceliece.pk");
-		assert_int_equal(chmod(path("perm/mceliece.pk"), 0644), 0);
+		assert_int_equal(chmod(path("perm/mceliece460896.sk"), 0644), 0);
+		load_fails(dir, -EPERM, "mceliece460896.sk: accessible by group or others");
+		assert_int_equal(chmod(path("perm/mceliece460896.sk"), 0600), 0);
+		assert_int_equal(chmod(path("perm/mceliece460896.pk"), 0666), 0);
+		load_fails(dir, -EPERM, "mceliece460896.pk: writable by group or others");
+		assert_int_equal(chmod(path("perm/mceliece460896.pk"), 0644), 0);
 	}
 	assert_int_equal(identity_load(dir, &a, NULL), 0);
 	identity_free(a);
@@ -339,32 +432,154 @@ static void test_mceliece_files(void **state)
 	assert_int_equal(identity_save(a, path("mc-a"), 0), 0);
 	assert_int_equal(identity_save(b, path("mc-b"), 0), 0);
 
-	assert_int_equal(truncate(path("mc-a/mceliece.pk"), (off_t)m->kem->pk_len - 1), 0);
-	load_fails(path("mc-a"), -EBADMSG, "mceliece.pk");
-	copy_file(path("mc-b/mceliece.pk"), path("mc-a/mceliece.pk"));
-	assert_int_equal(chmod(path("mc-a/mceliece.pk"), 0644), 0);
+	assert_int_equal(truncate(path("mc-a/mceliece460896.pk"), (off_t)m->kem->pk_len - 1), 0);
+	load_fails(path("mc-a"), -EBADMSG, "mceliece460896.pk");
+	copy_file(path("mc-b/mceliece460896.pk"), path("mc-a/mceliece460896.pk"));
+	assert_int_equal(chmod(path("mc-a/mceliece460896.pk"), 0644), 0);
 	/* whole but from another pair */
 	load_fails(path("mc-a"), -EKEYREJECTED, "does not match");
-	copy_file(path("mc-b/mceliece.sk"), path("mc-a/mceliece.sk"));
+	copy_file(path("mc-b/mceliece460896.sk"), path("mc-a/mceliece460896.sk"));
 	identity_free(a);
 	a = NULL;
 	assert_int_equal(identity_load(path("mc-a"), &a, NULL), 0);	/* b's pair: consistent */
 	assert_memory_equal(a->cmce_pk_id, b->cmce_pk_id, IDENTITY_PK_ID_LEN);
 	identity_free(a);
 	a = NULL;
-	assert_int_equal(truncate(path("mc-a/mceliece.sk"), (off_t)m->kem->sk_len - 1), 0);
-	load_fails(path("mc-a"), -EBADMSG, "mceliece.sk");
-	assert_int_equal(truncate(path("mc-a/mceliece.sk"), 0), 0);
-	load_fails(path("mc-a"), -EBADMSG, "mceliece.sk");
-	assert_int_equal(unlink(path("mc-a/mceliece.sk")), 0);
-	load_fails(path("mc-a"), -ENOENT, "mceliece.sk");
+	assert_int_equal(truncate(path("mc-a/mceliece460896.sk"), (off_t)m->kem->sk_len - 1), 0);
+	load_fails(path("mc-a"), -EBADMSG, "mceliece460896.sk");
+	assert_int_equal(truncate(path("mc-a/mceliece460896.sk"), 0), 0);
+	load_fails(path("mc-a"), -EBADMSG, "mceliece460896.sk");
+	assert_int_equal(unlink(path("mc-a/mceliece460896.sk")), 0);
+	load_fails(path("mc-a"), -ENOENT, "mceliece460896.sk");
 	/* A public key of the wrong size for any parameter set */
-	copy_file(path("mc-b/mceliece.sk"), path("mc-a/mceliece.sk"));
-	assert_int_equal(truncate(path("mc-a/mceliece.pk"), 1000), 0);
-	load_fails(path("mc-a"), -EBADMSG, "mceliece.pk");
-	assert_int_equal(unlink(path("mc-a/mceliece.pk")), 0);
-	load_fails(path("mc-a"), -ENOENT, "mceliece.pk");
+	copy_file(path("mc-b/mceliece460896.sk"), path("mc-a/mceliece460896.sk"));
+	assert_int_equal(truncate(path("mc-a/mceliece460896.pk"), 1000), 0);
+	load_fails(path("mc-a"), -EBADMSG, "mceliece460896.pk");
+	assert_int_equal(unlink(path("mc-a/mceliece460896.pk")), 0);
+	load_fails(path("mc-a"), -ENOENT, "mceliece460896.pk");
 	identity_free(b);
+}
+
+/* Both pairs: each is checked on its own; a key of the other set is refused. */
+static void test_two_sets(void **state)
+{
+	static const uint16_t both[] = { KEX_ID_MCELIECE460896, KEX_ID_MCELIECE6688128 };
+	struct identity *a = NULL, *l = NULL;
+
+	(void)state;
+	if (!built(KEX_ID_MCELIECE460896) || !built(KEX_ID_MCELIECE6688128))
+		skip();
+	assert_int_equal(identity_generate_sets("two", both, 2, &a), 0);
+	assert_int_equal(identity_save(a, path("two"), 0), 0);
+	copy_file(path("two/mceliece460896.pk"), path("pk460"));
+	copy_file(path("two/mceliece6688128.pk"), path("two/mceliece460896.pk"));
+	assert_int_equal(chmod(path("two/mceliece460896.pk"), 0644), 0);
+	load_fails(path("two"), -EBADMSG, "mceliece460896.pk: its size is not that of mceliece460896");
+	copy_file(path("pk460"), path("two/mceliece460896.pk"));
+	assert_int_equal(chmod(path("two/mceliece460896.pk"), 0644), 0);
+	assert_int_equal(chmod(path("two/mceliece6688128.sk"), 0640), 0);
+	load_fails(path("two"), -EPERM, "mceliece6688128.sk: accessible by group or others");
+	assert_int_equal(chmod(path("two/mceliece6688128.sk"), 0600), 0);
+	assert_int_equal(unlink(path("two/mceliece6688128.pk")), 0);
+	load_fails(path("two"), -ENOENT, "mceliece6688128.pk: missing");
+	/* Only the 460896 pair left: it loads, with no 6688128 pair. */
+	assert_int_equal(unlink(path("two/mceliece6688128.sk")), 0);
+	assert_int_equal(identity_load(path("two"), &l, NULL), 0);
+	assert_int_equal(l->cmce_id, KEX_ID_MCELIECE460896);
+	assert_null(identity_cmce_get(l, KEX_ID_MCELIECE6688128));
+	identity_free(l);
+	l = NULL;
+
+	/* A forced save of an identity with one set removes the other set's files. */
+	assert_int_equal(identity_save(a, path("two"), IDENTITY_FORCE), 0);
+	assert_int_equal(access(path("two/mceliece6688128.pk"), F_OK), 0);
+	identity_free(a);
+	assert_int_equal(identity_generate("two", KEX_ID_MCELIECE6688128, &a), 0);
+	assert_int_equal(identity_save(a, path("two"), IDENTITY_FORCE), 0);
+	assert_int_equal(access(path("two/mceliece460896.pk"), F_OK), -1);
+	assert_int_equal(access(path("two/mceliece460896.sk"), F_OK), -1);
+	assert_int_equal(identity_load(path("two"), &l, NULL), 0);
+	assert_int_equal(l->cmce_id, KEX_ID_MCELIECE6688128);
+	same_pairs(a, l);
+	identity_free(l);
+	identity_free(a);
+}
+
+/*
+ * The layout written before per-set files: one pair as mceliece.pk/.sk, its
+ * set known from the sizes. It loads as it did; a forced save rewrites it
+ * under the per-set names; a legacy pair next to per-set files of the same
+ * set is ambiguous.
+ */
+static void legacy(uint16_t set, const char *name)
+{
+	struct identity *a = NULL, *l = NULL, *m = NULL;
+	const struct identity_cmce *c;
+	const char *dir = strdupa(path("%s", name));
+	const char *pk = set == KEX_ID_MCELIECE460896 ? "mceliece460896.pk" : "mceliece6688128.pk";
+	const char *sk = set == KEX_ID_MCELIECE460896 ? "mceliece460896.sk" : "mceliece6688128.sk";
+
+	assert_int_equal(identity_generate(name, set, &a), 0);
+	assert_int_equal(identity_save(a, dir, 0), 0);
+	/* What the previous code wrote: the same bytes under the single names. */
+	assert_int_equal(rename(path("%s/%s", name, pk), path("%s/mceliece.pk", name)), 0);
+	assert_int_equal(rename(path("%s/%s", name, sk), path("%s/mceliece.sk", name)), 0);
+
+	assert_int_equal(identity_load(dir, &l, NULL), 0);
+	assert_true(l->cmce_legacy);
+	assert_int_equal(l->cmce_id, set);
+	c = identity_cmce_get(l, set);
+	assert_non_null(c);
+	assert_string_equal(c->pk_file, "mceliece.pk");
+	assert_string_equal(c->sk_file, "mceliece.sk");
+	same_pairs(a, l);
+
+	/* Damage is reported under the legacy names. */
+	assert_int_equal(chmod(path("%s/mceliece.sk", name), 0640), 0);
+	load_fails(dir, -EPERM, "mceliece.sk: accessible by group or others");
+	assert_int_equal(chmod(path("%s/mceliece.sk", name), 0600), 0);
+	assert_int_equal(truncate(path("%s/mceliece.sk", name), 100), 0);
+	load_fails(dir, -EBADMSG, "mceliece.sk: wrong size");
+	copy_file(path("%s/mceliece.pk", name), path("%s-pk", name));
+	assert_int_equal(truncate(path("%s/mceliece.pk", name), 1000), 0);
+	load_fails(dir, -EBADMSG, "mceliece.pk: its size is that of no McEliece parameter set");
+	copy_file(path("%s-pk", name), path("%s/mceliece.pk", name));
+	assert_int_equal(chmod(path("%s/mceliece.pk", name), 0644), 0);
+	assert_int_equal(unlink(path("%s/mceliece.sk", name)), 0);
+	load_fails(dir, -ENOENT, "mceliece.sk: missing");
+
+	/* Migration: a forced save of the loaded identity writes the per-set names. */
+	assert_int_equal(identity_save(l, dir, IDENTITY_FORCE), 0);
+	assert_int_equal(access(path("%s/mceliece.pk", name), F_OK), -1);
+	assert_int_equal(access(path("%s/mceliece.sk", name), F_OK), -1);
+	assert_int_equal(mode_of(path("%s/%s", name, sk)), 0600);
+	assert_int_equal(identity_load(dir, &m, NULL), 0);
+	assert_false(m->cmce_legacy);
+	assert_string_equal(identity_cmce_get(m, set)->pk_file, pk);
+	same_pairs(a, m);
+	identity_free(m);
+	m = NULL;
+
+	/* A legacy pair of the same set next to the per-set one: refused. */
+	copy_file(path("%s/%s", name, pk), path("%s/mceliece.pk", name));
+	assert_int_equal(chmod(path("%s/mceliece.pk", name), 0644), 0);
+	copy_file(path("%s/%s", name, sk), path("%s/mceliece.sk", name));
+	load_fails(dir, -EEXIST, "mceliece.pk: holds a key of a set that has its own files");
+	/* Any legacy file counts as an identity for a save without IDENTITY_FORCE. */
+	assert_int_equal(mkdir(path("%s-only", name), 0700), 0);
+	copy_file(path("%s/mceliece.sk", name), path("%s-only/mceliece.sk", name));
+	assert_int_equal(identity_save(a, path("%s-only", name), 0), -EEXIST);
+	identity_free(a);
+	identity_free(l);
+}
+
+static void test_legacy_layout(void **state)
+{
+	(void)state;
+	if (!built(KEX_ID_MCELIECE460896) || !built(KEX_ID_MCELIECE6688128))
+		skip();
+	legacy(KEX_ID_MCELIECE460896, "legacy-460896");
+	legacy(KEX_ID_MCELIECE6688128, "legacy-6688128");
 }
 
 int main(void)
@@ -374,10 +589,14 @@ int main(void)
 		cmocka_unit_test(test_round_trip_no_mceliece),
 		cmocka_unit_test(test_round_trip_460896),
 		cmocka_unit_test(test_round_trip_6688128),
+		cmocka_unit_test(test_round_trip_both),
+		cmocka_unit_test(test_generate_sets_refused),
 		cmocka_unit_test(test_overwrite),
 		cmocka_unit_test(test_permissions),
 		cmocka_unit_test(test_mismatch),
 		cmocka_unit_test(test_mceliece_files),
+		cmocka_unit_test(test_two_sets),
+		cmocka_unit_test(test_legacy_layout),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
