@@ -616,7 +616,8 @@ static int revoke_apply(struct cf *cf, uint16_t method, const char *origin, cons
 
 			if (!class_uses(c, method))
 				continue;
-			c->want = true;
+			/* the elected initiator re-exchanges; the other side waits for it */
+			c->want = c->initiator;
 			c->retry_at = 0;
 			c->failures = 0;
 			if (class_requires_revoked(cf, c))
@@ -664,7 +665,7 @@ static int restore_apply(struct cf *cf, uint16_t method, const char *who, int64_
 	for (size_t a = 0; a < cf->n_peers; a++)
 		for (size_t b = 0; b < cf->peers[a].cfg.n_classes; b++)
 			if (class_uses(&cf->peers[a].classes[b], method)) {
-				cf->peers[a].classes[b].want = true;
+				cf->peers[a].classes[b].want = cf->peers[a].classes[b].initiator;
 				cf->peers[a].classes[b].retry_at = 0;
 			}
 	return 0;
@@ -902,7 +903,7 @@ int cf_rekey(struct cf_peer *p, const char *class_name, int64_t now)
 int64_t cf_class_next_rekey(const struct cf_peer *p, const struct cf_class *c)
 {
 	(void)p;
-	return c->last_rekey ? c->last_rekey + c->cfg.policy.rekey_interval_s : 0;
+	return (c->last_rekey ? c->last_rekey : c->rekey_base) + c->cfg.policy.rekey_interval_s;
 }
 
 static void tick_class(struct cf_peer *p, struct cf_class *c, int64_t now)
@@ -940,7 +941,7 @@ static void tick_class(struct cf_peer *p, struct cf_class *c, int64_t now)
 	if (now < c->retry_at)
 		return;
 	due = c->refilling || c->want ||
-	      (c->last_rekey && now >= c->last_rekey + c->cfg.policy.rekey_interval_s);
+	      now >= cf_class_next_rekey(p, c);
 	if (!due)
 		return;
 	if (class_requires_revoked(p->cf, c)) {
@@ -1057,6 +1058,7 @@ int cf_new(const struct cf_config *cfg, struct store *st, struct cf **ret)
 			if (r < 0)
 				goto fail;
 			c->initiator = r == 1;
+			c->rekey_base = cfg->now;
 		}
 	}
 	if ((r = revoked_load(cf)) < 0)

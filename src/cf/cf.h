@@ -83,6 +83,7 @@ struct cf_config {
 	const char *revoked_path;		/* borrowed: the persisted revocations */
 	struct cf_peer_cfg peers[CF_MAX_PEERS];
 	size_t n_peers;
+	int64_t now;				/* start time */
 };
 
 struct cf_xchg;
@@ -95,6 +96,7 @@ struct cf_class {
 	bool want;				/* an exchange was asked for */
 	bool refilling;				/* below low: refill up to high */
 	int64_t last_rekey;			/* 0 = never (this run) */
+	int64_t rekey_base;			/* start time: the first interval counts from it */
 	int64_t retry_at;			/* no new exchange before this */
 	unsigned failures;			/* in a row */
 	int64_t want_sent;			/* responder side: last WANT sent */

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "base/err.h"
 #include "base/file.h"
@@ -141,6 +142,7 @@ int mfsd_cf_new(const struct config *cfg, const struct mfsd_keys *keys, struct s
 	cc->psk_dir = cfg->node.psk_dir;
 	cc->revoked_path = revoked_path;
 	cc->n_peers = cfg->n_peers;
+	cc->now = time(NULL);
 	for (size_t i = 0; i < cfg->n_peers; i++) {
 		const struct config_peer *cp = &cfg->peers[i];
 		struct cf_peer_cfg *pc = &cc->peers[i];
