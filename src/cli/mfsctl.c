@@ -22,6 +22,7 @@
 #include "base/hex.h"
 #include "base/log.h"
 #include "base/secret.h"
+#include "cli/mfsctl_admin.h"
 #include "kex/kex.h"
 #include "proto/identity.h"
 #include "proto/policy.h"
@@ -368,30 +369,53 @@ static int cmd_pins(int argc, char **argv)
 	return r;
 }
 
-/*
- * Later: status, peers, keys, rekey, method list/revoke/restore/usage,
- * through mfsd's admin socket. Not listed until they exist.
- */
+/* genid/pins work offline; the others talk to mfsd's admin socket (mfsctl_admin.c). */
 static const struct ctl_cmd commands[] = {
 	{ "genid", "create this node's identity (ML-DSA-65 certificate, McEliece keys)", cmd_genid, help_genid },
 	{ "pins", "check an identity and print the lines of its peers' and its own mfsd.conf", cmd_pins, help_pins },
+	{ "status", "peers, classes, suites, pools, rekey times, degraded reasons", mfsctl_cmd_status, mfsctl_help_status },
+	{ "peers", "the peers and their links", mfsctl_cmd_peers, mfsctl_help_peers },
+	{ "keys", "metadata of the stored keys (never key bytes)", mfsctl_cmd_keys, mfsctl_help_keys },
+	{ "rekey", "run a fresh exchange now: rekey PEER [CLASS]", mfsctl_cmd_rekey, mfsctl_help_rekey },
+	{ "method", "method list | revoke NAME --reason TEXT | restore NAME | usage NAME", mfsctl_cmd_method, mfsctl_help_method },
+	{ "audit", "the audit log of the key store", mfsctl_cmd_audit, mfsctl_help_audit },
 };
 
 static void usage(FILE *f)
 {
-	fprintf(f, "Usage: mfsctl <command> [options]\n\n"
+	fprintf(f, "Usage: mfsctl [--socket PATH] [--json] <command> [options]\n\n"
 		   "Administration of an mfsec node.\n"
 		   "Secret keys stay in files (mode 0600); nothing secret is printed.\n\nCommands:\n");
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		fprintf(f, "  %-7s %s\n", commands[i].name, commands[i].summary);
-	fprintf(f, "\nRun 'mfsctl <command> --help' for a command's options.\n"
-		   "See docs/identity.md.\n");
+	fprintf(f, "\n  --socket PATH  mfsd's admin socket (default %s)\n"
+		   "  --json         print the daemon's JSON response\n"
+		   "\nRun 'mfsctl <command> --help' for a command's options.\n"
+		   "See docs/identity.md and docs/admin-api.md.\n", MFSCTL_DEFAULT_SOCKET);
 }
 
 int main(int argc, char **argv)
 {
 	mfs_log_set_ident("mfsctl");
 	(void)mfs_harden_process();
+	/* global options of the admin commands, before the command */
+	while (argc >= 2 && (!strcmp(argv[1], "--socket") || !strncmp(argv[1], "--socket=", 9) ||
+			     !strcmp(argv[1], "--json"))) {
+		if (!strcmp(argv[1], "--json")) {
+			mfsctl_admin_set_json(true);
+		} else if (argv[1][8] == '=') {
+			mfsctl_admin_set_socket(argv[1] + 9);
+		} else if (argc >= 3) {
+			mfsctl_admin_set_socket(argv[2]);
+			argc--;
+			argv++;
+		} else {
+			usage(stderr);
+			return CTL_USAGE;
+		}
+		argc--;
+		argv++;
+	}
 	if (argc < 2) {
 		usage(stderr);
 		return CTL_USAGE;

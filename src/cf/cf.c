@@ -1,0 +1,1086 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The MFS Control Function engine (see cf.h and docs/mfsd.md). */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "base/file.h"
+#include "base/log.h"
+#include "base/secret.h"
+#include "cf/cf.h"
+#include "kex/psk_file.h"
+#include "proto/handshake.h"
+#include "proto/negotiate.h"
+
+#define CF_OUT_MAX (4U * 1024 * 1024)
+#define CF_WANT_EVERY_S 5
+#define CF_REVOKED_FILE_MAX (64U * 1024)
+
+_Static_assert(CF_TEXT_MAX == MSG_TEXT_MAX, "CF_TEXT_MAX");
+_Static_assert(CF_FRAME_MAX == MSG_FRAME_MAX, "CF_FRAME_MAX");
+
+struct cf_xchg {
+	uint32_t xid;			/* without CF_XID_SENDER */
+	bool mine;			/* this side initiated */
+	struct cf_class *cls;		/* initiator: its class */
+	struct hs hs;
+	struct hs_result res;
+	bool have_res;			/* initiator: done, waiting for COMMIT */
+	uint16_t revoked[CF_MAX_REVOKED];
+	int64_t started;
+	int64_t t0_ms;
+};
+
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static const char *method_name(uint16_t id)
+{
+	const struct kex_method *m = kex_method_by_id(id);
+
+	return m ? m->name : "?";
+}
+
+static void suite_text(const uint16_t *ids, size_t n, char *out, size_t size)
+{
+	size_t off = 0;
+
+	out[0] = '\0';
+	for (size_t i = 0; i < n && off < size; i++) {
+		int w = snprintf(out + off, size - off, "%s%s", i ? "+" : "", method_name(ids[i]));
+		if (w < 0)
+			break;
+		off += (size_t)w;
+	}
+}
+
+/* ---- revocations (persisted: one line per method, "id at origin reason") ---- */
+
+const struct cf_revoked *cf_revoked_find(const struct cf *cf, uint16_t method)
+{
+	for (size_t i = 0; i < cf->n_revoked; i++)
+		if (cf->revoked[i].method == method)
+			return &cf->revoked[i];
+	return NULL;
+}
+
+static int revoked_save(struct cf *cf)
+{
+	char buf[CF_MAX_REVOKED * (16 + 24 + CF_NAME_MAX + 8 + MSG_TEXT_MAX + 4)];
+	size_t off = 0;
+
+	if (!cf->cfg.revoked_path)
+		return 0;
+	for (size_t i = 0; i < cf->n_revoked; i++) {
+		const struct cf_revoked *r = &cf->revoked[i];
+		int w = snprintf(buf + off, sizeof(buf) - off, "%04x %lld %s %s\n", r->method,
+				 (long long)r->at, r->origin, r->reason);
+		if (w < 0 || (size_t)w >= sizeof(buf) - off)
+			return -EMSGSIZE;
+		off += (size_t)w;
+	}
+	return file_write_atomic(cf->cfg.revoked_path, buf, off, FILE_OVERWRITE);
+}
+
+static int revoked_load(struct cf *cf)
+{
+	uint8_t *data = NULL;
+	size_t len = 0;
+	char *text = NULL, *line, *save = NULL;
+	int r;
+
+	if (!cf->cfg.revoked_path)
+		return 0;
+	r = file_read(cf->cfg.revoked_path, CF_REVOKED_FILE_MAX, FILE_NO_FOLLOW, &data, &len);
+	if (r == -ENOENT)
+		return 0;
+	if (r < 0)
+		return r;
+	if (!(text = malloc(len + 1))) {
+		free(data);
+		return -ENOMEM;
+	}
+	memcpy(text, data, len);
+	text[len] = '\0';
+	free(data);
+	for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		struct cf_revoked rv = { 0 };
+		char *end, *origin, *reason;
+		unsigned long id = strtoul(line, &end, 16);
+		long long at;
+
+		if (end == line || *end != ' ' || id == 0 || id > 0xffff)
+			goto bad;
+		at = strtoll(end + 1, &end, 10);
+		if (*end != ' ')
+			goto bad;
+		origin = end + 1;
+		if (!(reason = strchr(origin, ' ')))
+			goto bad;
+		*reason++ = '\0';
+		if (strlen(origin) >= sizeof(rv.origin) || strlen(reason) >= sizeof(rv.reason) ||
+		    cf->n_revoked >= CF_MAX_REVOKED)
+			goto bad;
+		rv.method = (uint16_t)id;
+		rv.at = at;
+		memcpy(rv.origin, origin, strlen(origin) + 1);
+		memcpy(rv.reason, reason, strlen(reason) + 1);
+		if (!cf_revoked_find(cf, rv.method))
+			cf->revoked[cf->n_revoked++] = rv;
+	}
+	free(text);
+	return 0;
+bad:
+	free(text);
+	return -EBADMSG;
+}
+
+/* ---- output ---- */
+
+static int out_put(struct cf_peer *p, const void *data, size_t len)
+{
+	if (len > CF_OUT_MAX - p->out_len)
+		return -ENOBUFS;
+	if (p->out_len + len > p->out_cap) {
+		size_t cap = p->out_cap ? p->out_cap : 16384;
+		uint8_t *n;
+
+		while (cap < p->out_len + len)
+			cap *= 2;
+		if (!(n = realloc(p->out, cap)))
+			return -ENOMEM;
+		p->out = n;
+		p->out_cap = cap;
+	}
+	memcpy(p->out + p->out_len, data, len);
+	p->out_len += len;
+	return 0;
+}
+
+static int env_send(struct cf_peer *p, uint8_t kind, uint32_t xid, const void *body, size_t len)
+{
+	uint8_t hdr[CF_ENV_HDR_LEN] = { kind, (uint8_t)(xid >> 24), (uint8_t)(xid >> 16),
+					(uint8_t)(xid >> 8), (uint8_t)xid };
+	int r;
+
+	if (!p->up)
+		return -ENOTCONN;
+	if ((r = out_put(p, hdr, sizeof(hdr))) < 0 || (len && (r = out_put(p, body, len)) < 0))
+		return r;
+	return 0;
+}
+
+/* Send every frame in buf as its own PROTO envelope. */
+static int send_frames(struct cf_peer *p, uint32_t wire_xid, const uint8_t *buf, size_t len)
+{
+	while (len > 0) {
+		size_t fl;
+		int r = msg_frame_len(buf, len, &fl);
+
+		if (r < 0 || fl > len)
+			return r < 0 ? r : -EBADMSG;
+		if ((r = env_send(p, CF_ENV_PROTO, wire_xid, buf, fl)) < 0)
+			return r;
+		buf += fl;
+		len -= fl;
+	}
+	return 0;
+}
+
+static int send_notice(struct cf_peer *p, uint32_t wire_xid, uint8_t type, uint16_t code,
+		       const char *text)
+{
+	uint8_t buf[MSG_HDR_LEN + 4 + MSG_TEXT_MAX];
+	struct wbuf w = wbuf_init(buf, sizeof(buf));
+	char t[MSG_TEXT_MAX + 1];
+	size_t n = 0;
+	struct msg m = { .version = PROTO_VERSION, .type = type };
+	int r;
+
+	/* printable ASCII only, bounded */
+	for (const char *s = text ? text : ""; *s && n < MSG_TEXT_MAX; s++)
+		t[n++] = (*s >= 0x20 && *s <= 0x7e) ? *s : '?';
+	t[n] = '\0';
+	m.u.notice.code = code;
+	m.u.notice.text = rd_init(t, n);
+	if ((r = msg_encode(&w, &m)) < 0)
+		return r;
+	return env_send(p, CF_ENV_PROTO, wire_xid, buf, w.len);
+}
+
+/* ---- exchanges ---- */
+
+static void xchg_free(struct cf_xchg *x)
+{
+	if (!x)
+		return;
+	hs_result_done(&x->res);
+	hs_done(&x->hs);
+	free(x);
+}
+
+static size_t revoked_ids(const struct cf *cf, uint16_t *out)
+{
+	for (size_t i = 0; i < cf->n_revoked; i++)
+		out[i] = cf->revoked[i].method;
+	return cf->n_revoked;
+}
+
+static void hs_config_common(struct cf_peer *p, struct cf_xchg *x, struct hs_config *hc)
+{
+	struct cf *cf = p->cf;
+
+	memset(hc, 0, sizeof(*hc));
+	hc->my_id = cf->cfg.node_id;
+	hc->peer_id = p->cfg.name;
+	hc->revoked = x->revoked;
+	hc->n_revoked = revoked_ids(cf, x->revoked);
+	hc->static_keys = p->cfg.static_keys;
+	hc->n_static_keys = p->cfg.n_static_keys;
+	hc->psk_lookup = psk_dir_lookup;
+	hc->psk_arg = (void *)cf->cfg.psk_dir;
+	hc->tls_exporter = p->exporter;
+	hc->tls_exporter_len = sizeof(p->exporter);
+}
+
+int cf_pool_depth(struct cf *cf, const struct cf_peer *p, const struct cf_class *c,
+		  enum store_direction dir, size_t *ret)
+{
+	struct store_counts sc;
+	int r = store_counts(cf->st, p->cfg.name, c->cfg.policy.name, dir, &sc);
+
+	if (r < 0)
+		return r;
+	*ret = (size_t)(sc.state[STORE_PRE_ACTIVE] + sc.state[STORE_ACTIVE]);
+	return 0;
+}
+
+static bool class_uses(const struct cf_class *c, uint16_t method)
+{
+	for (size_t i = 0; i < c->cfg.policy.n_required; i++)
+		if (c->cfg.policy.required[i] == method)
+			return true;
+	for (size_t i = 0; i < c->cfg.policy.n_optional; i++)
+		if (c->cfg.policy.optional[i] == method)
+			return true;
+	return false;
+}
+
+static bool class_requires_revoked(const struct cf *cf, const struct cf_class *c)
+{
+	for (size_t i = 0; i < c->cfg.policy.n_required; i++)
+		if (cf_revoked_find(cf, c->cfg.policy.required[i]))
+			return true;
+	return false;
+}
+
+static void class_failed(struct cf_peer *p, struct cf_class *c, int err, const char *why,
+			 int64_t now)
+{
+	unsigned back;
+
+	c->failures++;
+	back = c->failures >= 6 ? CF_RETRY_MAX_S : CF_RETRY_MIN_S << (c->failures - 1);
+	if (back > CF_RETRY_MAX_S)
+		back = CF_RETRY_MAX_S;
+	c->retry_at = now + back;
+	snprintf(c->last_error, sizeof(c->last_error), "%.100s (%.40s)", why ? why : "failed",
+		 strerror(-err));
+	c->policy_unmet = err == -EPERM || err == -ECONNREFUSED;
+	log_warning("peer %s class %s: exchange failed: %s; retry in %us", p->cfg.name,
+		    c->cfg.policy.name, c->last_error, back);
+}
+
+/* Store the keys of a finished exchange; role: this side's. */
+static int store_result(struct cf_peer *p, const struct hs_result *res, bool initiator,
+			int64_t now)
+{
+	struct cf *cf = p->cf;
+	struct cf_class *c = cf_class_by_name(p, res->class_name);
+	struct store_exchange sx = { 0 };
+	struct store_key_in *keys;
+	size_t n = 0;
+	int r;
+
+	if (!c)
+		return -ENOENT;
+	sx.peer = p->cfg.name;
+	sx.class_name = res->class_name;
+	/* the first initiator key id names the exchange, the same on both sides */
+	memcpy(sx.id, res->ids[0][0], HS_KEY_ID_LEN);
+	sx.id_len = HS_KEY_ID_LEN;
+	sx.n_methods = res->suite.n;
+	memcpy(sx.methods, res->suite.ids, res->suite.n * sizeof(uint16_t));
+	if (!(keys = calloc(2 * res->n_keys, sizeof(*keys))))
+		return -ENOMEM;
+	for (int d = 0; d < 2; d++) {
+		for (size_t i = 0; i < res->n_keys; i++, n++) {
+			struct store_key_in *k = &keys[n];
+
+			memcpy(k->id.b, res->ids[d][i], STORE_KEY_ID_LEN);
+			/* d 0: the initiator sends with it */
+			k->dir = (d == 0) == initiator ? STORE_OUTBOUND : STORE_INBOUND;
+			k->key = res->keys->p + ((size_t)d * res->n_keys + i) * HS_KEY_LEN;
+			k->key_len = HS_KEY_LEN;
+			k->not_before = now;
+			k->soft_expiry = now + c->cfg.policy.rekey_interval_s;
+			k->hard_expiry = now + c->cfg.policy.hard_lifetime_s;
+			if (k->soft_expiry > k->hard_expiry)
+				k->soft_expiry = k->hard_expiry;
+		}
+	}
+	r = store_put(cf->st, &sx, keys, n, now);
+	free(keys);
+	return r;
+}
+
+static void class_done(struct cf_peer *p, struct cf_class *c, const struct hs_result *res,
+		       int64_t dur_ms, int64_t now)
+{
+	char suite[128];
+	size_t din = 0, dout = 0;
+
+	c->n_suite = res->suite.n;
+	memcpy(c->suite, res->suite.ids, res->suite.n * sizeof(uint16_t));
+	c->last_rekey = now;
+	c->last_duration_ms = dur_ms;
+	c->last_error[0] = '\0';
+	c->failures = 0;
+	c->retry_at = 0;
+	c->policy_unmet = false;
+	c->exchanges++;
+	suite_text(c->suite, c->n_suite, suite, sizeof(suite));
+	cf_pool_depth(p->cf, p, c, STORE_OUTBOUND, &dout);
+	cf_pool_depth(p->cf, p, c, STORE_INBOUND, &din);
+	log_info("peer %s class %s: exchange done (%s), suite %s, %u keys/direction, %lld ms, "
+		 "pool out %zu in %zu", p->cfg.name, c->cfg.policy.name,
+		 c->initiator ? "initiator" : "responder", suite, res->n_keys,
+		 (long long)dur_ms, dout, din);
+}
+
+static bool result_uses_revoked(const struct cf *cf, const struct hs_result *res)
+{
+	for (size_t i = 0; i < res->suite.n; i++)
+		if (cf_revoked_find(cf, res->suite.ids[i]))
+			return true;
+	return false;
+}
+
+static int class_start(struct cf_peer *p, struct cf_class *c, int64_t now)
+{
+	struct cf_xchg *x;
+	struct hs_config hc;
+	uint8_t buf[HS_OUT_MAX];
+	struct wbuf w = wbuf_init(buf, sizeof(buf));
+	size_t din = 0, dout = 0, depth, n;
+	int r;
+
+	if ((r = cf_pool_depth(p->cf, p, c, STORE_OUTBOUND, &dout)) < 0 ||
+	    (r = cf_pool_depth(p->cf, p, c, STORE_INBOUND, &din)) < 0)
+		return r;
+	depth = dout < din ? dout : din;
+	n = depth < c->cfg.policy.pool_high ? c->cfg.policy.pool_high - depth : 0;
+	if (n < c->cfg.policy.pool_high / 4)
+		n = c->cfg.policy.pool_high / 4;	/* a rekey brings a useful batch */
+	if (n > HS_KEYS_MAX)
+		n = HS_KEYS_MAX;
+	if (n < 1)
+		n = 1;
+	if (!(x = calloc(1, sizeof(*x))))
+		return -ENOMEM;
+	x->mine = true;
+	x->cls = c;
+	x->xid = p->next_xid++ & ~CF_XID_SENDER;
+	if (x->xid == 0)
+		x->xid = p->next_xid++ & ~CF_XID_SENDER;
+	x->started = now;
+	x->t0_ms = mono_ms();
+	hs_config_common(p, x, &hc);
+	hc.role = HS_INITIATOR;
+	hc.policy = &c->cfg.policy;
+	hc.psk_id = c->cfg.psk_id[0] ? c->cfg.psk_id : NULL;
+	hc.n_keys = (uint16_t)n;
+	if ((r = hs_init(&x->hs, &hc)) < 0 || (r = hs_start(&x->hs, &w)) < 0) {
+		class_failed(p, c, r, hs_abort_reason(&x->hs) ? hs_abort_reason(&x->hs) : "cannot start",
+			     now);
+		xchg_free(x);
+		return r;
+	}
+	if ((r = send_frames(p, x->xid | CF_XID_SENDER, buf, w.len)) < 0) {
+		xchg_free(x);
+		return r;
+	}
+	c->x = x;
+	c->want = false;
+	log_debug("peer %s class %s: exchange %u started, %zu keys/direction", p->cfg.name,
+		  c->cfg.policy.name, x->xid, n);
+	return 0;
+}
+
+/* My exchange of class c failed or was dropped. */
+static void mine_fail(struct cf_peer *p, struct cf_class *c, int err, const char *why, int64_t now)
+{
+	class_failed(p, c, err, why, now);
+	xchg_free(c->x);
+	c->x = NULL;
+}
+
+static int on_mine(struct cf_peer *p, uint32_t xid, const uint8_t *f, size_t len, int64_t now)
+{
+	uint8_t buf[HS_OUT_MAX];
+	struct wbuf w = wbuf_init(buf, sizeof(buf));
+	struct cf_class *c = NULL;
+	struct cf_xchg *x;
+	int r;
+
+	for (size_t i = 0; i < p->cfg.n_classes; i++)
+		if (p->classes[i].x && p->classes[i].x->xid == xid)
+			c = &p->classes[i];
+	if (!c)
+		return 0;	/* an exchange already dropped here */
+	x = c->x;
+	r = hs_recv(&x->hs, f, len, &w);
+	if (w.len && send_frames(p, xid | CF_XID_SENDER, buf, w.len) < 0)
+		r = r < 0 ? r : -ENOBUFS;
+	if (r < 0) {
+		mine_fail(p, c, r, hs_abort_reason(&x->hs), now);
+		return 0;
+	}
+	if (r == HS_DONE) {
+		if ((r = hs_result(&x->hs, &x->res)) < 0) {
+			mine_fail(p, c, r, "no result", now);
+			return 0;
+		}
+		/* The last message rule: keep the keys until the responder's COMMIT. */
+		x->have_res = true;
+	}
+	return 0;
+}
+
+static int on_commit(struct cf_peer *p, uint32_t xid, int64_t now)
+{
+	struct cf_class *c = NULL;
+	struct cf_xchg *x;
+	int r;
+
+	for (size_t i = 0; i < p->cfg.n_classes; i++)
+		if (p->classes[i].x && p->classes[i].x->xid == xid)
+			c = &p->classes[i];
+	if (!c || !c->x->have_res)
+		return 0;
+	x = c->x;
+	if (result_uses_revoked(p->cf, &x->res)) {
+		/* revoked while it ran: the keys are never used */
+		c->x = NULL;
+		xchg_free(x);
+		c->want = true;
+		return 0;
+	}
+	r = store_result(p, &x->res, true, now);
+	if (r < 0) {
+		mine_fail(p, c, r, "cannot store the keys", now);
+		return 0;
+	}
+	class_done(p, c, &x->res, mono_ms() - x->t0_ms, now);
+	c->x = NULL;
+	xchg_free(x);
+	return 0;
+}
+
+static struct cf_xchg **resp_slot(struct cf_peer *p, uint32_t xid, bool create)
+{
+	struct cf_xchg **free_slot = NULL;
+
+	for (size_t i = 0; i < CF_MAX_RESPONDER; i++) {
+		if (p->resp[i] && p->resp[i]->xid == xid)
+			return &p->resp[i];
+		if (!p->resp[i] && !free_slot)
+			free_slot = &p->resp[i];
+	}
+	return create ? free_slot : NULL;
+}
+
+static int on_theirs(struct cf_peer *p, uint32_t xid, const uint8_t *f, size_t len, int64_t now)
+{
+	uint8_t buf[HS_OUT_MAX];
+	struct wbuf w = wbuf_init(buf, sizeof(buf));
+	struct cf_xchg **slot = resp_slot(p, xid, false), *x;
+	int r;
+
+	if (!slot) {
+		if (len < 3 || f[2] != MSG_HELLO)
+			return 0;	/* for an exchange already dropped here */
+		if (!(slot = resp_slot(p, xid, true))) {
+			snprintf(p->last_error, sizeof(p->last_error), "too many concurrent exchanges");
+			return -ENOBUFS;
+		}
+		if (!(x = calloc(1, sizeof(*x))))
+			return -ENOMEM;
+		struct hs_config hc;
+
+		x->xid = xid;
+		x->started = now;
+		x->t0_ms = mono_ms();
+		hs_config_common(p, x, &hc);
+		hc.role = HS_RESPONDER;
+		hc.classes = p->policies;
+		hc.n_classes = p->cfg.n_classes;
+		hc.n_keys = HS_KEYS_MAX;
+		if ((r = hs_init(&x->hs, &hc)) < 0) {
+			xchg_free(x);
+			snprintf(p->last_error, sizeof(p->last_error), "responder setup failed");
+			return r;
+		}
+		*slot = x;
+	}
+	x = *slot;
+	r = hs_recv(&x->hs, f, len, &w);
+	if (w.len && send_frames(p, xid, buf, w.len) < 0)
+		r = r < 0 ? r : -ENOBUFS;
+	if (r < 0) {
+		log_warning("peer %s: exchange %u (responder) failed: %s", p->cfg.name, xid,
+			    hs_abort_reason(&x->hs) ? hs_abort_reason(&x->hs) : strerror(-r));
+		xchg_free(x);
+		*slot = NULL;
+		return 0;
+	}
+	if (r == HS_DONE) {
+		struct hs_result res = { 0 };
+		struct cf_class *c;
+
+		if ((r = hs_result(&x->hs, &res)) < 0 || (r = store_result(p, &res, false, now)) < 0) {
+			log_warning("peer %s: exchange %u: cannot store the keys: %s", p->cfg.name,
+				    xid, strerror(-r));
+			send_notice(p, xid, MSG_ABORT, 5, "internal error");
+		} else {
+			env_send(p, CF_ENV_COMMIT, xid, NULL, 0);
+			if ((c = cf_class_by_name(p, res.class_name)))
+				class_done(p, c, &res, mono_ms() - x->t0_ms, now);
+		}
+		hs_result_done(&res);
+		xchg_free(x);
+		*slot = NULL;
+	}
+	return 0;
+}
+
+/* ---- revocation ---- */
+
+static int revoke_apply(struct cf *cf, uint16_t method, const char *origin, const char *who,
+			const char *reason, int64_t now, size_t *ret_withdrawn)
+{
+	struct cf_revoked rv = { .method = method, .at = now };
+	struct store_key_id *ids = NULL;
+	char detail[STORE_DETAIL_MAX];
+	int n, r;
+
+	if (cf_revoked_find(cf, method))
+		return -EALREADY;
+	if (cf->n_revoked >= CF_MAX_REVOKED)
+		return -ENOSPC;
+	snprintf(rv.origin, sizeof(rv.origin), "%s", origin);
+	for (size_t i = 0; reason[i] && i < MSG_TEXT_MAX; i++)
+		rv.reason[i] = (reason[i] >= 0x20 && reason[i] <= 0x7e) ? reason[i] : '?';
+	if (!rv.reason[0])
+		memcpy(rv.reason, "-", 2);
+	cf->revoked[cf->n_revoked++] = rv;
+	if ((r = revoked_save(cf)) < 0) {
+		cf->n_revoked--;
+		return r;
+	}
+	n = store_withdraw_method(cf->st, method, who, rv.reason, now, &ids);
+	free(ids);
+	if (n < 0) {
+		log_err("revoke %s: cannot withdraw its keys: %s", method_name(method), strerror(-n));
+		n = 0;
+	}
+	snprintf(detail, sizeof(detail), "method %s revoked (origin %s): %s; %d keys withdrawn",
+		 method_name(method), rv.origin, rv.reason, n);
+	if ((r = store_audit_append(cf->st, now, who, "method-revoke", detail, n)) < 0)
+		log_err("revoke %s: audit record failed: %s", method_name(method), strerror(-r));
+	log_notice("method %s revoked by %s (%s): %d keys withdrawn", method_name(method), who,
+		   rv.reason, n);
+	/* every affected class re-exchanges at once */
+	for (size_t i = 0; i < cf->n_peers; i++) {
+		struct cf_peer *p = &cf->peers[i];
+
+		for (size_t j = 0; j < p->cfg.n_classes; j++) {
+			struct cf_class *c = &p->classes[j];
+
+			if (!class_uses(c, method))
+				continue;
+			/* the elected initiator re-exchanges; the other side waits for it */
+			c->want = c->initiator;
+			c->retry_at = 0;
+			c->failures = 0;
+			if (class_requires_revoked(cf, c))
+				log_warning("peer %s class %s: fail closed: required method %s is revoked",
+					    p->cfg.name, c->cfg.policy.name, method_name(method));
+		}
+	}
+	if (ret_withdrawn)
+		*ret_withdrawn = (size_t)n;
+	return 0;
+}
+
+int cf_revoke(struct cf *cf, uint16_t method, const char *who, const char *reason, int64_t now,
+	      size_t *ret_withdrawn)
+{
+	int r = revoke_apply(cf, method, "local", who, reason, now, ret_withdrawn);
+
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < cf->n_peers; i++)
+		if (cf->peers[i].up)
+			send_notice(&cf->peers[i], 0, MSG_REVOKE, method,
+				    cf_revoked_find(cf, method)->reason);
+	return 0;
+}
+
+static int restore_apply(struct cf *cf, uint16_t method, const char *who, int64_t now)
+{
+	const struct cf_revoked *rv = cf_revoked_find(cf, method);
+	char detail[256];
+	size_t i = (size_t)(rv - cf->revoked);
+	int r;
+
+	if (!rv)
+		return -ENOENT;
+	snprintf(detail, sizeof(detail), "method %s restored (was revoked by %s)",
+		 method_name(method), rv->origin);
+	memmove(&cf->revoked[i], &cf->revoked[i + 1], (cf->n_revoked - i - 1) * sizeof(*rv));
+	cf->n_revoked--;
+	if ((r = revoked_save(cf)) < 0)
+		log_err("restore %s: cannot persist: %s", method_name(method), strerror(-r));
+	if ((r = store_audit_append(cf->st, now, who, "method-restore", detail, 0)) < 0)
+		log_err("restore %s: audit record failed: %s", method_name(method), strerror(-r));
+	log_notice("%s by %s", detail, who);
+	for (size_t a = 0; a < cf->n_peers; a++)
+		for (size_t b = 0; b < cf->peers[a].cfg.n_classes; b++)
+			if (class_uses(&cf->peers[a].classes[b], method)) {
+				cf->peers[a].classes[b].want = cf->peers[a].classes[b].initiator;
+				cf->peers[a].classes[b].retry_at = 0;
+			}
+	return 0;
+}
+
+int cf_restore(struct cf *cf, uint16_t method, const char *who, int64_t now)
+{
+	const struct cf_revoked *rv = cf_revoked_find(cf, method);
+	int r;
+
+	if (!rv)
+		return -ENOENT;
+	if (strcmp(rv->origin, "local") != 0 && strncmp(rv->origin, "peer:", 5) != 0)
+		return -EPERM;
+	if ((r = restore_apply(cf, method, who, now)) < 0)
+		return r;
+	for (size_t i = 0; i < cf->n_peers; i++) {
+		uint8_t b[2] = { (uint8_t)(method >> 8), (uint8_t)method };
+
+		if (cf->peers[i].up)
+			env_send(&cf->peers[i], CF_ENV_RESTORE, 0, b, sizeof(b));
+	}
+	return 0;
+}
+
+static int on_link_msg(struct cf_peer *p, const uint8_t *f, size_t len, int64_t now)
+{
+	struct msg m;
+	char who[CF_NAME_MAX + 8], reason[MSG_TEXT_MAX + 1];
+	int r;
+
+	if ((r = msg_parse(f, len, &m)) < 0) {
+		snprintf(p->last_error, sizeof(p->last_error), "malformed link message");
+		return r;
+	}
+	if (m.type == MSG_REVOKE_ACK) {
+		log_info("peer %s acknowledged the revocation of %s", p->cfg.name,
+			 method_name(m.u.notice.code));
+		return 0;
+	}
+	if (m.type != MSG_REVOKE) {
+		snprintf(p->last_error, sizeof(p->last_error), "unexpected %s on the link",
+			 msg_type_name(m.type));
+		return -EPROTO;
+	}
+	snprintf(who, sizeof(who), "peer:%s", p->cfg.name);
+	memcpy(reason, m.u.notice.text.p, m.u.notice.text.n);
+	reason[m.u.notice.text.n] = '\0';
+	if (!kex_method_by_id(m.u.notice.code)) {
+		log_warning("peer %s revoked method 0x%04x, unknown here", p->cfg.name, m.u.notice.code);
+	} else if ((r = revoke_apply(p->cf, m.u.notice.code, who, who, reason, now, NULL)) < 0 &&
+		   r != -EALREADY) {
+		log_err("peer %s revoked %s: cannot apply: %s", p->cfg.name,
+			method_name(m.u.notice.code), strerror(-r));
+	}
+	return send_notice(p, 0, MSG_REVOKE_ACK, m.u.notice.code, "revoked");
+}
+
+static int on_restore(struct cf_peer *p, uint16_t method, int64_t now)
+{
+	const struct cf_revoked *rv = cf_revoked_find(p->cf, method);
+	char who[CF_NAME_MAX + 8];
+
+	snprintf(who, sizeof(who), "peer:%s", p->cfg.name);
+	/* a peer lifts only what it revoked */
+	if (rv && !strcmp(rv->origin, who))
+		restore_apply(p->cf, method, who, now);
+	return 0;
+}
+
+/* ---- link ---- */
+
+void cf_link_up(struct cf_peer *p, const uint8_t *exporter, size_t exporter_len, int64_t now)
+{
+	p->up = true;
+	p->up_since = now;
+	p->in_len = 0;
+	p->out_len = 0;
+	memset(p->exporter, 0, sizeof(p->exporter));
+	memcpy(p->exporter, exporter,
+	       exporter_len < sizeof(p->exporter) ? exporter_len : sizeof(p->exporter));
+	p->last_error[0] = '\0';
+	for (size_t i = 0; i < p->cfg.n_classes; i++) {
+		p->classes[i].retry_at = 0;
+		p->classes[i].failures = 0;
+	}
+}
+
+void cf_link_down(struct cf_peer *p, const char *why, int64_t now)
+{
+	if (!p->up)
+		return;
+	p->up = false;
+	p->down_since = now;
+	mfs_wipe(p->exporter, sizeof(p->exporter));
+	p->in_len = 0;
+	p->out_len = 0;
+	if (why)
+		snprintf(p->last_error, sizeof(p->last_error), "%s", why);
+	for (size_t i = 0; i < p->cfg.n_classes; i++) {
+		/* unconfirmed keys are discarded: the responder may not have them */
+		xchg_free(p->classes[i].x);
+		p->classes[i].x = NULL;
+	}
+	for (size_t i = 0; i < CF_MAX_RESPONDER; i++) {
+		xchg_free(p->resp[i]);
+		p->resp[i] = NULL;
+	}
+}
+
+int cf_link_input(struct cf_peer *p, const uint8_t *data, size_t len, int64_t now)
+{
+	while (len > 0) {
+		size_t take = CF_INBUF_MAX - p->in_len, off = 0;
+
+		if (take > len)
+			take = len;
+		memcpy(p->in + p->in_len, data, take);
+		p->in_len += take;
+		data += take;
+		len -= take;
+		for (;;) {
+			const uint8_t *e = p->in + off;
+			size_t avail = p->in_len - off, body = 0, fl;
+			uint32_t xid;
+			int r = 0;
+
+			if (avail < CF_ENV_HDR_LEN)
+				break;
+			xid = (uint32_t)e[1] << 24 | (uint32_t)e[2] << 16 | (uint32_t)e[3] << 8 | e[4];
+			switch (e[0]) {
+			case CF_ENV_PROTO:
+				r = msg_frame_len(e + CF_ENV_HDR_LEN, avail - CF_ENV_HDR_LEN, &fl);
+				if (r == -EAGAIN)
+					goto more;
+				body = fl;
+				break;
+			case CF_ENV_COMMIT:
+				break;
+			case CF_ENV_WANT:
+				if (avail < CF_ENV_HDR_LEN + 1)
+					goto more;
+				body = 1 + (size_t)e[CF_ENV_HDR_LEN];
+				break;
+			case CF_ENV_RESTORE:
+				body = 2;
+				break;
+			default:
+				r = -EBADMSG;
+			}
+			if (r < 0) {
+				snprintf(p->last_error, sizeof(p->last_error), "malformed envelope");
+				return r;
+			}
+			if (avail < CF_ENV_HDR_LEN + body)
+				goto more;
+			e += CF_ENV_HDR_LEN;
+			switch (e[-CF_ENV_HDR_LEN]) {
+			case CF_ENV_PROTO:
+				if (xid == 0)
+					r = on_link_msg(p, e, body, now);
+				else if (xid & CF_XID_SENDER)
+					r = on_theirs(p, xid & ~CF_XID_SENDER, e, body, now);
+				else
+					r = on_mine(p, xid, e, body, now);
+				break;
+			case CF_ENV_COMMIT:
+				r = on_commit(p, xid & ~CF_XID_SENDER, now);
+				break;
+			case CF_ENV_WANT: {
+				char name[256];
+				struct cf_class *c;
+
+				memcpy(name, e + 1, e[0]);
+				name[e[0]] = '\0';
+				if ((c = cf_class_by_name(p, name)) && c->initiator)
+					c->want = true;
+				break;
+			}
+			case CF_ENV_RESTORE:
+				r = on_restore(p, (uint16_t)(e[0] << 8 | e[1]), now);
+				break;
+			}
+			if (r < 0)
+				return r;
+			if (!p->up)
+				return -ENOTCONN;
+			off += CF_ENV_HDR_LEN + body;
+		}
+more:
+		if (off == 0 && p->in_len == CF_INBUF_MAX) {
+			snprintf(p->last_error, sizeof(p->last_error), "envelope too large");
+			return -EMSGSIZE;
+		}
+		memmove(p->in, p->in + off, p->in_len - off);
+		p->in_len -= off;
+	}
+	return 0;
+}
+
+size_t cf_link_output(struct cf_peer *p, const uint8_t **ret)
+{
+	*ret = p->out;
+	return p->out_len;
+}
+
+void cf_link_consume(struct cf_peer *p, size_t n)
+{
+	if (n > p->out_len)
+		n = p->out_len;
+	memmove(p->out, p->out + n, p->out_len - n);
+	p->out_len -= n;
+}
+
+/* ---- scheduling ---- */
+
+int cf_rekey(struct cf_peer *p, const char *class_name, int64_t now)
+{
+	bool any = false;
+
+	(void)now;
+	for (size_t i = 0; i < p->cfg.n_classes; i++) {
+		struct cf_class *c = &p->classes[i];
+
+		if (class_name && strcmp(class_name, c->cfg.policy.name) != 0)
+			continue;
+		c->want = true;
+		c->retry_at = 0;
+		c->want_sent = 0;
+		any = true;
+	}
+	return any ? 0 : -ENOENT;
+}
+
+int64_t cf_class_next_rekey(const struct cf_peer *p, const struct cf_class *c)
+{
+	(void)p;
+	return (c->last_rekey ? c->last_rekey : c->rekey_base) + c->cfg.policy.rekey_interval_s;
+}
+
+static void tick_class(struct cf_peer *p, struct cf_class *c, int64_t now)
+{
+	size_t dout = 0, din = 0, depth;
+	bool due;
+
+	if (cf_pool_depth(p->cf, p, c, STORE_OUTBOUND, &dout) < 0 ||
+	    cf_pool_depth(p->cf, p, c, STORE_INBOUND, &din) < 0)
+		return;
+	depth = dout < din ? dout : din;
+	if (depth < c->cfg.policy.pool_low || depth == 0)
+		c->refilling = true;
+	if (depth >= c->cfg.policy.pool_high)
+		c->refilling = false;
+	if (!c->initiator) {
+		if ((c->refilling || c->want) && now - c->want_sent >= CF_WANT_EVERY_S) {
+			uint8_t b[1 + POLICY_NAME_MAX];
+			size_t n = strlen(c->cfg.policy.name);
+
+			b[0] = (uint8_t)n;
+			memcpy(b + 1, c->cfg.policy.name, n);
+			if (env_send(p, CF_ENV_WANT, 0, b, 1 + n) == 0) {
+				c->want_sent = now;
+				c->want = false;
+			}
+		}
+		return;
+	}
+	if (c->x) {
+		if (now - c->x->started > CF_XCHG_TIMEOUT_S)
+			mine_fail(p, c, -ETIMEDOUT, "timed out", now);
+		return;
+	}
+	if (now < c->retry_at)
+		return;
+	due = c->refilling || c->want ||
+	      now >= cf_class_next_rekey(p, c);
+	if (!due)
+		return;
+	if (class_requires_revoked(p->cf, c)) {
+		c->want = false;
+		return;
+	}
+	class_start(p, c, now);
+}
+
+int64_t cf_tick(struct cf *cf, int64_t now)
+{
+	for (size_t i = 0; i < cf->n_peers; i++) {
+		struct cf_peer *p = &cf->peers[i];
+
+		for (size_t j = 0; j < CF_MAX_RESPONDER; j++) {
+			if (p->resp[j] && now - p->resp[j]->started > CF_XCHG_TIMEOUT_S) {
+				xchg_free(p->resp[j]);
+				p->resp[j] = NULL;
+			}
+		}
+		if (!p->up)
+			continue;
+		for (size_t j = 0; j < p->cfg.n_classes; j++)
+			tick_class(p, &p->classes[j], now);
+	}
+	return now + 1;
+}
+
+size_t cf_class_degraded(struct cf *cf, struct cf_peer *p, struct cf_class *c, int64_t now,
+			 char out[][CF_REASON_MAX], size_t n, bool *ret_fail_closed)
+{
+	size_t k = 0, dout = 0, din = 0;
+	bool closed = false;
+
+	(void)now;
+	cf_pool_depth(cf, p, c, STORE_OUTBOUND, &dout);
+	cf_pool_depth(cf, p, c, STORE_INBOUND, &din);
+	if (!p->up && k < n) {
+		if (p->down_since)
+			snprintf(out[k++], CF_REASON_MAX, "peer unreachable since %lld",
+				 (long long)p->down_since);
+		else
+			snprintf(out[k++], CF_REASON_MAX, "peer not connected yet");
+	}
+	if ((dout < c->cfg.policy.pool_low || din < c->cfg.policy.pool_low) && k < n)
+		snprintf(out[k++], CF_REASON_MAX, "pool below low watermark (out %zu, in %zu, low %u)",
+			 dout, din, c->cfg.policy.pool_low);
+	if (class_requires_revoked(cf, c)) {
+		closed = true;
+		if (k < n)
+			snprintf(out[k++], CF_REASON_MAX,
+				 "policy cannot be met: a required method is revoked (fail closed)");
+	} else if (c->policy_unmet && k < n) {
+		snprintf(out[k++], CF_REASON_MAX, "policy cannot be met: %.120s", c->last_error);
+	} else if (c->last_error[0] && k < n) {
+		snprintf(out[k++], CF_REASON_MAX, "last exchange failed: %.120s", c->last_error);
+	}
+	if (dout == 0) {
+		closed = true;
+		if (k < n)
+			snprintf(out[k++], CF_REASON_MAX, "no outbound key left (fail closed)");
+	}
+	if (ret_fail_closed)
+		*ret_fail_closed = closed;
+	return k;
+}
+
+/* ---- setup ---- */
+
+struct cf_peer *cf_peer_by_name(struct cf *cf, const char *name)
+{
+	for (size_t i = 0; i < cf->n_peers; i++)
+		if (!strcmp(cf->peers[i].cfg.name, name))
+			return &cf->peers[i];
+	return NULL;
+}
+
+struct cf_class *cf_class_by_name(struct cf_peer *p, const char *name)
+{
+	for (size_t i = 0; i < p->cfg.n_classes; i++)
+		if (!strcmp(p->classes[i].cfg.policy.name, name))
+			return &p->classes[i];
+	return NULL;
+}
+
+int cf_new(const struct cf_config *cfg, struct store *st, struct cf **ret)
+{
+	struct cf *cf;
+	int r;
+
+	if (!cfg || !st || cfg->n_peers > CF_MAX_PEERS || !cfg->node_id[0])
+		return -EINVAL;
+	if (!(cf = calloc(1, sizeof(*cf))))
+		return -ENOMEM;
+	cf->cfg = *cfg;
+	cf->st = st;
+	cf->n_peers = cfg->n_peers;
+	for (size_t i = 0; i < cf->n_peers; i++) {
+		struct cf_peer *p = &cf->peers[i];
+
+		p->cf = cf;
+		p->cfg = cfg->peers[i];
+		p->next_xid = 1;
+		if (p->cfg.n_classes > CF_MAX_CLASSES || !(p->in = malloc(CF_INBUF_MAX))) {
+			r = p->in ? -EINVAL : -ENOMEM;
+			goto fail;
+		}
+		for (size_t j = 0; j < p->cfg.n_classes; j++) {
+			struct cf_class *c = &p->classes[j];
+
+			c->cfg = p->cfg.classes[j];
+			p->policies[j] = c->cfg.policy;
+			r = proto_is_initiator(cfg->node_id, p->cfg.name, c->cfg.policy.name);
+			if (r < 0)
+				goto fail;
+			c->initiator = r == 1;
+			c->rekey_base = cfg->now;
+		}
+	}
+	if ((r = revoked_load(cf)) < 0)
+		goto fail;
+	*ret = cf;
+	return 0;
+fail:
+	cf_free(cf);
+	return r;
+}
+
+void cf_free(struct cf *cf)
+{
+	if (!cf)
+		return;
+	for (size_t i = 0; i < cf->n_peers; i++) {
+		struct cf_peer *p = &cf->peers[i];
+
+		p->up = true;
+		cf_link_down(p, NULL, 0);
+		free(p->in);
+		free(p->out);
+	}
+	free(cf);
+}

@@ -1,0 +1,198 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The MFS Control Function engine: key pools per (peer, class, direction),
+ * exchanges over the peer links, rekey, revocation. No sockets, no TLS, no
+ * clock: the daemon moves bytes and passes the time in (docs/mfsd.md).
+ *
+ *   cf_new()                     once, with the node's configuration and store
+ *   cf_link_up(peer, exporter)   a TLS channel to the peer is established
+ *   cf_link_input(peer, bytes)   bytes read from it (any split)
+ *   cf_link_output(peer)         bytes to write to it (then cf_link_consume)
+ *   cf_link_down(peer)           the channel is gone
+ *   cf_tick(now)                 start exchanges that are due; returns the
+ *                                next time it wants to be called
+ *
+ * Link framing (inside TLS): every message is an envelope
+ *
+ *   u8 kind ‖ u32 xid ‖ body
+ *
+ * kind 1 PROTO: body is one peer-protocol frame (msg.h, cut with
+ * msg_frame_len()); kind 2 COMMIT (no body): the responder stored the keys
+ * of exchange xid, the initiator may now store and use its copy (the "last
+ * message" rule, docs/protocol.md §6); kind 3 WANT: body vec8 class name, the
+ * non-elected side asks for an exchange (its pool is low, or an admin asked);
+ * kind 4 RESTORE: body u16 method, the sender lifts a revocation it sent
+ * earlier with REVOKE. xid names an exchange: bit 31 is set when the sender
+ * of the envelope initiated it, so both sides can number their own exchanges
+ * independently; xid 0 carries link messages (REVOKE, REVOKE_ACK, WANT,
+ * RESTORE).
+ */
+#ifndef MFS_CF_CF_H
+#define MFS_CF_CF_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kex/kex.h"
+#include "proto/policy.h"
+#include "proto/tls.h"
+#include "store/store.h"
+
+#define CF_MAX_PEERS 16
+#define CF_MAX_CLASSES 8
+#define CF_MAX_STATIC 2
+#define CF_MAX_REVOKED 16
+#define CF_MAX_RESPONDER 16		/* concurrent peer-initiated exchanges per link */
+#define CF_REASON_MAX 160
+#define CF_TEXT_MAX 128		/* = MSG_TEXT_MAX: revocation reasons */
+#define CF_FRAME_MAX (7 + 32768)	/* = MSG_FRAME_MAX */
+#define CF_NAME_MAX 64
+#define CF_INBUF_MAX (2 * (5 + CF_FRAME_MAX))
+#define CF_XCHG_TIMEOUT_S 30		/* an exchange that takes longer is dropped */
+#define CF_RETRY_MIN_S 1		/* backoff after a failed exchange: 1, 2, 4 … 60 s */
+#define CF_RETRY_MAX_S 60
+
+enum cf_env_kind {
+	CF_ENV_PROTO = 1,
+	CF_ENV_COMMIT = 2,
+	CF_ENV_WANT = 3,
+	CF_ENV_RESTORE = 4,
+};
+#define CF_ENV_HDR_LEN 5
+#define CF_XID_SENDER 0x80000000U
+
+/* Configuration of one class (copied). */
+struct cf_class_cfg {
+	struct class_policy policy;
+	char psk_id[KEX_PSK_ID_MAX + 1];	/* "" when the class has no psk */
+};
+
+/* Configuration of one peer (copied; static_keys are borrowed). */
+struct cf_peer_cfg {
+	char name[CF_NAME_MAX + 1];		/* also the peer's node id */
+	struct cf_class_cfg classes[CF_MAX_CLASSES];
+	size_t n_classes;
+	const struct hs_static_key *static_keys;
+	size_t n_static_keys;
+};
+
+struct cf_config {
+	char node_id[CF_NAME_MAX + 1];
+	const char *psk_dir;			/* borrowed */
+	const char *revoked_path;		/* borrowed: the persisted revocations */
+	struct cf_peer_cfg peers[CF_MAX_PEERS];
+	size_t n_peers;
+	int64_t now;				/* start time */
+};
+
+struct cf_xchg;
+struct hs_static_key;	/* proto/handshake.h */
+
+struct cf_class {
+	struct cf_class_cfg cfg;
+	bool initiator;				/* elected (proto_is_initiator) */
+	struct cf_xchg *x;			/* my running exchange, if initiator */
+	bool want;				/* an exchange was asked for */
+	bool refilling;				/* below low: refill up to high */
+	int64_t last_rekey;			/* 0 = never (this run) */
+	int64_t rekey_base;			/* start time: the first interval counts from it */
+	int64_t retry_at;			/* no new exchange before this */
+	unsigned failures;			/* in a row */
+	int64_t want_sent;			/* responder side: last WANT sent */
+	/* last negotiated suite */
+	uint16_t suite[POLICY_MAX_METHODS];
+	size_t n_suite;
+	int64_t last_duration_ms;
+	char last_error[CF_REASON_MAX];		/* "" when the last exchange worked */
+	bool policy_unmet;			/* the class cannot run without a revoked method */
+	uint64_t exchanges;			/* successful, this run */
+};
+
+struct cf_peer {
+	struct cf *cf;
+	struct cf_peer_cfg cfg;
+	struct class_policy policies[CF_MAX_CLASSES];	/* contiguous, for the responder */
+	struct cf_class classes[CF_MAX_CLASSES];
+	bool up;
+	int64_t up_since, down_since;		/* down_since: 0 = never connected */
+	uint8_t exporter[TLS_EXPORTER_LEN];
+	struct cf_xchg *resp[CF_MAX_RESPONDER];	/* peer-initiated exchanges */
+	uint32_t next_xid;
+	uint8_t *in;				/* CF_INBUF_MAX */
+	size_t in_len;
+	uint8_t *out;				/* grows */
+	size_t out_len, out_cap;
+	char last_error[CF_REASON_MAX];
+};
+
+struct cf_revoked {
+	uint16_t method;
+	char origin[CF_NAME_MAX + 8];		/* "local" or "peer:NAME" */
+	char reason[CF_TEXT_MAX + 1];
+	int64_t at;
+};
+
+struct cf {
+	struct cf_config cfg;
+	struct store *st;			/* borrowed */
+	struct cf_peer peers[CF_MAX_PEERS];
+	size_t n_peers;
+	struct cf_revoked revoked[CF_MAX_REVOKED];
+	size_t n_revoked;
+};
+
+/*
+ * Set up the engine from cfg (copied; the borrowed pointers must outlive
+ * it), load the persisted revocations, elect the initiator of every class.
+ * Returns 0, -EINVAL, -ENOMEM, or the error reading the revocation file.
+ */
+int cf_new(const struct cf_config *cfg, struct store *st, struct cf **ret);
+void cf_free(struct cf *cf);
+
+struct cf_peer *cf_peer_by_name(struct cf *cf, const char *name);
+struct cf_class *cf_class_by_name(struct cf_peer *p, const char *name);
+
+/* The TLS channel is up; exporter: its TLS_EXPORTER_LEN-byte exporter value. */
+void cf_link_up(struct cf_peer *p, const uint8_t *exporter, size_t exporter_len, int64_t now);
+/* The channel is gone: running exchanges are dropped, unconfirmed keys discarded. */
+void cf_link_down(struct cf_peer *p, const char *why, int64_t now);
+/* Bytes read from the channel. A negative errno: close the channel (p->last_error says why). */
+int cf_link_input(struct cf_peer *p, const uint8_t *data, size_t len, int64_t now);
+/* Pending output: *ret points at it (valid until the next call into cf). */
+size_t cf_link_output(struct cf_peer *p, const uint8_t **ret);
+void cf_link_consume(struct cf_peer *p, size_t n);
+
+/* Start what is due. Returns the next time (seconds) cf_tick() should run. */
+int64_t cf_tick(struct cf *cf, int64_t now);
+
+/* Keys in the pool (pre-active + active) of one direction. */
+int cf_pool_depth(struct cf *cf, const struct cf_peer *p, const struct cf_class *c,
+		  enum store_direction dir, size_t *ret);
+
+/* Ask for an exchange of one class (class NULL: every class). -ENOENT unknown class. */
+int cf_rekey(struct cf_peer *p, const char *class_name, int64_t now);
+
+/*
+ * Revoke a method (origin "local"): persist, withdraw its keys, audit, tell
+ * every peer, re-exchange every affected class. *ret_withdrawn: keys
+ * withdrawn. -EALREADY when it is already revoked.
+ */
+int cf_revoke(struct cf *cf, uint16_t method, const char *who, const char *reason, int64_t now,
+	      size_t *ret_withdrawn);
+/* Lift a local revocation (audited, peers told). -ENOENT when not revoked. */
+int cf_restore(struct cf *cf, uint16_t method, const char *who, int64_t now);
+const struct cf_revoked *cf_revoked_find(const struct cf *cf, uint16_t method);
+
+/*
+ * Why a class is degraded (nothing when it is not): up to n reasons into
+ * out[], each a short text. Returns the count. *ret_fail_closed: the class
+ * cannot supply keys now (pool empty or policy unmet).
+ */
+size_t cf_class_degraded(struct cf *cf, struct cf_peer *p, struct cf_class *c, int64_t now,
+			 char out[][CF_REASON_MAX], size_t n, bool *ret_fail_closed);
+
+/* Next rekey time of a class (0 when unknown). */
+int64_t cf_class_next_rekey(const struct cf_peer *p, const struct cf_class *c);
+
+#endif

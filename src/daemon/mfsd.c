@@ -1,0 +1,877 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * mfsd: the MFS Control Function daemon. This file is the edge: command
+ * line, configuration, identity, key store, sockets, TLS and the event loop
+ * (plain epoll). The control logic is src/cf/ (no sockets), the admin API
+ * src/ops/. Design: docs/mfsd.md.
+ *
+ * Why epoll and not libevent: tls.h drives OpenSSL on a raw non-blocking
+ * fd and reports what it waits for (tls_conn_want()); a level-triggered
+ * epoll interest set that follows it is a dozen lines, whereas libevent's
+ * bufferevent_openssl would own the SSL object and its own BIO, bypassing
+ * the pinned, checked handshake of tls.h.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <libgen.h>
+#include <limits.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "base/err.h"
+#include "base/file.h"
+#include "base/log.h"
+#include "base/secret.h"
+#include "cf/cf.h"
+#include "daemon/config.h"
+#include "daemon/setup.h"
+#include "ops/admin.h"
+#include "proto/identity.h"
+#include "proto/tls.h"
+#include "store/store.h"
+
+#define MFSD_MAX_ADMIN 16
+#define MFSD_RECONNECT_MIN_MS 250
+#define MFSD_RECONNECT_MAX_MS 4000
+#define MFSD_TLS_TIMEOUT_S 15
+#define MFSD_WRITE_CHUNK 16384
+
+enum ev_kind { EV_LISTEN, EV_ADMIN_LISTEN, EV_SIGNAL, EV_CONN, EV_ADMIN };
+
+struct ev {
+	enum ev_kind kind;
+};
+
+struct conn {
+	struct ev ev;
+	int fd;
+	struct tls_conn *tls;
+	struct peer_rt *peer;
+	bool client;
+	bool connecting;		/* TCP connect in progress */
+	bool established;		/* TLS done, cf link up */
+	int64_t started;
+	size_t wpending;		/* bytes of the chunk a tls write is retrying */
+	uint32_t events;		/* current epoll interest */
+	bool dead;			/* closed; freed after the current event batch */
+	struct conn *next_dead;
+};
+
+struct peer_rt {
+	struct cf_peer *cp;
+	const struct config_peer *cfg;
+	struct tls_ctx *ctx;
+	struct conn *conn;
+	bool i_connect;			/* the smaller node id connects */
+	int64_t next_try_ms;
+	unsigned backoff_ms;
+};
+
+struct admin_conn {
+	struct ev ev;
+	int fd;
+	uid_t uid;
+	uint8_t in[ADMIN_HDR_LEN + ADMIN_REQ_MAX];
+	size_t in_len;
+	uint8_t *out;
+	size_t out_len, out_off;
+	uint32_t events;
+};
+
+struct daemon {
+	struct config *cfg;
+	struct identity *idn;
+	struct store *st;
+	struct cf *cf;
+	struct tls_ctx *ctx[2];
+	struct mfsd_keys *keys;
+	struct peer_rt peers[CONFIG_MAX_PEERS];
+	size_t n_peers;
+	int ep;
+	struct ev listen_ev, admin_listen_ev, signal_ev;
+	int listen_fd, admin_fd, sig_fd;
+	struct admin_conn *admins[MFSD_MAX_ADMIN];
+	char kek_path[PATH_MAX + 16], db_path[PATH_MAX + 16], revoked_path[PATH_MAX + 16];
+	struct conn *dead;		/* closed connections, freed after each batch */
+	bool stop;
+};
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f, "Usage: mfsd --config FILE [--foreground] [--log-level LEVEL]\n\n"
+		   "The MFS Control Function daemon: keeps pools of multi-factor keys with\n"
+		   "its peers over TLS 1.3 (docs/mfsd.md).\n\n"
+		   "  -c, --config FILE      configuration file (docs/config.md)\n"
+		   "  -f, --foreground       stay in the foreground (default: detach)\n"
+		   "  -l, --log-level LEVEL  err, warning, notice, info, debug (overrides the file)\n"
+		   "  -h, --help             this text\n");
+}
+
+/* ---- startup ---- */
+
+static int open_state(struct daemon *d)
+{
+	const char *dir = d->cfg->node.state_dir;
+	struct secret *kek = NULL;
+	int r;
+
+	if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
+		r = -errno;
+		log_err("state_dir %s: %s", dir, mfs_strerror(r));
+		return r;
+	}
+	snprintf(d->kek_path, sizeof(d->kek_path), "%s/kek", dir);
+	snprintf(d->db_path, sizeof(d->db_path), "%s/keys.db", dir);
+	snprintf(d->revoked_path, sizeof(d->revoked_path), "%s/revoked", dir);
+	r = store_kek_load(d->kek_path, &kek);
+	if (r == -ENOENT) {
+		if ((r = store_kek_init(d->kek_path)) < 0) {
+			log_err("%s: cannot create the key-encryption key: %s", d->kek_path,
+				mfs_strerror(r));
+			return r;
+		}
+		log_notice("created the key-encryption key %s", d->kek_path);
+		r = store_kek_load(d->kek_path, &kek);
+	}
+	if (r < 0) {
+		log_err("%s: %s", d->kek_path, mfs_strerror(r));
+		return r;
+	}
+	r = store_open(d->db_path, kek, &d->st);
+	secret_free(kek);
+	if (r < 0)
+		log_err("%s: cannot open the key store: %s", d->db_path, mfs_strerror(r));
+	return r;
+}
+
+static int load_identity(struct daemon *d)
+{
+	char key[PATH_MAX], *dir;
+	const char *what = NULL;
+	int r;
+
+	snprintf(key, sizeof(key), "%s", d->cfg->node.identity_key);
+	dir = dirname(key);
+	if ((r = identity_load(dir, &d->idn, &what)) < 0) {
+		log_err("identity %s: %s: %s", dir, what ? what : "load failed", mfs_strerror(r));
+		return r;
+	}
+	if (strcmp(d->idn->id, d->cfg->node.id) != 0) {
+		log_err("%s: node id '%s' but the identity in %s is '%s'", d->cfg->source,
+			d->cfg->node.id, dir, d->idn->id);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int addr_resolve(const struct config_addr *a, struct sockaddr_storage *ss, socklen_t *len)
+{
+	struct addrinfo hints = { .ai_family = a->family, .ai_socktype = SOCK_STREAM };
+	struct addrinfo *ai = NULL;
+	char port[8];
+	int r;
+
+	snprintf(port, sizeof(port), "%u", a->port);
+	if ((r = getaddrinfo(a->host, port, &hints, &ai)) != 0 || !ai)
+		return -EHOSTUNREACH;
+	memcpy(ss, ai->ai_addr, ai->ai_addrlen);
+	*len = ai->ai_addrlen;
+	freeaddrinfo(ai);
+	return 0;
+}
+
+static int ep_set(struct daemon *d, int fd, struct ev *ev, uint32_t events, bool add)
+{
+	struct epoll_event ee = { .events = events, .data.ptr = ev };
+
+	return epoll_ctl(d->ep, add ? EPOLL_CTL_ADD : EPOLL_CTL_MOD, fd, &ee) < 0 ? -errno : 0;
+}
+
+static int open_listen(struct daemon *d)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+	int one = 1, r;
+
+	if ((r = addr_resolve(&d->cfg->node.listen, &ss, &len)) < 0)
+		return r;
+	d->listen_fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (d->listen_fd < 0)
+		return -errno;
+	setsockopt(d->listen_fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(d->listen_fd, (struct sockaddr *)&ss, len) < 0 || listen(d->listen_fd, 16) < 0) {
+		r = -errno;
+		log_err("listen %s:%u: %s", d->cfg->node.listen.host, d->cfg->node.listen.port,
+			mfs_strerror(r));
+		return r;
+	}
+	d->listen_ev.kind = EV_LISTEN;
+	return ep_set(d, d->listen_fd, &d->listen_ev, EPOLLIN, true);
+}
+
+static int open_admin(struct daemon *d)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	const char *path = d->cfg->node.admin_socket;
+	mode_t old;
+	int r;
+
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return -ENAMETOOLONG;
+	memcpy(sa.sun_path, path, strlen(path) + 1);
+	d->admin_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (d->admin_fd < 0)
+		return -errno;
+	unlink(path);	/* a stale socket of an earlier run */
+	old = umask(0177);
+	r = bind(d->admin_fd, (struct sockaddr *)&sa, sizeof(sa));
+	umask(old);
+	if (r < 0 || chmod(path, 0600) < 0 || listen(d->admin_fd, 8) < 0) {
+		r = -errno;
+		log_err("admin socket %s: %s", path, mfs_strerror(r));
+		return r;
+	}
+	d->admin_listen_ev.kind = EV_ADMIN_LISTEN;
+	return ep_set(d, d->admin_fd, &d->admin_listen_ev, EPOLLIN, true);
+}
+
+static int open_signals(struct daemon *d)
+{
+	sigset_t set;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	if (sigprocmask(SIG_BLOCK, &set, NULL) < 0)
+		return -errno;
+	if ((d->sig_fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC)) < 0)
+		return -errno;
+	signal(SIGPIPE, SIG_IGN);
+	d->signal_ev.kind = EV_SIGNAL;
+	return ep_set(d, d->sig_fd, &d->signal_ev, EPOLLIN, true);
+}
+
+/* ---- peer connections ---- */
+
+static void conn_close(struct daemon *d, struct conn *c, const char *why)
+{
+	struct peer_rt *p = c->peer;
+
+	if (c->established) {
+		log_notice("peer %s: disconnected: %s", p->cfg->name, why);
+		cf_link_down(p->cp, why, time(NULL));
+	} else {
+		log_info("peer %s: connection failed: %s", p ? p->cfg->name : "?", why);
+	}
+	if (p && p->conn == c) {
+		p->conn = NULL;
+		if (p->i_connect) {
+			p->next_try_ms = now_ms() + p->backoff_ms;
+			p->backoff_ms = p->backoff_ms * 2 > MFSD_RECONNECT_MAX_MS ?
+					MFSD_RECONNECT_MAX_MS : p->backoff_ms * 2;
+		}
+	}
+	epoll_ctl(d->ep, EPOLL_CTL_DEL, c->fd, NULL);
+	tls_conn_free(c->tls);
+	c->tls = NULL;
+	close(c->fd);
+	c->fd = -1;
+	c->dead = true;
+	c->next_dead = d->dead;
+	d->dead = c;
+}
+
+static void conn_reap(struct daemon *d)
+{
+	while (d->dead) {
+		struct conn *c = d->dead;
+
+		d->dead = c->next_dead;
+		free(c);
+	}
+}
+
+static void keepalive(int fd)
+{
+	int one = 1, idle = 10, intvl = 5, cnt = 3;
+
+	setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
+	setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof(idle));
+	setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof(intvl));
+	setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof(cnt));
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+}
+
+static struct conn *conn_new(struct daemon *d, struct peer_rt *p, int fd, bool client)
+{
+	struct conn *c = calloc(1, sizeof(*c));
+	int r;
+
+	if (!c)
+		return NULL;
+	c->ev.kind = EV_CONN;
+	c->fd = fd;
+	c->peer = p;
+	c->client = client;
+	c->started = time(NULL);
+	if ((r = tls_conn_new(p->ctx, client ? TLS_CLIENT : TLS_SERVER, p->cfg->cert_sha256,
+			      &c->tls)) < 0 || (r = tls_conn_set_fd(c->tls, fd)) < 0 ||
+	    ep_set(d, fd, &c->ev, EPOLLIN | EPOLLOUT, true) < 0) {
+		tls_conn_free(c->tls);
+		free(c);
+		return NULL;
+	}
+	c->events = EPOLLIN | EPOLLOUT;
+	keepalive(fd);
+	return c;
+}
+
+static void peer_connect(struct daemon *d, struct peer_rt *p)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+	int fd, r;
+
+	p->next_try_ms = now_ms() + p->backoff_ms;
+	p->backoff_ms = p->backoff_ms * 2 > MFSD_RECONNECT_MAX_MS ? MFSD_RECONNECT_MAX_MS :
+								     p->backoff_ms * 2;
+	if ((r = addr_resolve(&p->cfg->address, &ss, &len)) < 0) {
+		log_debug("peer %s: cannot resolve %s", p->cfg->name, p->cfg->address.host);
+		return;
+	}
+	if ((fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0)) < 0)
+		return;
+	if (connect(fd, (struct sockaddr *)&ss, len) < 0 && errno != EINPROGRESS) {
+		log_debug("peer %s: connect: %s", p->cfg->name, strerror(errno));
+		close(fd);
+		return;
+	}
+	if (!(p->conn = conn_new(d, p, fd, true))) {
+		close(fd);
+		return;
+	}
+	p->conn->connecting = true;
+}
+
+static void conn_update_events(struct daemon *d, struct conn *c)
+{
+	const uint8_t *out;
+	uint32_t ev = EPOLLIN;
+
+	if (c->connecting)
+		ev |= EPOLLOUT;
+	else if (!c->established)
+		ev |= tls_conn_want(c->tls) == TLS_WANT_WRITE ? EPOLLOUT : 0;
+	else if (c->wpending || cf_link_output(c->peer->cp, &out) > 0)
+		ev |= EPOLLOUT;
+	if (ev != c->events && ep_set(d, c->fd, &c->ev, ev, false) == 0)
+		c->events = ev;
+}
+
+/* Write what cf has for the peer. Returns <0 when the connection failed. */
+static int conn_flush(struct conn *c)
+{
+	for (;;) {
+		const uint8_t *out;
+		size_t n = cf_link_output(c->peer->cp, &out);
+		ssize_t w;
+
+		if (n == 0)
+			return 0;
+		if (!c->wpending)
+			c->wpending = n < MFSD_WRITE_CHUNK ? n : MFSD_WRITE_CHUNK;
+		w = tls_conn_write(c->tls, out, c->wpending);
+		if (w == -EAGAIN)
+			return 0;
+		if (w < 0)
+			return (int)w;
+		cf_link_consume(c->peer->cp, c->wpending);
+		c->wpending = 0;
+	}
+}
+
+static void conn_established(struct conn *c)
+{
+	struct peer_rt *p = c->peer;
+	uint8_t exp[TLS_EXPORTER_LEN];
+
+	if (tls_conn_export(c->tls, NULL, 0, exp) < 0)
+		return;
+	c->established = true;
+	p->backoff_ms = MFSD_RECONNECT_MIN_MS;
+	cf_link_up(p->cp, exp, sizeof(exp), time(NULL));
+	mfs_wipe(exp, sizeof(exp));
+	log_notice("peer %s: connected (%s, TLS 1.3, %s)", p->cfg->name,
+		   c->client ? "outbound" : "inbound", tls_conn_group(c->tls));
+}
+
+static void conn_event(struct daemon *d, struct conn *c, uint32_t events)
+{
+	uint8_t buf[16384];
+	int r;
+
+	(void)events;
+	if (c->connecting) {
+		int err = 0;
+		socklen_t l = sizeof(err);
+
+		if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &l) < 0 || err) {
+			conn_close(d, c, strerror(err ? err : errno));
+			return;
+		}
+		if (!(events & (EPOLLOUT | EPOLLERR | EPOLLHUP)))
+			return;
+		c->connecting = false;
+	}
+	if (!c->established) {
+		r = tls_conn_handshake(c->tls);
+		if (r == -EAGAIN)
+			goto out;
+		if (r < 0) {
+			conn_close(d, c, tls_conn_error(c->tls)[0] ? tls_conn_error(c->tls) :
+								     mfs_strerror(r));
+			return;
+		}
+		conn_established(c);
+		if (!c->established) {
+			conn_close(d, c, "TLS exporter failed");
+			return;
+		}
+	}
+	for (;;) {
+		ssize_t n = tls_conn_read(c->tls, buf, sizeof(buf));
+
+		if (n == -EAGAIN)
+			break;
+		if (n <= 0) {
+			conn_close(d, c, n == 0 ? "closed by the peer" :
+				   tls_conn_error(c->tls)[0] ? tls_conn_error(c->tls) :
+				   mfs_strerror((int)n));
+			return;
+		}
+		r = cf_link_input(c->peer->cp, buf, (size_t)n, time(NULL));
+		if (r < 0) {
+			conn_close(d, c, c->peer->cp->last_error[0] ? c->peer->cp->last_error :
+				   mfs_strerror(r));
+			return;
+		}
+	}
+	if ((r = conn_flush(c)) < 0) {
+		conn_close(d, c, tls_conn_error(c->tls)[0] ? tls_conn_error(c->tls) : mfs_strerror(r));
+		return;
+	}
+out:
+	conn_update_events(d, c);
+}
+
+/* Which peer an inbound connection is: the peers that connect to us, by source address. */
+static struct peer_rt *peer_for_inbound(struct daemon *d, const struct sockaddr_storage *ss)
+{
+	char host[INET6_ADDRSTRLEN] = "";
+	struct peer_rt *only = NULL;
+	size_t n = 0;
+
+	if (ss->ss_family == AF_INET)
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)ss)->sin_addr, host, sizeof(host));
+	else if (ss->ss_family == AF_INET6)
+		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)ss)->sin6_addr, host, sizeof(host));
+	for (size_t i = 0; i < d->n_peers; i++) {
+		if (d->peers[i].i_connect)
+			continue;
+		only = &d->peers[i];
+		n++;
+	}
+	if (n == 1)
+		return only;
+	for (size_t i = 0; i < d->n_peers; i++)
+		if (!d->peers[i].i_connect && !strcmp(d->peers[i].cfg->address.host, host))
+			return &d->peers[i];
+	return NULL;
+}
+
+static void on_accept(struct daemon *d)
+{
+	for (;;) {
+		struct sockaddr_storage ss;
+		socklen_t len = sizeof(ss);
+		int fd = accept4(d->listen_fd, (struct sockaddr *)&ss, &len,
+				 SOCK_NONBLOCK | SOCK_CLOEXEC);
+		struct peer_rt *p;
+		struct conn *c;
+
+		if (fd < 0)
+			return;
+		if (!(p = peer_for_inbound(d, &ss))) {
+			log_warning("inbound connection from an address of no peer that connects here");
+			close(fd);
+			continue;
+		}
+		if (!(c = conn_new(d, p, fd, false))) {
+			close(fd);
+			continue;
+		}
+		/* the newest connection wins: the old one belongs to a peer that restarted */
+		if (p->conn)
+			conn_close(d, p->conn, "replaced by a new connection");
+		p->conn = c;
+	}
+}
+
+/* ---- admin socket ---- */
+
+static void admin_close(struct daemon *d, struct admin_conn *a)
+{
+	for (size_t i = 0; i < MFSD_MAX_ADMIN; i++)
+		if (d->admins[i] == a)
+			d->admins[i] = NULL;
+	epoll_ctl(d->ep, EPOLL_CTL_DEL, a->fd, NULL);
+	close(a->fd);
+	free(a->out);
+	free(a);
+}
+
+static void on_admin_accept(struct daemon *d)
+{
+	for (;;) {
+		int fd = accept4(d->admin_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		struct ucred cred;
+		socklen_t l = sizeof(cred);
+		struct admin_conn *a;
+		size_t slot = MFSD_MAX_ADMIN;
+
+		if (fd < 0)
+			return;
+		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &l) < 0 ||
+		    (cred.uid != 0 && cred.uid != getuid())) {
+			log_warning("admin: refused a client with uid %d", (int)cred.uid);
+			close(fd);
+			continue;
+		}
+		for (size_t i = 0; i < MFSD_MAX_ADMIN; i++)
+			if (!d->admins[i])
+				slot = i;
+		if (slot == MFSD_MAX_ADMIN || !(a = calloc(1, sizeof(*a)))) {
+			close(fd);
+			continue;
+		}
+		a->ev.kind = EV_ADMIN;
+		a->fd = fd;
+		a->uid = cred.uid;
+		a->events = EPOLLIN;
+		if (ep_set(d, fd, &a->ev, EPOLLIN, true) < 0) {
+			close(fd);
+			free(a);
+			continue;
+		}
+		d->admins[slot] = a;
+	}
+}
+
+static int admin_reply(struct admin_conn *a, char *json)
+{
+	size_t n = strlen(json);
+	uint8_t *out;
+
+	if (n > ADMIN_RESP_MAX) {
+		free(json);
+		json = admin_error_json("response too large");
+		if (!json)
+			return -ENOMEM;
+		n = strlen(json);
+	}
+	if (!(out = malloc(ADMIN_HDR_LEN + n))) {
+		free(json);
+		return -ENOMEM;
+	}
+	out[0] = (uint8_t)(n >> 24);
+	out[1] = (uint8_t)(n >> 16);
+	out[2] = (uint8_t)(n >> 8);
+	out[3] = (uint8_t)n;
+	memcpy(out + ADMIN_HDR_LEN, json, n);
+	free(json);
+	free(a->out);
+	a->out = out;
+	a->out_len = ADMIN_HDR_LEN + n;
+	a->out_off = 0;
+	return 0;
+}
+
+static void admin_event(struct daemon *d, struct admin_conn *a, uint32_t events)
+{
+	if (a->out) {
+		ssize_t w = write(a->fd, a->out + a->out_off, a->out_len - a->out_off);
+
+		if (w < 0 && errno != EAGAIN) {
+			admin_close(d, a);
+			return;
+		}
+		if (w > 0)
+			a->out_off += (size_t)w;
+		if (a->out_off == a->out_len) {
+			free(a->out);
+			a->out = NULL;
+		}
+	} else if (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
+		ssize_t n = read(a->fd, a->in + a->in_len, sizeof(a->in) - a->in_len);
+		uint32_t len;
+
+		if (n <= 0) {
+			if (n < 0 && errno == EAGAIN)
+				return;
+			admin_close(d, a);
+			return;
+		}
+		a->in_len += (size_t)n;
+		if (a->in_len >= ADMIN_HDR_LEN) {
+			len = (uint32_t)a->in[0] << 24 | (uint32_t)a->in[1] << 16 |
+			      (uint32_t)a->in[2] << 8 | a->in[3];
+			if (len > ADMIN_REQ_MAX) {
+				admin_close(d, a);
+				return;
+			}
+			if (a->in_len >= ADMIN_HDR_LEN + len) {
+				struct admin_req req;
+				char *json = NULL;
+
+				if (a->in_len != ADMIN_HDR_LEN + len ||
+				    admin_req_parse(a->in + ADMIN_HDR_LEN, len, &req) < 0)
+					json = admin_error_json("malformed request");
+				else if (admin_handle(d->cf, &req, a->uid, time(NULL), &json) < 0)
+					json = admin_error_json("out of memory");
+				a->in_len = 0;
+				if (!json || admin_reply(a, json) < 0) {
+					admin_close(d, a);
+					return;
+				}
+			}
+		}
+	}
+	uint32_t ev = a->out ? EPOLLOUT : EPOLLIN;
+
+	if (ev != a->events && ep_set(d, a->fd, &a->ev, ev, false) == 0)
+		a->events = ev;
+}
+
+/* ---- main loop ---- */
+
+static void run(struct daemon *d)
+{
+	struct epoll_event evs[32];
+
+	while (!d->stop) {
+		int64_t nms = now_ms(), wait_ms = 1000;
+		int n;
+
+		cf_tick(d->cf, time(NULL));
+		for (size_t i = 0; i < d->n_peers; i++) {
+			struct peer_rt *p = &d->peers[i];
+
+			if (p->conn && !p->conn->established &&
+			    time(NULL) - p->conn->started > MFSD_TLS_TIMEOUT_S) {
+				conn_close(d, p->conn, "TLS handshake timed out");
+				continue;
+			}
+			if (!p->conn && p->i_connect) {
+				if (nms >= p->next_try_ms)
+					peer_connect(d, p);
+				else if (p->next_try_ms - nms < wait_ms)
+					wait_ms = p->next_try_ms - nms;
+			}
+			if (p->conn && p->conn->established) {
+				int r = conn_flush(p->conn);
+
+				if (r < 0) {
+					conn_close(d, p->conn, mfs_strerror(r));
+					continue;
+				}
+				conn_update_events(d, p->conn);
+			}
+		}
+		n = epoll_wait(d->ep, evs, 32, (int)wait_ms);
+		if (n < 0 && errno != EINTR) {
+			log_err("epoll: %s", strerror(errno));
+			return;
+		}
+		for (int i = 0; i < n; i++) {
+			struct ev *ev = evs[i].data.ptr;
+
+			switch (ev->kind) {
+			case EV_LISTEN:
+				on_accept(d);
+				break;
+			case EV_ADMIN_LISTEN:
+				on_admin_accept(d);
+				break;
+			case EV_SIGNAL: {
+				struct signalfd_siginfo si;
+
+				while (read(d->sig_fd, &si, sizeof(si)) == sizeof(si)) {
+					if (si.ssi_signo != SIGHUP)
+						d->stop = true;
+				}
+				break;
+			}
+			case EV_CONN:
+				if (!((struct conn *)ev)->dead)
+					conn_event(d, (struct conn *)ev, evs[i].events);
+				break;
+			case EV_ADMIN:
+				admin_event(d, (struct admin_conn *)ev, evs[i].events);
+				break;
+			}
+		}
+		conn_reap(d);
+	}
+	log_notice("stopping");
+}
+
+static void daemon_free(struct daemon *d)
+{
+	for (size_t i = 0; i < d->n_peers; i++) {
+		struct conn *c = d->peers[i].conn;
+
+		if (c) {
+			if (c->established)
+				tls_conn_shutdown(c->tls);
+			conn_close(d, c, "shutdown");
+		}
+	}
+	for (size_t i = 0; i < MFSD_MAX_ADMIN; i++)
+		if (d->admins[i])
+			admin_close(d, d->admins[i]);
+	conn_reap(d);
+	if (d->admin_fd >= 0) {
+		close(d->admin_fd);
+		unlink(d->cfg->node.admin_socket);
+	}
+	if (d->listen_fd >= 0)
+		close(d->listen_fd);
+	if (d->sig_fd >= 0)
+		close(d->sig_fd);
+	if (d->ep >= 0)
+		close(d->ep);
+	cf_free(d->cf);
+	store_close(d->st);
+	mfsd_keys_free(d->keys);
+	tls_ctx_free(d->ctx[0]);
+	tls_ctx_free(d->ctx[1]);
+	identity_free(d->idn);
+	config_free(d->cfg);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "foreground", no_argument, NULL, 'f' },
+		{ "log-level", required_argument, NULL, 'l' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	struct daemon d = { .ep = -1, .listen_fd = -1, .admin_fd = -1, .sig_fd = -1 };
+	const char *config_path = NULL, *level_arg = NULL;
+	struct config_error cerr;
+	enum mfs_log_level level;
+	bool foreground = false;
+	int c, r, rc = 1;
+
+	mfs_log_set_ident("mfsd");
+	while ((c = getopt_long(argc, argv, "c:fl:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'c': config_path = optarg; break;
+		case 'f': foreground = true; break;
+		case 'l': level_arg = optarg; break;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return 2;
+		}
+	}
+	if (optind < argc || !config_path) {
+		fprintf(stderr, "mfsd: %s\n", optind < argc ? "unexpected argument" :
+			"--config FILE is required");
+		usage(stderr);
+		return 2;
+	}
+	if (level_arg && mfs_log_level_parse(level_arg, &level) < 0) {
+		fprintf(stderr, "mfsd: --log-level: '%s' is not err, warning, notice, info or debug\n",
+			level_arg);
+		return 2;
+	}
+	if ((r = mfs_harden_process()) < 0) {
+		fprintf(stderr, "mfsd: cannot harden the process: %s\n", mfs_strerror(r));
+		return 1;
+	}
+	if ((r = config_load(config_path, NULL, &d.cfg, &cerr)) < 0) {
+		fprintf(stderr, "mfsd: %s\n", cerr.text);
+		return 1;
+	}
+	mfs_log_set_level(level_arg ? level : d.cfg->node.log_level);
+	if ((r = load_identity(&d)) < 0 || (r = open_state(&d)) < 0 ||
+	    (r = mfsd_keys_load(d.cfg, &d.keys)) < 0)
+		goto out;
+	d.n_peers = d.cfg->n_peers;
+	for (size_t i = 0; i < d.n_peers; i++) {
+		struct peer_rt *p = &d.peers[i];
+		enum tls_group g = d.cfg->peers[i].tls_group == CONFIG_TLS_MLKEM1024 ?
+				   TLS_GROUP_MLKEM1024 : TLS_GROUP_X25519MLKEM768;
+		char err[TLS_ERR_MAX];
+
+		p->cfg = &d.cfg->peers[i];
+		p->i_connect = strcmp(d.cfg->node.id, p->cfg->name) < 0;
+		p->backoff_ms = MFSD_RECONNECT_MIN_MS;
+		if (!d.ctx[g] && (r = tls_ctx_new(d.idn, g, &d.ctx[g], err, sizeof(err))) < 0) {
+			log_err("TLS context (%s): %s", tls_group_name(g), err);
+			goto out;
+		}
+		p->ctx = d.ctx[g];
+	}
+	if ((r = mfsd_cf_new(d.cfg, d.keys, d.st, d.revoked_path, &d.cf)) < 0) {
+		log_err("control engine: %s%s", mfs_strerror(r),
+			r == -EBADMSG ? " (the revocation file in state_dir is malformed)" : "");
+		goto out;
+	}
+	for (size_t i = 0; i < d.n_peers; i++)
+		d.peers[i].cp = &d.cf->peers[i];
+	if ((d.ep = epoll_create1(EPOLL_CLOEXEC)) < 0) {
+		r = -errno;
+		goto out;
+	}
+	if ((r = open_signals(&d)) < 0 || (r = open_listen(&d)) < 0 || (r = open_admin(&d)) < 0) {
+		log_err("startup: %s", mfs_strerror(r));
+		goto out;
+	}
+	if (!foreground && daemon(0, 1) < 0) {
+		log_err("cannot detach: %s", strerror(errno));
+		goto out;
+	}
+	log_notice("node %s listening on %s:%u, admin socket %s, %zu peer(s)", d.cfg->node.id,
+		   d.cfg->node.listen.host, d.cfg->node.listen.port, d.cfg->node.admin_socket,
+		   d.n_peers);
+	run(&d);
+	rc = 0;
+out:
+	daemon_free(&d);
+	return rc;
+}

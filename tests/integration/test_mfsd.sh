@@ -1,0 +1,183 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+#
+# Two mfsd on loopback, end to end: identities (mfsctl genid), configs with
+# free ports, pools filling to the high watermark, status/keys on both sides,
+# rekey, revoke + restore of mlkem768, kill -9 and restart, a bad config, and
+# no key bytes (the PSK) in any log or database file.
+#
+#   test_mfsd.sh MFSD MFSCTL MFS-KEX
+set -uo pipefail
+MFSD=$(realpath "$1") MFSCTL=$(realpath "$2") MFSKEX=$(realpath "$3")
+T=$(mktemp -d /tmp/mfsd-test.XXXXXX)
+PIDS=()
+fails=0 passes=0
+
+cleanup() {
+	for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
+	rm -rf "$T"
+}
+trap cleanup EXIT
+ok() { passes=$((passes + 1)); echo "ok   $*"; }
+bad() { fails=$((fails + 1)); echo "FAIL $*"; }
+check() { local what=$1; shift; if "$@"; then ok "$what"; else bad "$what"; fi; }
+
+cd "$T" || exit 1
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+P1=$(free_port) P2=$(free_port)
+while [ "$P2" = "$P1" ]; do P2=$(free_port); done
+
+"$MFSCTL" genid --id office --dir id-office --mceliece 460896 >office.pins || exit 1
+"$MFSCTL" genid --id gpu-dc --dir id-gpu --mceliece 460896 >gpu.pins || exit 1
+mkdir -m 700 psk
+"$MFSKEX" keygen --method psk --secret-key psk/office-gpu-dc.psk >/dev/null || exit 1
+
+mkconf() {	# ME PEER MYDIR PEERDIR MYPORT PEERPORT PEERPINS
+	local fpr sha3
+	fpr=$(sed -n 's/^tls_fingerprint = //p' "$7")
+	sha3=$(sed -n 's/^mceliece_sha3 = //p' "$7")
+	cat <<EOF
+[node]
+id = $1
+listen = 127.0.0.1:$5
+identity_key = $3/node.key
+identity_cert = $3/node.crt
+mceliece460896_key = $3/mceliece460896.sk
+mceliece460896_pub = $3/mceliece460896.pk
+state_dir = state-$1
+admin_socket = $1.sock
+psk_dir = psk
+log_level = info
+
+[peer $2]
+address = 127.0.0.1:$6
+pin_cert_sha256 = $fpr
+pin_mceliece460896 = $4/mceliece460896.pk
+pin_mceliece460896_sha3 = $sha3
+psk_id = office-gpu-dc
+
+[class $2 training]
+required = mceliece460896, psk
+optional = mlkem768
+min_pq = 2
+min_families = 2
+rekey_interval = 1h
+hard_lifetime = 2h
+pool_low = 8
+pool_high = 32
+EOF
+}
+mkconf office gpu-dc id-office id-gpu "$P1" "$P2" gpu.pins >office.conf
+mkconf gpu-dc office id-gpu id-office "$P2" "$P1" office.pins >gpu-dc.conf
+
+declare -A PID
+start() {	# NAME
+	"$MFSD" --config "$1.conf" --foreground --log-level debug >>"$1.log" 2>&1 &
+	PID[$1]=$!
+	PIDS+=("$!")
+}
+ctl() { local n=$1; shift; "$MFSCTL" --socket "$n.sock" "$@"; }
+jctl() { local n=$1; shift; "$MFSCTL" --socket "$n.sock" --json "$@"; }
+pool() {	# NAME DIR -> depth
+	jctl "$1" status 2>/dev/null | python3 -c 'import json,sys
+d=json.load(sys.stdin); print(d["peers"][0]["classes"][0]["pool"][sys.argv[1]])' "$2" 2>/dev/null || echo -1
+}
+field() {	# NAME python-expression on d
+	jctl "$1" status 2>/dev/null | python3 -c "import json,sys
+d=json.load(sys.stdin); c=d['peers'][0]['classes'][0]; print($2)" 2>/dev/null
+}
+wait_for() {	# SECONDS command...
+	local end=$((SECONDS + $1)); shift
+	while [ $SECONDS -lt $end ]; do "$@" && return 0; sleep 0.2; done
+	return 1
+}
+pools_full() {
+	for n in office gpu-dc; do
+		for d in outbound inbound; do [ "$(pool $n $d)" -ge 32 ] || return 1; done
+	done
+}
+
+start office
+start gpu-dc
+check "both pools reach the high watermark" wait_for 20 pools_full
+check "same key counts on both sides" \
+	test "$(pool office outbound)/$(pool office inbound)" = "$(pool gpu-dc inbound)/$(pool gpu-dc outbound)"
+echo "--- mfsctl status (office)"; ctl office status
+echo "--- mfsctl status (gpu-dc)"; ctl gpu-dc status
+check "status: suite with mlkem768" grep -q "mlkem768" <<<"$(field office "','.join(c['suite'])")"
+check "keys: metadata listed" bash -c "'$MFSCTL' --socket office.sock keys | grep -q 'training *outbound *active'"
+check "keys: no key bytes in the JSON" bash -c "! '$MFSCTL' --socket office.sock --json keys | grep -qi '\"key\"'"
+
+n0=$(field office "c['exchanges']")
+check "rekey accepted" ctl gpu-dc rekey office training
+check "rekey: a new exchange ran" wait_for 10 bash -c "[ \"\$('$MFSCTL' --socket office.sock --json status | python3 -c 'import json,sys; print(json.load(sys.stdin)[\"peers\"][0][\"classes\"][0][\"exchanges\"])')\" -gt $n0 ]"
+
+check "revoke mlkem768" ctl office method revoke mlkem768 --reason "integration test"
+nomlkem() { s=$(field "$1" "','.join(c['suite'])"); [ -n "$s" ] && ! grep -q mlkem768 <<<"$s"; }
+check "office: new suite without mlkem768" wait_for 10 nomlkem office
+check "gpu-dc: new suite without mlkem768" wait_for 10 nomlkem gpu-dc
+check "pools refilled after revoke" wait_for 20 pools_full
+for n in office gpu-dc; do
+	check "$n: no pooled key derived with mlkem768" \
+		bash -c "'$MFSCTL' --socket $n.sock method usage mlkem768 | grep -q 'no key in a pool'"
+	check "$n: old keys withdrawn" bash -c "'$MFSCTL' --socket $n.sock keys | grep -q withdrawn"
+	check "$n: revocation audited" bash -c "'$MFSCTL' --socket $n.sock audit | grep -q method-revoke"
+done
+check "office: audit names the admin uid" bash -c "'$MFSCTL' --socket office.sock audit | grep -q 'uid:$(id -u) method-revoke'"
+check "method list shows it revoked" bash -c "'$MFSCTL' --socket office.sock method list | grep -q 'mlkem768.*revoked'"
+check "revocation persisted" grep -q "^0101 " state-office/revoked
+check "restore mlkem768" ctl office method restore mlkem768
+check "restore audited" bash -c "'$MFSCTL' --socket office.sock audit | grep -q method-restore"
+check "peer lifted its copy" wait_for 10 bash -c "! '$MFSCTL' --socket gpu-dc.sock method list | grep -q 'mlkem768.*revoked'"
+ctl office rekey gpu-dc >/dev/null
+withmlkem() { grep -q mlkem768 <<<"$(field "$1" "','.join(c['suite'])")"; }
+check "suite with mlkem768 again" wait_for 10 withmlkem office
+
+# kill -9 one side, restart: recovery within 10 s, the store survives, no key id twice
+ids_before=$(ctl office keys | awk 'NR>1 {print $1}' | sort)
+kill -9 "${PID[gpu-dc]}"; wait "${PID[gpu-dc]}" 2>/dev/null
+check "office sees the peer unreachable" wait_for 10 bash -c "'$MFSCTL' --socket office.sock status | grep -q unreachable"
+check "office status degraded while the peer is away" bash -c "'$MFSCTL' --socket office.sock status | grep -q 'peer unreachable since'"
+check "office keeps its pool while the peer is away" test "$(pool office outbound)" -ge 32
+t0=$SECONDS
+start gpu-dc
+reconnected() { [ "$(field office "d['peers'][0]['connected']")" = True ] && [ "$(field gpu-dc "d['peers'][0]['connected']")" = True ]; }
+check "recovery within 10 s" wait_for 10 reconnected
+echo "    (reconnected after $((SECONDS - t0)) s)"
+check "pools full after the restart" wait_for 20 pools_full
+ids_after=$(ctl office keys | awk 'NR>1 {print $1}' | sort)
+check "no key id stored twice (office)" test -z "$(uniq -d <<<"$ids_after")"
+check "no key id stored twice (gpu-dc)" test -z "$(ctl gpu-dc keys | awk 'NR>1 {print $1}' | sort | uniq -d)"
+check "key ids before the crash are still there" test -z "$(comm -23 <(echo "$ids_before") <(echo "$ids_after"))"
+check "same key counts after the restart" \
+	test "$(pool office outbound)/$(pool office inbound)" = "$(pool gpu-dc inbound)/$(pool gpu-dc outbound)"
+
+# bad config: non-zero exit, file:line message
+sed 's/^pool_low = 8/pool_low = eight/' office.conf >bad.conf
+out=$("$MFSD" --config bad.conf --foreground 2>&1); rc=$?
+check "bad config: non-zero exit" test "$rc" -ne 0
+check "bad config: file:line message" grep -q "bad.conf:[0-9][0-9]*: " <<<"$out"
+echo "    ($out)"
+
+# admin socket: mode 0600
+check "admin socket is 0600" test "$(stat -c %a office.sock)" = 600
+
+# no key bytes anywhere: the PSK, raw and hex, in logs and databases
+for n in office gpu-dc; do kill "${PID[$n]}"; wait "${PID[$n]}" 2>/dev/null; done
+hex=$(od -An -tx1 psk/office-gpu-dc.psk | tr -d ' \n')
+nokey() {
+	for f in office.log gpu-dc.log state-*/keys.db*; do
+		[ -f "$f" ] || continue
+		grep -qiF "$hex" "$f" && { echo "hex PSK in $f"; return 1; }
+		python3 - "$f" psk/office-gpu-dc.psk <<'EOF' || { echo "raw PSK in $f"; return 1; }
+import sys
+data = open(sys.argv[1], 'rb').read(); psk = open(sys.argv[2], 'rb').read()
+sys.exit(1 if psk in data else 0)
+EOF
+	done
+}
+check "no PSK bytes in logs or databases" nokey
+check "logs name the events" bash -c "grep -q 'exchange done' office.log && grep -q 'revoked' office.log && grep -q connected gpu-dc.log"
+
+echo "$passes passed, $fails failed"
+[ "$fails" -eq 0 ]
