@@ -34,8 +34,8 @@ mkdir -m 700 psk
 
 mkconf() {	# ME PEER MYDIR PEERDIR MYPORT PEERPORT PEERPINS
 	local fpr sha3
-	fpr=$(sed -n 's/^tls_fingerprint = //p' "$7")
-	sha3=$(sed -n 's/^mceliece_sha3 = //p' "$7")
+	fpr=$(sed -n 's/^pin_cert_sha256 = //p' "$7")
+	sha3=$(sed -n 's/^pin_mceliece460896_sha3 = //p' "$7")
 	cat <<EOF
 [node]
 id = $1
