@@ -8,21 +8,9 @@
 #include <stdint.h>
 
 #include "base/secret.h"
+#include "cli/cli_common.h"
 #include "kex/kex.h"
 
-/* Exit statuses of mfs-kex. */
-enum {
-	CLI_OK = 0,
-	CLI_FAIL = 1,	/* the operation failed (bad key, I/O, ...) */
-	CLI_USAGE = 2,	/* bad command line */
-};
-
-struct cli_cmd {
-	const char *name;
-	const char *summary;
-	int (*run)(int argc, char **argv);
-	void (*help)(void);
-};
 
 int cmd_list(int argc, char **argv);
 int cmd_keygen(int argc, char **argv);
@@ -34,13 +22,6 @@ void help_keygen(void);
 void help_encap(void);
 void help_decap(void);
 void help_combine(void);
-
-/* Print "mfs-kex: <context>: <reason>" to stderr; returns CLI_FAIL. */
-__attribute__((format(printf, 2, 3)))
-int cli_fail(int err, const char *fmt, ...);
-/* Print a usage error and the command's help hint; returns CLI_USAGE. */
-__attribute__((format(printf, 2, 3)))
-int cli_usage(const char *cmd, const char *fmt, ...);
 
 /* The method named on the command line, or NULL after printing why not. */
 const struct kex_method *cli_method(const char *name);

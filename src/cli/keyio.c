@@ -13,32 +13,6 @@
 
 #define PEM_MAX (64 * 1024)	/* an ML-KEM-1024 PKCS#8 PEM is ~6 KiB */
 
-int cli_fail(int err, const char *fmt, ...)
-{
-	va_list ap;
-
-	fputs("mfs-kex: ", stderr);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	if (err < 0)
-		fprintf(stderr, ": %s", mfs_strerror(err));
-	fputc('\n', stderr);
-	return CLI_FAIL;
-}
-
-int cli_usage(const char *cmd, const char *fmt, ...)
-{
-	va_list ap;
-
-	fprintf(stderr, "mfs-kex %s: ", cmd);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fprintf(stderr, "\nTry 'mfs-kex %s --help'.\n", cmd);
-	return CLI_USAGE;
-}
-
 const struct kex_method *cli_method(const char *name)
 {
 	const struct kex_method *const *all;

@@ -32,32 +32,8 @@ static void usage(FILE *f)
 
 int main(int argc, char **argv)
 {
+	cli_set_prog("mfs-kex");
 	mfs_log_set_ident("mfs-kex");
 	(void)mfs_harden_process();
-	if (argc < 2) {
-		usage(stderr);
-		return CLI_USAGE;
-	}
-	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
-		usage(stdout);
-		return CLI_OK;
-	}
-	if (!strcmp(argv[1], "--version")) {
-		printf("mfs-kex %s\n", MFS_VERSION);
-		return CLI_OK;
-	}
-	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
-		if (strcmp(argv[1], commands[i].name))
-			continue;
-		for (int a = 2; a < argc; a++) {
-			if (!strcmp(argv[a], "--help") || !strcmp(argv[a], "-h")) {
-				commands[i].help();
-				return CLI_OK;
-			}
-		}
-		return commands[i].run(argc - 1, argv + 1);
-	}
-	fprintf(stderr, "mfs-kex: unknown command '%s'\n\n", argv[1]);
-	usage(stderr);
-	return CLI_USAGE;
+	return cli_dispatch(commands, sizeof(commands) / sizeof(commands[0]), argc, argv, usage);
 }

@@ -22,51 +22,11 @@
 #include "base/hex.h"
 #include "base/log.h"
 #include "base/secret.h"
+#include "cli/cli_common.h"
 #include "cli/mfsctl_admin.h"
 #include "kex/kex.h"
 #include "proto/identity.h"
 #include "proto/policy.h"
-
-enum {
-	CTL_OK = 0,
-	CTL_FAIL = 1,
-	CTL_USAGE = 2,
-};
-
-struct ctl_cmd {
-	const char *name;
-	const char *summary;
-	int (*run)(int argc, char **argv);
-	void (*help)(void);
-};
-
-__attribute__((format(printf, 2, 3)))
-static int ctl_fail(int err, const char *fmt, ...)
-{
-	va_list ap;
-
-	fputs("mfsctl: ", stderr);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	if (err < 0)
-		fprintf(stderr, ": %s", mfs_strerror(err));
-	fputc('\n', stderr);
-	return CTL_FAIL;
-}
-
-__attribute__((format(printf, 2, 3)))
-static int ctl_usage(const char *cmd, const char *fmt, ...)
-{
-	va_list ap;
-
-	fprintf(stderr, "mfsctl %s: ", cmd);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fprintf(stderr, "\nTry 'mfsctl %s --help'.\n", cmd);
-	return CTL_USAGE;
-}
 
 /* "2036-05-01" from a certificate time, or "?" */
 static void cert_date(const ASN1_TIME *t, char *out, size_t size)
@@ -117,7 +77,7 @@ static int print_pins(const struct identity *idn, const char *dir)
 	int r, width;
 
 	if ((r = hex_encode(fpr, sizeof(fpr), idn->cert_fpr, sizeof(idn->cert_fpr))) < 0)
-		return ctl_fail(r, "fingerprint");
+		return cli_fail(r, "fingerprint");
 	/* Absolute, so the [node] lines hold wherever mfsd.conf is. */
 	if (!realpath(dir, abs))
 		snprintf(abs, sizeof(abs), "%s", dir);
@@ -173,7 +133,7 @@ static int print_pins(const struct identity *idn, const char *dir)
 		if (!c->id)
 			continue;
 		if ((r = hex_encode(pkid, sizeof(pkid), c->pk_id, sizeof(c->pk_id))) < 0)
-			return ctl_fail(r, "McEliece key hash");
+			return cli_fail(r, "McEliece key hash");
 		snprintf(key, sizeof(key), "pin_%s", name);
 		snprintf(pin, sizeof(pin), "%s/%s.%s.pk", PEER_PIN_DIR, idn->id, name);
 		conf_line(key, pin);
@@ -206,7 +166,7 @@ static int print_pins(const struct identity *idn, const char *dir)
 		snprintf(path, sizeof(path), "%s/%s", abs, c->pk_file);
 		conf_line(key, path);
 	}
-	return fflush(stdout) == 0 ? CTL_OK : ctl_fail(-errno, "stdout");
+	return fflush(stdout) == 0 ? CLI_OK : cli_fail(-errno, "stdout");
 }
 
 /* ---- genid ---- */
@@ -291,39 +251,39 @@ static int cmd_genid(int argc, char **argv)
 		case 'f': force = true; break;
 		case 'm':
 			if (parse_cmce(optarg, cmce, &n_cmce) < 0)
-				return ctl_usage("genid", "--mceliece: '%s' is not 460896, 6688128, both "
+				return cli_usage("genid", "--mceliece: '%s' is not 460896, 6688128, both "
 						 "comma-separated, or none", optarg);
 			break;
 		default:
-			return ctl_usage("genid", "unknown or incomplete option '%s'", argv[optind - 1]);
+			return cli_usage("genid", "unknown or incomplete option '%s'", argv[optind - 1]);
 		}
 	}
 	if (optind < argc)
-		return ctl_usage("genid", "unexpected argument '%s'", argv[optind]);
+		return cli_usage("genid", "unexpected argument '%s'", argv[optind]);
 	if (!id || !dir)
-		return ctl_usage("genid", "--id and --dir are required");
+		return cli_usage("genid", "--id and --dir are required");
 	if (!identity_id_valid(id))
-		return ctl_usage("genid", "invalid node ID '%s': use [a-z0-9][a-z0-9.-]{0,62}", id);
+		return cli_usage("genid", "invalid node ID '%s': use [a-z0-9][a-z0-9.-]{0,62}", id);
 	for (size_t i = 0; i < n_cmce; i++) {
 		if (!kex_method_by_id(cmce[i]))
-			return ctl_fail(0, "%s is not built into this mfsctl (use --mceliece none)",
+			return cli_fail(0, "%s is not built into this mfsctl (use --mceliece none)",
 					identity_cmce_name(cmce[i]));
 	}
 
 	r = identity_generate_sets(id, cmce, n_cmce, &idn);
 	if (r < 0) {
-		r = ctl_fail(r, "cannot generate the identity%s",
+		r = cli_fail(r, "cannot generate the identity%s",
 			     r == -EOPNOTSUPP ? " (does the crypto library have ML-DSA-65?)" : "");
 		goto out;
 	}
 	r = identity_save(idn, dir, force ? IDENTITY_FORCE : 0);
 	if (r == -EEXIST) {
-		r = ctl_fail(0, "%s already holds an identity; not overwriting it (use --force; "
+		r = cli_fail(0, "%s already holds an identity; not overwriting it (use --force; "
 				"its peers must then re-pin)", dir);
 		goto out;
 	}
 	if (r < 0) {
-		r = ctl_fail(r, "cannot write the identity to %s", dir);
+		r = cli_fail(r, "cannot write the identity to %s", dir);
 		goto out;
 	}
 	r = print_pins(idn, dir);
@@ -355,22 +315,22 @@ static int cmd_pins(int argc, char **argv)
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		if (c != 'd')
-			return ctl_usage("pins", "unknown or incomplete option '%s'", argv[optind - 1]);
+			return cli_usage("pins", "unknown or incomplete option '%s'", argv[optind - 1]);
 		dir = optarg;
 	}
 	if (optind < argc)
-		return ctl_usage("pins", "unexpected argument '%s'", argv[optind]);
+		return cli_usage("pins", "unexpected argument '%s'", argv[optind]);
 	if (!dir)
-		return ctl_usage("pins", "--dir is required");
+		return cli_usage("pins", "--dir is required");
 	if ((r = identity_load(dir, &idn, &what)) < 0)
-		return ctl_fail(r, "identity in %s: %s", dir, what ? what : "load");
+		return cli_fail(r, "identity in %s: %s", dir, what ? what : "load");
 	r = print_pins(idn, dir);
 	identity_free(idn);
 	return r;
 }
 
 /* genid/pins work offline; the others talk to mfsd's admin socket (mfsctl_admin.c). */
-static const struct ctl_cmd commands[] = {
+static const struct cli_cmd commands[] = {
 	{ "genid", "create this node's identity (ML-DSA-65 certificate, McEliece keys)", cmd_genid, help_genid },
 	{ "pins", "check an identity and print the lines of its peers' and its own mfsd.conf", cmd_pins, help_pins },
 	{ "status", "peers, classes, suites, pools, rekey times, degraded reasons", mfsctl_cmd_status, mfsctl_help_status },
@@ -396,6 +356,7 @@ static void usage(FILE *f)
 
 int main(int argc, char **argv)
 {
+	cli_set_prog("mfsctl");
 	mfs_log_set_ident("mfsctl");
 	(void)mfs_harden_process();
 	/* global options of the admin commands, before the command */
@@ -411,35 +372,10 @@ int main(int argc, char **argv)
 			argv++;
 		} else {
 			usage(stderr);
-			return CTL_USAGE;
+			return CLI_USAGE;
 		}
 		argc--;
 		argv++;
 	}
-	if (argc < 2) {
-		usage(stderr);
-		return CTL_USAGE;
-	}
-	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
-		usage(stdout);
-		return CTL_OK;
-	}
-	if (!strcmp(argv[1], "--version")) {
-		printf("mfsctl %s\n", MFS_VERSION);
-		return CTL_OK;
-	}
-	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
-		if (strcmp(argv[1], commands[i].name))
-			continue;
-		for (int a = 2; a < argc; a++) {
-			if (!strcmp(argv[a], "--help") || !strcmp(argv[a], "-h")) {
-				commands[i].help();
-				return CTL_OK;
-			}
-		}
-		return commands[i].run(argc - 1, argv + 1);
-	}
-	fprintf(stderr, "mfsctl: unknown command '%s'\n\n", argv[1]);
-	usage(stderr);
-	return CTL_USAGE;
+	return cli_dispatch(commands, sizeof(commands) / sizeof(commands[0]), argc, argv, usage);
 }

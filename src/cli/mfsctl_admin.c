@@ -16,6 +16,7 @@
 
 #include <jansson.h>
 
+#include "cli/cli_common.h"
 #include "cli/mfsctl_admin.h"
 
 #define REQ_MAX 4096
@@ -32,12 +33,6 @@ void mfsctl_admin_set_socket(const char *path)
 void mfsctl_admin_set_json(bool on)
 {
 	json_out = on;
-}
-
-static int fail(const char *what, int err)
-{
-	fprintf(stderr, "mfsctl: %s%s%s\n", what, err ? ": " : "", err ? strerror(err) : "");
-	return 1;
 }
 
 static int io_all(int fd, void *buf, size_t len, bool wr)
@@ -72,17 +67,17 @@ static json_t *call(json_t *req)
 
 	json_decref(req);
 	if (!text || n > REQ_MAX) {
-		fail("request too large", 0);
+		cli_fail(0, "request too large");
 		goto out;
 	}
 	if (strlen(socket_path) >= sizeof(sa.sun_path)) {
-		fail("socket path too long", 0);
+		cli_fail(0, "socket path too long");
 		goto out;
 	}
 	memcpy(sa.sun_path, socket_path, strlen(socket_path) + 1);
 	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0 ||
 	    connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		fprintf(stderr, "mfsctl: cannot reach mfsd at %s: %s\n", socket_path, strerror(errno));
+		cli_fail(-errno, "cannot reach mfsd at %s", socket_path);
 		goto out;
 	}
 	hdr[0] = (uint8_t)(n >> 24);
@@ -91,22 +86,22 @@ static json_t *call(json_t *req)
 	hdr[3] = (uint8_t)n;
 	if ((r = io_all(fd, hdr, 4, true)) < 0 || (r = io_all(fd, text, n, true)) < 0 ||
 	    (r = io_all(fd, hdr, 4, false)) < 0) {
-		fail("admin socket", -r);
+		cli_fail(r, "admin socket");
 		goto out;
 	}
 	rl = (uint32_t)hdr[0] << 24 | (uint32_t)hdr[1] << 16 | (uint32_t)hdr[2] << 8 | hdr[3];
 	if (rl > RESP_MAX || !(resp = malloc(rl ? rl : 1))) {
-		fail("response too large", 0);
+		cli_fail(0, "response too large");
 		goto out;
 	}
 	if ((r = io_all(fd, resp, rl, false)) < 0) {
-		fail("admin socket", -r);
+		cli_fail(r, "admin socket");
 		goto out;
 	}
 	if (!(out = json_loadb(resp, rl, 0, &jerr)) || !json_is_object(out)) {
 		json_decref(out);
 		out = NULL;
-		fail("malformed response from mfsd", 0);
+		cli_fail(0, "malformed response from mfsd");
 	}
 out:
 	if (fd >= 0)
