@@ -10,6 +10,7 @@
 #include "base/log.h"
 #include "base/secret.h"
 #include "cf/cf.h"
+#include "crypto/rng.h"
 #include "kex/psk_file.h"
 #include "proto/handshake.h"
 #include "proto/negotiate.h"
@@ -341,6 +342,22 @@ static int store_result(struct cf_peer *p, const struct hs_result *res, bool ini
 	return r;
 }
 
+/*
+ * Timer jitter: each interval ends up to 10 % early, drawn anew after every
+ * exchange, so classes and peers configured alike do not all rekey in the
+ * same second. Collisions cannot happen anyway (one elected initiator per
+ * peer pair and class, proto_is_initiator); the jitter spreads the load.
+ */
+static void draw_jitter(struct cf_class *c)
+{
+	uint32_t r = 0, span = c->cfg.policy.rekey_interval_s / 10;
+
+	if (span && crypto_random_public(&r, sizeof(r)) == 0)
+		c->rekey_jitter_s = r % (span + 1);
+	else
+		c->rekey_jitter_s = 0;
+}
+
 static void class_done(struct cf_peer *p, struct cf_class *c, const struct hs_result *res,
 		       int64_t dur_ms, int64_t now)
 {
@@ -350,6 +367,7 @@ static void class_done(struct cf_peer *p, struct cf_class *c, const struct hs_re
 	c->n_suite = res->suite.n;
 	memcpy(c->suite, res->suite.ids, res->suite.n * sizeof(uint16_t));
 	c->last_rekey = now;
+	draw_jitter(c);
 	c->last_duration_ms = dur_ms;
 	c->last_error[0] = '\0';
 	c->failures = 0;
@@ -903,7 +921,8 @@ int cf_rekey(struct cf_peer *p, const char *class_name, int64_t now)
 int64_t cf_class_next_rekey(const struct cf_peer *p, const struct cf_class *c)
 {
 	(void)p;
-	return (c->last_rekey ? c->last_rekey : c->rekey_base) + c->cfg.policy.rekey_interval_s;
+	return (c->last_rekey ? c->last_rekey : c->rekey_base) + c->cfg.policy.rekey_interval_s -
+	       c->rekey_jitter_s;
 }
 
 static void tick_class(struct cf_peer *p, struct cf_class *c, int64_t now)
@@ -1059,6 +1078,7 @@ int cf_new(const struct cf_config *cfg, struct store *st, struct cf **ret)
 				goto fail;
 			c->initiator = r == 1;
 			c->rekey_base = cfg->now;
+			draw_jitter(c);
 		}
 	}
 	if ((r = revoked_load(cf)) < 0)

@@ -97,6 +97,7 @@ struct cf_class {
 	bool refilling;				/* below low: refill up to high */
 	int64_t last_rekey;			/* 0 = never (this run) */
 	int64_t rekey_base;			/* start time: the first interval counts from it */
+	uint32_t rekey_jitter_s;		/* drawn per interval: rekey comes this much early */
 	int64_t retry_at;			/* no new exchange before this */
 	unsigned failures;			/* in a row */
 	int64_t want_sent;			/* responder side: last WANT sent */
