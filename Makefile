@@ -13,19 +13,24 @@
 #                time per exchange of every method and of the four-factor suite,
 #                each with its ratio to openssl speed / mceliece-speed measured in
 #                the same run (takes ~5-8 minutes, half of it mceliece-speed; see
-#                docs/performance.md). Not part of make check.
+#                docs/performance.md); then build/bench/exchange: full exchanges
+#                per second and CPU per exchange, two parties on real TLS and
+#                SQLite, persistent channel and new TLS per exchange (~5 min).
+#                Not part of make check.
 #   make deps    scripts/install-deps
 #   make clean   remove build/ and build-san/
 #
 # Variables: MESON_OPTS="-Dmceliece=disabled ..." (extra meson options),
 # JOBS (default: number of CPUs), FUZZ_SECONDS (default 60), FUZZ_TARGETS,
-# BENCH_ARGS (passed to build/bench/kex, e.g. "--markdown --no-mceliece-speed").
+# BENCH_ARGS (passed to build/bench/kex, e.g. "--markdown --no-mceliece-speed"),
+# BENCH_EXCHANGE_ARGS (passed to build/bench/exchange, e.g. "--markdown --reps 3").
 
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 MESON_OPTS ?=
 FUZZ_SECONDS ?= 60
 FUZZ_TARGETS ?=
 BENCH_ARGS ?=
+BENCH_EXCHANGE_ARGS ?=
 export JOBS MESON_OPTS FUZZ_SECONDS FUZZ_TARGETS
 
 .PHONY: all deps build check demo fuzz bench clean
@@ -57,6 +62,7 @@ fuzz: deps
 bench: deps
 	@scripts/build
 	@build/bench/kex $(BENCH_ARGS)
+	@build/bench/exchange $(BENCH_EXCHANGE_ARGS)
 
 clean:
 	rm -rf build build-san
