@@ -831,6 +831,8 @@ int cf_link_input(struct cf_peer *p, const uint8_t *data, size_t len, int64_t no
 			case CF_ENV_RESTORE:
 				body = 2;
 				break;
+			case CF_ENV_PING:
+				break;
 			default:
 				r = -EBADMSG;
 			}
@@ -866,6 +868,8 @@ int cf_link_input(struct cf_peer *p, const uint8_t *data, size_t len, int64_t no
 			case CF_ENV_RESTORE:
 				r = on_restore(p, (uint16_t)(e[0] << 8 | e[1]), now);
 				break;
+			case CF_ENV_PING:	/* its arrival is all that counts */
+				break;
 			}
 			if (r < 0)
 				return r;
@@ -896,6 +900,11 @@ void cf_link_consume(struct cf_peer *p, size_t n)
 		n = p->out_len;
 	memmove(p->out, p->out + n, p->out_len - n);
 	p->out_len -= n;
+}
+
+int cf_link_ping(struct cf_peer *p)
+{
+	return env_send(p, CF_ENV_PING, 0, NULL, 0);
 }
 
 /* ---- scheduling ---- */
@@ -970,8 +979,34 @@ static void tick_class(struct cf_peer *p, struct cf_class *c, int64_t now)
 	class_start(p, c, now);
 }
 
+/* Log the moment a class runs out of outbound keys (fail closed), once. */
+static void watch_fail_closed(struct cf_peer *p, struct cf_class *c)
+{
+	size_t dout = 0;
+
+	if (cf_pool_depth(p->cf, p, c, STORE_OUTBOUND, &dout) < 0)
+		return;
+	if (dout == 0 && c->had_keys)
+		log_warning("peer %s class %s: fail closed: no outbound key left%s", p->cfg.name,
+			    c->cfg.policy.name, p->up ? "" : " (peer unreachable)");
+	c->had_keys = dout > 0;
+}
+
 int64_t cf_tick(struct cf *cf, int64_t now)
 {
+	/*
+	 * Keys past hard expiry leave the pools (once a second at most): the
+	 * depths below and cf_class_degraded() count stored states only.
+	 */
+	if (now != cf->expired_at) {
+		int n = store_expire(cf->st, now);
+
+		cf->expired_at = now;
+		if (n > 0)
+			log_info("%d keys reached hard expiry: destroyed", n);
+		else if (n < 0)
+			log_warning("cannot expire keys: %s", strerror(-n));
+	}
 	for (size_t i = 0; i < cf->n_peers; i++) {
 		struct cf_peer *p = &cf->peers[i];
 
@@ -981,6 +1016,8 @@ int64_t cf_tick(struct cf *cf, int64_t now)
 				p->resp[j] = NULL;
 			}
 		}
+		for (size_t j = 0; j < p->cfg.n_classes; j++)
+			watch_fail_closed(p, &p->classes[j]);
 		if (!p->up)
 			continue;
 		for (size_t j = 0; j < p->cfg.n_classes; j++)

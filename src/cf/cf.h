@@ -22,10 +22,12 @@
  * message" rule, docs/protocol.md §6); kind 3 WANT: body vec8 class name, the
  * non-elected side asks for an exchange (its pool is low, or an admin asked);
  * kind 4 RESTORE: body u16 method, the sender lifts a revocation it sent
- * earlier with REVOKE. xid names an exchange: bit 31 is set when the sender
- * of the envelope initiated it, so both sides can number their own exchanges
- * independently; xid 0 carries link messages (REVOKE, REVOKE_ACK, WANT,
- * RESTORE).
+ * earlier with REVOKE; kind 5 PING (no body): the sender is alive (the
+ * daemon sends one every few seconds and drops a link on which nothing
+ * arrived for longer; the receiver ignores it). xid names an exchange: bit
+ * 31 is set when the sender of the envelope initiated it, so both sides can
+ * number their own exchanges independently; xid 0 carries link messages
+ * (REVOKE, REVOKE_ACK, WANT, RESTORE, PING).
  */
 #ifndef MFS_CF_CF_H
 #define MFS_CF_CF_H
@@ -58,6 +60,7 @@ enum cf_env_kind {
 	CF_ENV_COMMIT = 2,
 	CF_ENV_WANT = 3,
 	CF_ENV_RESTORE = 4,
+	CF_ENV_PING = 5,
 };
 #define CF_ENV_HDR_LEN 5
 #define CF_XID_SENDER 0x80000000U
@@ -108,6 +111,7 @@ struct cf_class {
 	char last_error[CF_REASON_MAX];		/* "" when the last exchange worked */
 	bool policy_unmet;			/* the class cannot run without a revoked method */
 	uint64_t exchanges;			/* successful, this run */
+	bool had_keys;				/* outbound pool non-empty at the last tick */
 };
 
 struct cf_peer {
@@ -141,6 +145,7 @@ struct cf {
 	size_t n_peers;
 	struct cf_revoked revoked[CF_MAX_REVOKED];
 	size_t n_revoked;
+	int64_t expired_at;			/* last store_expire() (cf_tick) */
 };
 
 /*
@@ -163,6 +168,8 @@ int cf_link_input(struct cf_peer *p, const uint8_t *data, size_t len, int64_t no
 /* Pending output: *ret points at it (valid until the next call into cf). */
 size_t cf_link_output(struct cf_peer *p, const uint8_t **ret);
 void cf_link_consume(struct cf_peer *p, size_t n);
+/* Queue a PING envelope (liveness of the link; -ENOTCONN when the link is down). */
+int cf_link_ping(struct cf_peer *p);
 
 /* Start what is due. Returns the next time (seconds) cf_tick() should run. */
 int64_t cf_tick(struct cf *cf, int64_t now);

@@ -48,6 +48,14 @@
 #define MFSD_RECONNECT_MIN_MS 250
 #define MFSD_RECONNECT_MAX_MS 4000
 #define MFSD_TLS_TIMEOUT_S 15
+/*
+ * Liveness of an established link: a PING every MFSD_PING_MS; a link on which
+ * nothing arrived for MFSD_LINK_IDLE_MS is dropped. TCP keepalive cannot see a
+ * peer that is stopped or hung but whose kernel still answers (SIGSTOP, a
+ * blocked event loop); this does. Four pings may be lost or late.
+ */
+#define MFSD_PING_MS 2000
+#define MFSD_LINK_IDLE_MS 8000
 #define MFSD_WRITE_CHUNK 16384
 
 enum ev_kind { EV_LISTEN, EV_ADMIN_LISTEN, EV_SIGNAL, EV_CONN, EV_ADMIN };
@@ -65,6 +73,7 @@ struct conn {
 	bool connecting;		/* TCP connect in progress */
 	bool established;		/* TLS done, cf link up */
 	int64_t started;
+	int64_t last_rx_ms, last_ping_ms;	/* monotonic: last bytes read, last PING queued */
 	size_t wpending;		/* bytes of the chunk a tls write is retrying */
 	uint32_t events;		/* current epoll interest */
 	bool dead;			/* closed; freed after the current event batch */
@@ -421,6 +430,7 @@ static void conn_established(struct conn *c)
 	if (tls_conn_export(c->tls, NULL, 0, exp) < 0)
 		return;
 	c->established = true;
+	c->last_rx_ms = c->last_ping_ms = now_ms();
 	p->backoff_ms = MFSD_RECONNECT_MIN_MS;
 	cf_link_up(p->cp, exp, sizeof(exp), time(NULL));
 	mfs_wipe(exp, sizeof(exp));
@@ -472,6 +482,7 @@ static void conn_event(struct daemon *d, struct conn *c, uint32_t events)
 				   mfs_strerror((int)n));
 			return;
 		}
+		c->last_rx_ms = now_ms();
 		r = cf_link_input(c->peer->cp, buf, (size_t)n, time(NULL));
 		if (r < 0) {
 			conn_close(d, c, c->peer->cp->last_error[0] ? c->peer->cp->last_error :
@@ -701,13 +712,28 @@ static void run(struct daemon *d)
 					wait_ms = p->next_try_ms - nms;
 			}
 			if (p->conn && p->conn->established) {
-				int r = conn_flush(p->conn);
+				struct conn *c = p->conn;
+				int r;
 
-				if (r < 0) {
-					conn_close(d, p->conn, mfs_strerror(r));
+				/* (bytes waiting in the socket: this loop was late, not the peer) */
+				if (nms - c->last_rx_ms > MFSD_LINK_IDLE_MS &&
+				    recv(c->fd, &(uint8_t){ 0 }, 1, MSG_PEEK | MSG_DONTWAIT) < 0) {
+					char why[64];
+
+					snprintf(why, sizeof(why), "nothing received for %lld s",
+						 (long long)((nms - c->last_rx_ms) / 1000));
+					conn_close(d, c, why);
 					continue;
 				}
-				conn_update_events(d, p->conn);
+				if (nms - c->last_ping_ms >= MFSD_PING_MS &&
+				    cf_link_ping(p->cp) == 0)
+					c->last_ping_ms = nms;
+				r = conn_flush(c);
+				if (r < 0) {
+					conn_close(d, c, mfs_strerror(r));
+					continue;
+				}
+				conn_update_events(d, c);
 			}
 		}
 		n = epoll_wait(d->ep, evs, 32, (int)wait_ms);
