@@ -555,7 +555,12 @@ static int on_theirs(struct cf_peer *p, uint32_t xid, const uint8_t *f, size_t l
 		struct hs_result res = { 0 };
 		struct cf_class *c;
 
-		if ((r = hs_result(&x->hs, &res)) < 0 || (r = store_result(p, &res, false, now)) < 0) {
+		if ((r = hs_result(&x->hs, &res)) == 0 && result_uses_revoked(p->cf, &res)) {
+			/* revoked while it ran: never stored; the initiator discards its copy */
+			log_notice("peer %s: exchange %u dropped: its suite has a revoked method",
+				   p->cfg.name, xid);
+			send_notice(p, xid, MSG_ABORT, 2, "method revoked");
+		} else if (r < 0 || (r = store_result(p, &res, false, now)) < 0) {
 			log_warning("peer %s: exchange %u: cannot store the keys: %s", p->cfg.name,
 				    xid, strerror(-r));
 			send_notice(p, xid, MSG_ABORT, 5, "internal error");
