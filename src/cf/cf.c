@@ -424,10 +424,11 @@ static int class_start(struct cf_peer *p, struct cf_class *c, int64_t now)
 	return 0;
 }
 
-/* My exchange of class c failed or was dropped. */
+/* My exchange of class c failed or was dropped: retried after the backoff. */
 static void mine_fail(struct cf_peer *p, struct cf_class *c, int err, const char *why, int64_t now)
 {
 	class_failed(p, c, err, why, now);
+	c->want = true;
 	xchg_free(c->x);
 	c->x = NULL;
 }
@@ -772,6 +773,8 @@ void cf_link_down(struct cf_peer *p, const char *why, int64_t now)
 		snprintf(p->last_error, sizeof(p->last_error), "%s", why);
 	for (size_t i = 0; i < p->cfg.n_classes; i++) {
 		/* unconfirmed keys are discarded: the responder may not have them */
+		if (p->classes[i].x)
+			p->classes[i].want = true;	/* run it again once the link is back */
 		xchg_free(p->classes[i].x);
 		p->classes[i].x = NULL;
 	}
