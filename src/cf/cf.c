@@ -961,6 +961,19 @@ static void tick_class(struct cf_peer *p, struct cf_class *c, int64_t now)
 
 int64_t cf_tick(struct cf *cf, int64_t now)
 {
+	/*
+	 * Keys past hard expiry leave the pools (once a second at most): the
+	 * depths below and cf_class_degraded() count stored states only.
+	 */
+	if (now != cf->expired_at) {
+		int n = store_expire(cf->st, now);
+
+		cf->expired_at = now;
+		if (n > 0)
+			log_info("%d keys reached hard expiry: destroyed", n);
+		else if (n < 0)
+			log_warning("cannot expire keys: %s", strerror(-n));
+	}
 	for (size_t i = 0; i < cf->n_peers; i++) {
 		struct cf_peer *p = &cf->peers[i];
 

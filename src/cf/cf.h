@@ -140,6 +140,7 @@ struct cf {
 	size_t n_peers;
 	struct cf_revoked revoked[CF_MAX_REVOKED];
 	size_t n_revoked;
+	int64_t expired_at;			/* last store_expire() (cf_tick) */
 };
 
 /*
