@@ -579,12 +579,19 @@ static int on_theirs(struct cf_peer *p, uint32_t xid, const uint8_t *f, size_t l
 
 /* ---- revocation ---- */
 
+/* who as the store takes it (1..STORE_WHO_MAX): "peer:" + a 64-character node id is longer. */
+static const char *store_who(const char *who, char buf[static STORE_WHO_MAX + 1])
+{
+	snprintf(buf, STORE_WHO_MAX + 1, "%s", who);
+	return buf;
+}
+
 static int revoke_apply(struct cf *cf, uint16_t method, const char *origin, const char *who,
 			const char *reason, int64_t now, size_t *ret_withdrawn)
 {
 	struct cf_revoked rv = { .method = method, .at = now };
 	struct store_key_id *ids = NULL;
-	char detail[STORE_DETAIL_MAX];
+	char detail[STORE_DETAIL_MAX], w[STORE_WHO_MAX + 1];
 	int n, r;
 
 	if (cf_revoked_find(cf, method))
@@ -601,7 +608,7 @@ static int revoke_apply(struct cf *cf, uint16_t method, const char *origin, cons
 		cf->n_revoked--;
 		return r;
 	}
-	n = store_withdraw_method(cf->st, method, who, rv.reason, now, &ids);
+	n = store_withdraw_method(cf->st, method, store_who(who, w), rv.reason, now, &ids);
 	free(ids);
 	if (n < 0) {
 		log_err("revoke %s: cannot withdraw its keys: %s", method_name(method), strerror(-n));
@@ -609,7 +616,7 @@ static int revoke_apply(struct cf *cf, uint16_t method, const char *origin, cons
 	}
 	snprintf(detail, sizeof(detail), "method %s revoked (origin %s): %s; %d keys withdrawn",
 		 method_name(method), rv.origin, rv.reason, n);
-	if ((r = store_audit_append(cf->st, now, who, "method-revoke", detail, n)) < 0)
+	if ((r = store_audit_append(cf->st, now, w, "method-revoke", detail, n)) < 0)
 		log_err("revoke %s: audit record failed: %s", method_name(method), strerror(-r));
 	log_notice("method %s revoked by %s (%s): %d keys withdrawn", method_name(method), who,
 		   rv.reason, n);
@@ -653,19 +660,20 @@ int cf_revoke(struct cf *cf, uint16_t method, const char *who, const char *reaso
 static int restore_apply(struct cf *cf, uint16_t method, const char *who, int64_t now)
 {
 	const struct cf_revoked *rv = cf_revoked_find(cf, method);
-	char detail[256];
-	size_t i = (size_t)(rv - cf->revoked);
+	char detail[256], w[STORE_WHO_MAX + 1];
+	size_t i;
 	int r;
 
 	if (!rv)
 		return -ENOENT;
+	i = (size_t)(rv - cf->revoked);
 	snprintf(detail, sizeof(detail), "method %s restored (was revoked by %s)",
 		 method_name(method), rv->origin);
 	memmove(&cf->revoked[i], &cf->revoked[i + 1], (cf->n_revoked - i - 1) * sizeof(*rv));
 	cf->n_revoked--;
 	if ((r = revoked_save(cf)) < 0)
 		log_err("restore %s: cannot persist: %s", method_name(method), strerror(-r));
-	if ((r = store_audit_append(cf->st, now, who, "method-restore", detail, 0)) < 0)
+	if ((r = store_audit_append(cf->st, now, store_who(who, w), "method-restore", detail, 0)) < 0)
 		log_err("restore %s: audit record failed: %s", method_name(method), strerror(-r));
 	log_notice("%s by %s", detail, who);
 	for (size_t a = 0; a < cf->n_peers; a++)
