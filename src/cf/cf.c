@@ -892,6 +892,8 @@ void cf_link_consume(struct cf_peer *p, size_t n)
 {
 	if (n > p->out_len)
 		n = p->out_len;
+	if (n == 0)
+		return;		/* p->out is still NULL before the first output */
 	memmove(p->out, p->out + n, p->out_len - n);
 	p->out_len -= n;
 }
