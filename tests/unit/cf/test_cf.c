@@ -842,7 +842,6 @@ static void test_revoke_restore(void **state)
  */
 static void revoke_on_confirm(struct world *w, int from, uint8_t *e, size_t *len, bool *drop)
 {
-	(void)len;
 	(void)drop;
 	if (w->fired || env_msg_type(e, *len) != MSG_CONFIRM || from != w->fmode)
 		return;
@@ -891,11 +890,11 @@ static void test_revoke_during_exchange(void **state)
 static void drop_commit(struct world *w, int from, uint8_t *e, size_t *len, bool *drop)
 {
 	(void)from;
+	(void)len;
 	if (e[0] == CF_ENV_COMMIT && w->fcount++ == 0) {
 		*drop = true;
 		w->ftarget = (int)env_xid(e);
 	}
-	(void)len;
 }
 
 static void test_commit_lost(void **state)
