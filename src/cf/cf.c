@@ -442,10 +442,11 @@ static int class_start(struct cf_peer *p, struct cf_class *c, int64_t now)
 	return 0;
 }
 
-/* My exchange of class c failed or was dropped. */
+/* My exchange of class c failed or was dropped: retried after the backoff. */
 static void mine_fail(struct cf_peer *p, struct cf_class *c, int err, const char *why, int64_t now)
 {
 	class_failed(p, c, err, why, now);
+	c->want = true;
 	xchg_free(c->x);
 	c->x = NULL;
 }
@@ -573,7 +574,12 @@ static int on_theirs(struct cf_peer *p, uint32_t xid, const uint8_t *f, size_t l
 		struct hs_result res = { 0 };
 		struct cf_class *c;
 
-		if ((r = hs_result(&x->hs, &res)) < 0 || (r = store_result(p, &res, false, now)) < 0) {
+		if ((r = hs_result(&x->hs, &res)) == 0 && result_uses_revoked(p->cf, &res)) {
+			/* revoked while it ran: never stored; the initiator discards its copy */
+			log_notice("peer %s: exchange %u dropped: its suite has a revoked method",
+				   p->cfg.name, xid);
+			send_notice(p, xid, MSG_ABORT, 2, "method revoked");
+		} else if (r < 0 || (r = store_result(p, &res, false, now)) < 0) {
 			log_warning("peer %s: exchange %u: cannot store the keys: %s", p->cfg.name,
 				    xid, strerror(-r));
 			send_notice(p, xid, MSG_ABORT, 5, "internal error");
@@ -591,12 +597,19 @@ static int on_theirs(struct cf_peer *p, uint32_t xid, const uint8_t *f, size_t l
 
 /* ---- revocation ---- */
 
+/* who as the store takes it (1..STORE_WHO_MAX): "peer:" + a 64-character node id is longer. */
+static const char *store_who(const char *who, char buf[static STORE_WHO_MAX + 1])
+{
+	snprintf(buf, STORE_WHO_MAX + 1, "%s", who);
+	return buf;
+}
+
 static int revoke_apply(struct cf *cf, uint16_t method, const char *origin, const char *who,
 			const char *reason, int64_t now, size_t *ret_withdrawn)
 {
 	struct cf_revoked rv = { .method = method, .at = now };
 	struct store_key_id *ids = NULL;
-	char detail[STORE_DETAIL_MAX];
+	char detail[STORE_DETAIL_MAX], w[STORE_WHO_MAX + 1];
 	int n, r;
 
 	if (cf_revoked_find(cf, method))
@@ -613,7 +626,7 @@ static int revoke_apply(struct cf *cf, uint16_t method, const char *origin, cons
 		cf->n_revoked--;
 		return r;
 	}
-	n = store_withdraw_method(cf->st, method, who, rv.reason, now, &ids);
+	n = store_withdraw_method(cf->st, method, store_who(who, w), rv.reason, now, &ids);
 	free(ids);
 	if (n < 0) {
 		log_err("revoke %s: cannot withdraw its keys: %s", method_name(method), strerror(-n));
@@ -621,7 +634,7 @@ static int revoke_apply(struct cf *cf, uint16_t method, const char *origin, cons
 	}
 	snprintf(detail, sizeof(detail), "method %s revoked (origin %s): %s; %d keys withdrawn",
 		 method_name(method), rv.origin, rv.reason, n);
-	if ((r = store_audit_append(cf->st, now, who, "method-revoke", detail, n)) < 0)
+	if ((r = store_audit_append(cf->st, now, w, "method-revoke", detail, n)) < 0)
 		log_err("revoke %s: audit record failed: %s", method_name(method), strerror(-r));
 	log_notice("method %s revoked by %s (%s): %d keys withdrawn", method_name(method), who,
 		   rv.reason, n);
@@ -665,19 +678,20 @@ int cf_revoke(struct cf *cf, uint16_t method, const char *who, const char *reaso
 static int restore_apply(struct cf *cf, uint16_t method, const char *who, int64_t now)
 {
 	const struct cf_revoked *rv = cf_revoked_find(cf, method);
-	char detail[256];
-	size_t i = (size_t)(rv - cf->revoked);
+	char detail[256], w[STORE_WHO_MAX + 1];
+	size_t i;
 	int r;
 
 	if (!rv)
 		return -ENOENT;
+	i = (size_t)(rv - cf->revoked);
 	snprintf(detail, sizeof(detail), "method %s restored (was revoked by %s)",
 		 method_name(method), rv->origin);
 	memmove(&cf->revoked[i], &cf->revoked[i + 1], (cf->n_revoked - i - 1) * sizeof(*rv));
 	cf->n_revoked--;
 	if ((r = revoked_save(cf)) < 0)
 		log_err("restore %s: cannot persist: %s", method_name(method), strerror(-r));
-	if ((r = store_audit_append(cf->st, now, who, "method-restore", detail, 0)) < 0)
+	if ((r = store_audit_append(cf->st, now, store_who(who, w), "method-restore", detail, 0)) < 0)
 		log_err("restore %s: audit record failed: %s", method_name(method), strerror(-r));
 	log_notice("%s by %s", detail, who);
 	for (size_t a = 0; a < cf->n_peers; a++)
@@ -785,6 +799,8 @@ void cf_link_down(struct cf_peer *p, const char *why, int64_t now)
 		snprintf(p->last_error, sizeof(p->last_error), "%s", why);
 	for (size_t i = 0; i < p->cfg.n_classes; i++) {
 		/* unconfirmed keys are discarded: the responder may not have them */
+		if (p->classes[i].x)
+			p->classes[i].want = true;	/* run it again once the link is back */
 		xchg_free(p->classes[i].x);
 		p->classes[i].x = NULL;
 	}
@@ -898,6 +914,8 @@ void cf_link_consume(struct cf_peer *p, size_t n)
 {
 	if (n > p->out_len)
 		n = p->out_len;
+	if (n == 0)
+		return;		/* p->out is still NULL before the first output */
 	memmove(p->out, p->out + n, p->out_len - n);
 	p->out_len -= n;
 }

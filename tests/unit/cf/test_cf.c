@@ -1,0 +1,1232 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The control engine (src/cf/cf.h): two engines back to back in memory
+ * (OpenSSH run_kex() style). What one engine wants to send is cut into link
+ * envelopes here (independently of cf.c), optionally tampered with, dropped
+ * or reordered by a per-test filter, and fed to the other engine in small
+ * pieces; this loops until both are quiet. Each engine has its own key store
+ * (real SQLite in a mkdtemp() directory), PSK directory, revocation file and
+ * McEliece static key pair (one pair per side per binary: key generation is
+ * slow). Time is a fake clock: cf takes it as a parameter.
+ *
+ * Classes (the same on both sides; which side initiates each is elected):
+ *   bulk:   ML-KEM-768 + X25519 required, McEliece-460896 and PSK optional
+ *   strict: ML-KEM-768 + PSK + X25519 required
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "base/log.h"
+#include "base/secret.h"
+#include "cf/cf.h"
+#include "crypto/hash.h"
+#include "kex/kex.h"
+#include "proto/handshake.h"
+#include "proto/msg.h"
+#include "store/store.h"
+
+#define PSK_ID "link-1"
+#define T0 1700000000LL
+#define REKEY_S 600
+#define HARD_S 3600
+#define BULK_HIGH 16
+#define STRICT_HIGH 8
+
+/* ---- McEliece static keys: one pair per side per binary ---- */
+
+struct side_key {
+	struct secret *sk;
+	uint8_t *pk;
+	uint8_t id[HS_STATIC_ID_LEN];
+	struct hs_static_key key;
+};
+
+static struct side_key mk[2];
+static bool have_mce;
+
+static int group_setup(void **state)
+{
+	const struct kex_method *m = kex_method_by_id(KEX_ID_MCELIECE460896);
+
+	(void)state;
+	mfs_log_set_level(MFS_LOG_ERR);
+	if (!m || !m->available())
+		return 0;
+	for (int i = 0; i < 2; i++) {
+		mk[i].sk = secret_alloc(m->kem->sk_len);
+		mk[i].pk = malloc(m->kem->pk_len);
+		if (!mk[i].sk || !mk[i].pk || m->kem->keypair(mk[i].pk, mk[i].sk->p) != 0 ||
+		    hash(HASH_SHA3_256, mk[i].pk, m->kem->pk_len, mk[i].id) != 0)
+			return -1;
+	}
+	for (int i = 0; i < 2; i++)
+		mk[i].key = (struct hs_static_key){
+			.method = m->id, .sk = mk[i].sk, .pk = mk[i].pk, .pk_len = m->kem->pk_len,
+			.pk_id = mk[i].id, .peer_pk = mk[1 - i].pk, .peer_pk_len = m->kem->pk_len,
+			.peer_pk_id = mk[1 - i].id,
+		};
+	have_mce = true;
+	return 0;
+}
+
+static int group_teardown(void **state)
+{
+	(void)state;
+	for (int i = 0; i < 2; i++) {
+		secret_free(mk[i].sk);
+		free(mk[i].pk);
+	}
+	return 0;
+}
+
+/* ---- one node: store, PSK dir, revocation file, engine ---- */
+
+struct node {
+	char name[CF_NAME_MAX + 1];
+	char dir[64], psk_dir[96], revoked[96], db[96];
+	struct store *st;
+	struct cf_config cfg;
+	struct cf *cf;
+	struct cf_peer *p;	/* the other node */
+};
+
+struct world;
+/* Sees every envelope from `from` before delivery; may change it or drop it. */
+typedef void (*filter_fn)(struct world *w, int from, uint8_t *env, size_t *len, bool *drop);
+
+struct world {
+	struct node n[2];
+	int64_t now;
+	uint8_t exporter[TLS_EXPORTER_LEN];
+	filter_fn filter;
+	int fcount;		/* filter's counter */
+	int ftarget;		/* filter's target */
+	int fmode;
+	bool fired;
+	uint8_t *held;		/* an envelope held back (reordering) */
+	size_t held_len;
+	int link_errors;	/* cf_link_input() said: close the link */
+	unsigned rnd;
+};
+
+static void set_policy(struct class_policy *p, const char *name, uint32_t high, bool strict)
+{
+	policy_init(p, name);
+	p->min_pq_factors = 1;
+	p->min_families = 2;
+	p->rekey_interval_s = REKEY_S;
+	p->hard_lifetime_s = HARD_S;
+	p->pool_low = high / 4;
+	p->pool_high = high;
+	p->required[p->n_required++] = KEX_ID_MLKEM768;
+	if (strict)
+		p->required[p->n_required++] = KEX_ID_PSK;
+	p->required[p->n_required++] = KEX_ID_X25519;
+	if (!strict) {
+		if (have_mce)
+			p->optional[p->n_optional++] = KEX_ID_MCELIECE460896;
+		p->optional[p->n_optional++] = KEX_ID_PSK;
+	}
+}
+
+static void node_engine(struct world *w, int i)
+{
+	struct node *n = &w->n[i];
+
+	n->cfg.now = w->now;
+	assert_int_equal(cf_new(&n->cfg, n->st, &n->cf), 0);
+	assert_non_null(n->p = cf_peer_by_name(n->cf, w->n[1 - i].name));
+}
+
+/* strcpy with a bound (snprintf from one member of *w to another upsets -Wrestrict) */
+static void cpy(char *dst, size_t size, const char *src)
+{
+	size_t n = strlen(src);
+
+	assert_true(n < size);
+	memcpy(dst, src, n + 1);
+}
+
+static void node_init(struct world *w, int i)
+{
+	static const uint8_t psk[32] = "cf unit test psk, not a secret!";
+	struct node *n = &w->n[i];
+	struct secret *kek;
+	char path[160];
+	struct cf_peer_cfg *pc;
+	int fd;
+
+	char dir[sizeof(n->dir)] = "/tmp/mfs-cf-XXXXXX";
+
+	assert_non_null(mkdtemp(dir));
+	cpy(n->dir, sizeof(n->dir), dir);
+	snprintf(n->psk_dir, sizeof(n->psk_dir), "%s/psk", dir);
+	snprintf(n->revoked, sizeof(n->revoked), "%s/revoked", dir);
+	snprintf(n->db, sizeof(n->db), "%s/keys.db", dir);
+	assert_int_equal(mkdir(n->psk_dir, 0700), 0);
+	snprintf(path, sizeof(path), "%s/%s.psk", n->psk_dir, PSK_ID);
+	assert_true((fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0600)) >= 0);
+	assert_int_equal(write(fd, psk, sizeof(psk)), (ssize_t)sizeof(psk));
+	close(fd);
+	snprintf(path, sizeof(path), "%s/kek", dir);
+	assert_int_equal(store_kek_init(path), 0);
+	assert_int_equal(store_kek_load(path, &kek), 0);
+	assert_int_equal(store_open(n->db, kek, &n->st), 0);
+	secret_free(kek);
+
+	memset(&n->cfg, 0, sizeof(n->cfg));
+	cpy(n->cfg.node_id, sizeof(n->cfg.node_id), n->name);
+	n->cfg.psk_dir = n->psk_dir;
+	n->cfg.revoked_path = n->revoked;
+	n->cfg.n_peers = 1;
+	pc = &n->cfg.peers[0];
+	cpy(pc->name, sizeof(pc->name), w->n[1 - i].name);
+	pc->n_classes = 2;
+	set_policy(&pc->classes[0].policy, "bulk", BULK_HIGH, false);
+	set_policy(&pc->classes[1].policy, "strict", STRICT_HIGH, true);
+	snprintf(pc->classes[0].psk_id, sizeof(pc->classes[0].psk_id), PSK_ID);
+	snprintf(pc->classes[1].psk_id, sizeof(pc->classes[1].psk_id), PSK_ID);
+	pc->static_keys = &mk[i].key;
+	pc->n_static_keys = have_mce ? 1 : 0;
+	node_engine(w, i);
+}
+
+static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+	(void)sb;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+static struct world *world_new_named(const char *a, const char *b)
+{
+	struct world *w = calloc(1, sizeof(*w));
+
+	assert_non_null(w);
+	snprintf(w->n[0].name, sizeof(w->n[0].name), "%s", a);
+	snprintf(w->n[1].name, sizeof(w->n[1].name), "%s", b);
+	w->now = T0;
+	w->rnd = 12345;
+	memcpy(w->exporter, "cf test TLS exporter, 32 bytes!", TLS_EXPORTER_LEN);
+	node_init(w, 0);
+	node_init(w, 1);
+	return w;
+}
+
+static struct world *world_new(void)
+{
+	return world_new_named("node-a", "node-b");
+}
+
+static void world_free(struct world *w)
+{
+	for (int i = 0; i < 2; i++) {
+		cf_free(w->n[i].cf);
+		store_close(w->n[i].st);
+		nftw(w->n[i].dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+	}
+	free(w->held);
+	free(w);
+}
+
+static void link_up(struct world *w)
+{
+	for (int i = 0; i < 2; i++)
+		cf_link_up(w->n[i].p, w->exporter, sizeof(w->exporter), w->now);
+}
+
+static void link_down(struct world *w, const char *why)
+{
+	for (int i = 0; i < 2; i++)
+		cf_link_down(w->n[i].p, why, w->now);
+}
+
+/* ---- the wire between them ---- */
+
+/* Length of the envelope at p[n], cut independently of cf.c; 0 if incomplete. */
+static size_t env_len(const uint8_t *p, size_t n)
+{
+	size_t fl;
+
+	if (n < CF_ENV_HDR_LEN)
+		return 0;
+	switch (p[0]) {
+	case CF_ENV_PROTO:
+		if (msg_frame_len(p + CF_ENV_HDR_LEN, n - CF_ENV_HDR_LEN, &fl) != 0)
+			return 0;
+		return CF_ENV_HDR_LEN + fl;
+	case CF_ENV_COMMIT:
+		return CF_ENV_HDR_LEN;
+	case CF_ENV_WANT:
+		return n > CF_ENV_HDR_LEN ? CF_ENV_HDR_LEN + 1 + p[CF_ENV_HDR_LEN] : 0;
+	case CF_ENV_RESTORE:
+		return CF_ENV_HDR_LEN + 2;
+	default:
+		fail_msg("an engine sent an envelope of unknown kind %u", p[0]);
+		return 0;
+	}
+}
+
+static uint32_t env_xid(const uint8_t *e)
+{
+	return (uint32_t)e[1] << 24 | (uint32_t)e[2] << 16 | (uint32_t)e[3] << 8 | e[4];
+}
+
+/* The message type of a PROTO envelope, 0 otherwise. */
+static uint8_t env_msg_type(const uint8_t *e, size_t len)
+{
+	return e[0] == CF_ENV_PROTO && len >= CF_ENV_HDR_LEN + MSG_HDR_LEN ? e[CF_ENV_HDR_LEN + 2] : 0;
+}
+
+/* Feed bytes to node `to` in pieces of 1..97 bytes (any split must work). */
+static void deliver(struct world *w, int to, const uint8_t *p, size_t len)
+{
+	struct cf_peer *dst = w->n[to].p;
+
+	while (len > 0 && dst->up) {
+		size_t k;
+		int r;
+
+		w->rnd = w->rnd * 1103515245U + 12345U;
+		k = 1 + (w->rnd >> 16) % 97;
+		if (k > len)
+			k = len;
+		r = cf_link_input(dst, p, k, w->now);
+		if (r < 0) {
+			/* the daemon closes the connection; the other side sees it drop */
+			w->link_errors++;
+			link_down(w, "test: link input error");
+			return;
+		}
+		p += k;
+		len -= k;
+	}
+}
+
+/* Move everything node `from` has to send to the other node. */
+static bool move(struct world *w, int from)
+{
+	struct cf_peer *src = w->n[from].p;
+	const uint8_t *out;
+	size_t n = cf_link_output(src, &out), off = 0;
+	uint8_t *copy;
+
+	if (n == 0)
+		return false;
+	assert_non_null(copy = malloc(n));
+	memcpy(copy, out, n);
+	cf_link_consume(src, n);
+	while (off < n) {
+		size_t el = env_len(copy + off, n - off), len;
+		uint8_t *e;
+		bool drop = false;
+
+		assert_true(el > 0 && el <= n - off);	/* an engine sends whole envelopes */
+		len = el;
+		assert_non_null(e = malloc(el + 16));
+		memcpy(e, copy + off, el);
+		if (w->filter)
+			w->filter(w, from, e, &len, &drop);
+		if (!drop)
+			deliver(w, 1 - from, e, len);
+		free(e);
+		off += el;
+	}
+	free(copy);
+	return true;
+}
+
+/* Tick both and move bytes until both are quiet. */
+static void run(struct world *w)
+{
+	for (int i = 0; i < 1000; i++) {
+		bool moved;
+
+		cf_tick(w->n[0].cf, w->now);
+		cf_tick(w->n[1].cf, w->now);
+		moved = move(w, 0);
+		moved |= move(w, 1);
+		if (!moved)
+			return;
+	}
+	fail_msg("the engines do not come to rest");
+}
+
+/* ---- store inspection ---- */
+
+struct metas {
+	struct store_key_meta *m;
+	size_t n, cap;
+};
+
+static int meta_cb(void *arg, const struct store_key_meta *m)
+{
+	struct metas *ms = arg;
+
+	if (ms->n == ms->cap) {
+		ms->cap = ms->cap ? 2 * ms->cap : 64;
+		ms->m = realloc(ms->m, ms->cap * sizeof(*ms->m));
+		assert_non_null(ms->m);
+	}
+	ms->m[ms->n++] = *m;
+	return 0;
+}
+
+#define POOL_STATES ((1U << STORE_PRE_ACTIVE) | (1U << STORE_ACTIVE))
+
+/* Keys of node i (class NULL: all; dir STORE_DIR_ANY: both; mask 0: every state). */
+static struct metas list(struct world *w, int i, const char *cls, enum store_direction dir,
+			 unsigned mask)
+{
+	struct metas ms = { 0 };
+	struct store_filter f = { .peer = w->n[1 - i].name, .class_name = cls, .dir = dir,
+				  .state_mask = mask };
+
+	assert_int_equal(store_list(w->n[i].st, &f, meta_cb, &ms), 0);
+	return ms;
+}
+
+static const struct store_key_meta *find(const struct metas *ms, const struct store_key_id *id)
+{
+	for (size_t i = 0; i < ms->n; i++)
+		if (!memcmp(ms->m[i].id.b, id->b, STORE_KEY_ID_LEN))
+			return &ms->m[i];
+	return NULL;
+}
+
+static bool has_method(const struct store_key_meta *m, uint16_t id)
+{
+	for (size_t i = 0; i < m->n_methods; i++)
+		if (m->methods[i] == id)
+			return true;
+	return false;
+}
+
+/* Every key of node i, in any state. */
+static uint64_t total_keys(struct world *w, int i)
+{
+	struct store_counts sc;
+	uint64_t t = 0;
+
+	assert_int_equal(store_counts(w->n[i].st, NULL, NULL, STORE_DIR_ANY, &sc), 0);
+	for (int s = 0; s < STORE_STATE_COUNT; s++)
+		t += sc.state[s];
+	return t;
+}
+
+static size_t depth(struct world *w, int i, const char *cls, enum store_direction dir)
+{
+	struct cf_class *c = cf_class_by_name(w->n[i].p, cls);
+	size_t d = 0;
+
+	assert_non_null(c);
+	assert_int_equal(cf_pool_depth(w->n[i].cf, w->n[i].p, c, dir, &d), 0);
+	return d;
+}
+
+static struct cf_class *cls(struct world *w, int i, const char *name)
+{
+	struct cf_class *c = cf_class_by_name(w->n[i].p, name);
+
+	assert_non_null(c);
+	return c;
+}
+
+/* The node that initiates the exchanges of a class. */
+static int initiator(struct world *w, const char *name)
+{
+	bool a = cls(w, 0, name)->initiator, b = cls(w, 1, name)->initiator;
+
+	assert_true(a != b);
+	return a ? 0 : 1;
+}
+
+/*
+ * The pools of a class match: the keys in node 0's pool of one direction are
+ * exactly those in node 1's pool of the other, with the same exchange id and
+ * suite. Returns the depth of node 0's outbound pool.
+ */
+static size_t assert_pools_match(struct world *w, const char *c)
+{
+	size_t ret = 0;
+
+	for (int d = 0; d < 2; d++) {
+		struct metas a = list(w, 0, c, (enum store_direction)d, POOL_STATES);
+		struct metas b = list(w, 1, c, (enum store_direction)(1 - d), POOL_STATES);
+
+		assert_int_equal(a.n, b.n);
+		for (size_t i = 0; i < a.n; i++) {
+			const struct store_key_meta *m = find(&b, &a.m[i].id);
+
+			assert_non_null(m);
+			assert_int_equal(m->exchange_id_len, a.m[i].exchange_id_len);
+			assert_memory_equal(m->exchange_id, a.m[i].exchange_id, m->exchange_id_len);
+			assert_int_equal(m->n_methods, a.m[i].n_methods);
+			assert_memory_equal(m->methods, a.m[i].methods, m->n_methods * sizeof(uint16_t));
+			assert_int_equal(m->hard_expiry, a.m[i].hard_expiry);
+		}
+		if (d == STORE_OUTBOUND)
+			ret = a.n;
+		free(a.m);
+		free(b.m);
+	}
+	return ret;
+}
+
+/* No key id twice in one store; an id in both stores has opposite directions. */
+static void assert_ids_unique(struct world *w)
+{
+	struct metas a = list(w, 0, NULL, STORE_DIR_ANY, 0);
+	struct metas b = list(w, 1, NULL, STORE_DIR_ANY, 0);
+
+	for (size_t i = 0; i < a.n; i++) {
+		const struct store_key_meta *m = find(&b, &a.m[i].id);
+
+		for (size_t j = i + 1; j < a.n; j++)
+			assert_memory_not_equal(a.m[i].id.b, a.m[j].id.b, STORE_KEY_ID_LEN);
+		if (m)
+			assert_int_not_equal(m->dir, a.m[i].dir);
+	}
+	for (size_t i = 0; i < b.n; i++)
+		for (size_t j = i + 1; j < b.n; j++)
+			assert_memory_not_equal(b.m[i].id.b, b.m[j].id.b, STORE_KEY_ID_LEN);
+	free(a.m);
+	free(b.m);
+}
+
+struct audits {
+	const char *what;
+	char who[4][STORE_WHO_MAX + 1];
+	char detail[4][STORE_DETAIL_MAX + 1];
+	int64_t n_keys[4];
+	size_t n;
+};
+
+static int audit_cb(void *arg, const struct store_audit_rec *r)
+{
+	struct audits *a = arg;
+
+	if (strcmp(r->what, a->what) != 0 || a->n >= 4)
+		return 0;
+	snprintf(a->who[a->n], sizeof(a->who[0]), "%s", r->who);
+	snprintf(a->detail[a->n], sizeof(a->detail[0]), "%s", r->detail);
+	a->n_keys[a->n] = r->n_keys;
+	a->n++;
+	return 0;
+}
+
+static struct audits audits(struct world *w, int i, const char *what)
+{
+	struct audits a = { .what = what };
+
+	assert_int_equal(store_audit_list(w->n[i].st, 0, audit_cb, &a), 0);
+	return a;
+}
+
+static bool suite_has(const struct cf_class *c, uint16_t m)
+{
+	for (size_t i = 0; i < c->n_suite; i++)
+		if (c->suite[i] == m)
+			return true;
+	return false;
+}
+
+static bool degraded_says(struct world *w, int i, const char *c, const char *text, bool *closed)
+{
+	char out[8][CF_REASON_MAX];
+	size_t n = cf_class_degraded(w->n[i].cf, w->n[i].p, cls(w, i, c), w->now, out, 8, closed);
+
+	for (size_t k = 0; k < n; k++)
+		if (strstr(out[k], text))
+			return true;
+	return false;
+}
+
+static size_t degraded_count(struct world *w, int i, const char *c, bool *closed)
+{
+	char out[8][CF_REASON_MAX];
+
+	return cf_class_degraded(w->n[i].cf, w->n[i].p, cls(w, i, c), w->now, out, 8, closed);
+}
+
+static struct world *world_filled(void)
+{
+	struct world *w = world_new();
+
+	link_up(w);
+	run(w);
+	assert_int_equal(w->link_errors, 0);
+	return w;
+}
+
+/* ---- tests ---- */
+
+/*
+ * Both pools of both classes fill up to the high watermark at both ends, and
+ * one side's outbound is the other side's inbound: same ids, same exchange,
+ * same suite, same key bytes (taken out of both stores and compared).
+ */
+static void test_fill_and_match(void **state)
+{
+	struct world *w = world_filled();
+	const char *names[] = { "bulk", "strict" };
+	const uint32_t highs[] = { BULK_HIGH, STRICT_HIGH };
+
+	(void)state;
+	for (int k = 0; k < 2; k++) {
+		for (int i = 0; i < 2; i++) {
+			struct cf_class *c = cls(w, i, names[k]);
+			bool closed = true;
+
+			assert_true(depth(w, i, names[k], STORE_OUTBOUND) >= highs[k]);
+			assert_true(depth(w, i, names[k], STORE_INBOUND) >= highs[k]);
+			/* at most one batch more than asked for (a WANT that crossed) */
+			assert_true(depth(w, i, names[k], STORE_OUTBOUND) <= highs[k] + highs[k] / 4);
+			assert_true(c->exchanges >= 1);
+			assert_string_equal(c->last_error, "");
+			assert_int_equal(degraded_count(w, i, names[k], &closed), 0);
+			assert_false(closed);
+		}
+		assert_pools_match(w, names[k]);
+		/* the same suite at both ends, with every method both list */
+		assert_int_equal(cls(w, 0, names[k])->n_suite, cls(w, 1, names[k])->n_suite);
+		assert_memory_equal(cls(w, 0, names[k])->suite, cls(w, 1, names[k])->suite,
+				    cls(w, 0, names[k])->n_suite * sizeof(uint16_t));
+		assert_true(suite_has(cls(w, 0, names[k]), KEX_ID_PSK));
+	}
+	assert_int_equal(cls(w, 0, "bulk")->n_suite, have_mce ? 4 : 3);
+
+	/* the key bytes: take every outbound key of one side, fetch it by id at the other */
+	for (int k = 0; k < 2; k++) {
+		for (int i = 0; i < 2; i++) {
+			size_t n = depth(w, i, names[k], STORE_OUTBOUND);
+			struct store_key *out = calloc(n, sizeof(*out));
+
+			assert_non_null(out);
+			assert_int_equal(store_take(w->n[i].st, w->n[1 - i].name, names[k], "enc",
+						    w->now, n, out), 0);
+			for (size_t j = 0; j < n; j++) {
+				struct store_key in;
+
+				assert_int_equal(store_get_by_id(w->n[1 - i].st, w->n[i].name, names[k],
+								 &out[j].meta.id, "dec", w->now, &in),
+						 0);
+				assert_int_equal(in.meta.key_len, HS_KEY_LEN);
+				assert_int_equal(out[j].meta.key_len, HS_KEY_LEN);
+				assert_memory_equal(in.key->p, out[j].key->p, HS_KEY_LEN);
+				if (j > 0)
+					assert_memory_not_equal(out[j].key->p, out[j - 1].key->p,
+								HS_KEY_LEN);
+				store_key_done(&in);
+			}
+			for (size_t j = 0; j < n; j++)
+				store_key_done(&out[j]);
+			free(out);
+		}
+	}
+	/* the pools are empty now: both refill */
+	w->now += 1;
+	run(w);
+	assert_true(depth(w, 0, "bulk", STORE_OUTBOUND) >= BULK_HIGH);
+	assert_true(depth(w, 1, "strict", STORE_OUTBOUND) >= STRICT_HIGH);
+	assert_pools_match(w, "bulk");
+	assert_pools_match(w, "strict");
+	assert_ids_unique(w);
+	world_free(w);
+}
+
+/* Rekey when rekey_interval has passed (and not before), and when asked, from either side. */
+static void test_rekey(void **state)
+{
+	struct world *w = world_filled();
+	uint64_t xb[2], xs[2];
+	int ib = initiator(w, "bulk"), is = initiator(w, "strict");
+
+	(void)state;
+	for (int i = 0; i < 2; i++) {
+		xb[i] = cls(w, i, "bulk")->exchanges;
+		xs[i] = cls(w, i, "strict")->exchanges;
+		assert_int_equal(cf_class_next_rekey(w->n[i].p, cls(w, i, "bulk")), T0 + REKEY_S);
+	}
+	/* not yet due */
+	w->now = T0 + REKEY_S - 1;
+	run(w);
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(cls(w, i, "bulk")->exchanges, xb[i]);
+		assert_int_equal(cls(w, i, "strict")->exchanges, xs[i]);
+	}
+	/* due: one exchange per class, at both ends */
+	w->now = T0 + REKEY_S;
+	run(w);
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(cls(w, i, "bulk")->exchanges, xb[i] + 1);
+		assert_int_equal(cls(w, i, "strict")->exchanges, xs[i] + 1);
+		assert_int_equal(cls(w, i, "bulk")->last_rekey, w->now);
+		assert_int_equal(cf_class_next_rekey(w->n[i].p, cls(w, i, "bulk")), w->now + REKEY_S);
+	}
+	assert_pools_match(w, "bulk");
+	assert_pools_match(w, "strict");
+
+	/* on request at the responder of bulk (it sends WANT), then at the initiator of strict */
+	w->now += 10;
+	assert_int_equal(cf_rekey(w->n[1 - ib].p, "bulk", w->now), 0);
+	run(w);
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(cls(w, i, "bulk")->exchanges, xb[i] + 2);
+		assert_int_equal(cls(w, i, "strict")->exchanges, xs[i] + 1);
+	}
+	w->now += 10;
+	assert_int_equal(cf_rekey(w->n[is].p, "strict", w->now), 0);
+	run(w);
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(cls(w, i, "bulk")->exchanges, xb[i] + 2);
+		assert_int_equal(cls(w, i, "strict")->exchanges, xs[i] + 2);
+	}
+	/* every class */
+	w->now += 10;
+	assert_int_equal(cf_rekey(w->n[0].p, NULL, w->now), 0);
+	run(w);
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(cls(w, i, "bulk")->exchanges, xb[i] + 3);
+		assert_int_equal(cls(w, i, "strict")->exchanges, xs[i] + 3);
+	}
+	assert_int_equal(cf_rekey(w->n[0].p, "nope", w->now), -ENOENT);
+	assert_pools_match(w, "bulk");
+	assert_pools_match(w, "strict");
+	assert_ids_unique(w);
+	assert_int_equal(w->link_errors, 0);
+	world_free(w);
+}
+
+/* Every pool key of node i derived without method m. */
+static void assert_no_pool_key_with(struct world *w, int i, uint16_t m)
+{
+	struct metas ms = list(w, i, NULL, STORE_DIR_ANY, POOL_STATES);
+
+	for (size_t k = 0; k < ms.n; k++)
+		assert_false(has_method(&ms.m[k], m));
+	free(ms.m);
+}
+
+/*
+ * Revoke PSK at one end: REVOKE reaches the peer, both withdraw its keys
+ * and audit it, bulk re-exchanges without it, strict (which requires it)
+ * fails closed and says why; the revocation survives a restart; restore
+ * brings back the full suite at both ends.
+ */
+static void test_revoke_restore(void **state)
+{
+	struct world *w = world_filled();
+	size_t before = 0, withdrawn = 0;
+	uint64_t xs[2];
+	const struct cf_revoked *rv;
+	struct audits au;
+	struct store_counts sc;
+	bool closed = false;
+
+	(void)state;
+	for (int i = 0; i < 2; i++)
+		xs[i] = cls(w, i, "strict")->exchanges;
+	before = depth(w, 0, "bulk", STORE_OUTBOUND) + depth(w, 0, "bulk", STORE_INBOUND) +
+		 depth(w, 0, "strict", STORE_OUTBOUND) + depth(w, 0, "strict", STORE_INBOUND);
+	w->now += 5;
+	assert_int_equal(cf_revoke(w->n[0].cf, KEX_ID_PSK, "admin", "psk leaked", w->now, &withdrawn),
+			 0);
+	assert_int_equal(withdrawn, before);	/* every key of both classes used the PSK */
+	assert_int_equal(cf_revoke(w->n[0].cf, KEX_ID_PSK, "admin", "again", w->now, NULL),
+			 -EALREADY);
+	run(w);
+	assert_int_equal(w->link_errors, 0);
+
+	/* both ends: revoked, keys withdrawn, audited */
+	assert_non_null(rv = cf_revoked_find(w->n[0].cf, KEX_ID_PSK));
+	assert_string_equal(rv->origin, "local");
+	assert_string_equal(rv->reason, "psk leaked");
+	assert_non_null(rv = cf_revoked_find(w->n[1].cf, KEX_ID_PSK));
+	assert_string_equal(rv->origin, "peer:node-a");
+	assert_string_equal(rv->reason, "psk leaked");
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(store_counts(w->n[i].st, NULL, NULL, STORE_DIR_ANY, &sc), 0);
+		assert_int_equal(sc.state[STORE_WITHDRAWN], before);
+		assert_no_pool_key_with(w, i, KEX_ID_PSK);
+		au = audits(w, i, "method-revoke");
+		assert_int_equal(au.n, 1);
+		assert_string_equal(au.who[0], i == 0 ? "admin" : "peer:node-a");
+		assert_int_equal(au.n_keys[0], (int64_t)before);
+		assert_non_null(strstr(au.detail[0], "psk leaked"));
+		au = audits(w, i, "withdraw-method");
+		assert_int_equal(au.n, 1);
+	}
+	/* bulk: re-exchanged without the PSK, full pools again */
+	for (int i = 0; i < 2; i++) {
+		assert_false(suite_has(cls(w, i, "bulk"), KEX_ID_PSK));
+		assert_true(suite_has(cls(w, i, "bulk"), KEX_ID_MLKEM768));
+		assert_true(depth(w, i, "bulk", STORE_OUTBOUND) >= BULK_HIGH);
+		assert_false(degraded_says(w, i, "bulk", "fail closed", &closed));
+		assert_false(closed);
+	}
+	assert_int_equal(cls(w, 0, "bulk")->n_suite, have_mce ? 3 : 2);
+	assert_pools_match(w, "bulk");
+	/* strict: fail closed with the reason, no exchange tried */
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(depth(w, i, "strict", STORE_OUTBOUND), 0);
+		assert_int_equal(cls(w, i, "strict")->exchanges, xs[i]);
+		assert_null(cls(w, i, "strict")->x);
+		assert_true(degraded_says(w, i, "strict", "required method is revoked", &closed));
+		assert_true(closed);
+	}
+
+	/* the revocation survives a restart of node b (the link drops meanwhile) */
+	link_down(w, "restart");
+	cf_free(w->n[1].cf);
+	node_engine(w, 1);
+	assert_non_null(rv = cf_revoked_find(w->n[1].cf, KEX_ID_PSK));
+	assert_string_equal(rv->origin, "peer:node-a");
+	assert_string_equal(rv->reason, "psk leaked");
+	w->now += 5;
+	link_up(w);
+	run(w);
+	for (int i = 0; i < 2; i++)
+		assert_int_equal(cls(w, i, "strict")->exchanges, i == 1 ? 0 : xs[i]);
+	assert_int_equal(depth(w, 0, "strict", STORE_OUTBOUND), 0);
+
+	/* restore at a: RESTORE lifts b's copy, both go back to the full suite */
+	w->now += 5;
+	assert_int_equal(cf_restore(w->n[0].cf, KEX_ID_PSK, "admin", w->now), 0);
+	assert_int_equal(cf_restore(w->n[0].cf, KEX_ID_PSK, "admin", w->now), -ENOENT);
+	run(w);
+	assert_int_equal(w->link_errors, 0);
+	for (int i = 0; i < 2; i++) {
+		assert_null(cf_revoked_find(w->n[i].cf, KEX_ID_PSK));
+		au = audits(w, i, "method-restore");
+		assert_int_equal(au.n, 1);
+		assert_string_equal(au.who[0], i == 0 ? "admin" : "peer:node-a");
+		assert_true(suite_has(cls(w, i, "bulk"), KEX_ID_PSK));
+		assert_true(suite_has(cls(w, i, "strict"), KEX_ID_PSK));
+		assert_true(depth(w, i, "strict", STORE_OUTBOUND) >= STRICT_HIGH);
+		assert_false(degraded_says(w, i, "strict", "revoked", &closed));
+		assert_false(closed);
+	}
+	assert_int_equal(cls(w, 0, "bulk")->n_suite, have_mce ? 4 : 3);
+	assert_pools_match(w, "bulk");
+	assert_pools_match(w, "strict");
+	assert_ids_unique(w);
+
+	/* the restore is persisted too */
+	link_down(w, "restart");
+	cf_free(w->n[1].cf);
+	node_engine(w, 1);
+	assert_null(cf_revoked_find(w->n[1].cf, KEX_ID_PSK));
+	world_free(w);
+}
+
+/*
+ * A revocation that arrives while an exchange with the method is in flight:
+ * the exchange is discarded at both ends (the responder must not store keys
+ * derived with a method revoked before its CONFIRM arrived), and the class
+ * re-exchanges without it. Both orders: the responder revokes just before
+ * the initiator's CONFIRM reaches it, and the initiator revokes just before
+ * the responder's CONFIRM reaches it.
+ */
+static void revoke_on_confirm(struct world *w, int from, uint8_t *e, size_t *len, bool *drop)
+{
+	(void)drop;
+	if (w->fired || env_msg_type(e, *len) != MSG_CONFIRM || from != w->fmode)
+		return;
+	w->fired = true;
+	/* revoke at the receiving end before the CONFIRM reaches it */
+	assert_int_equal(cf_revoke(w->n[1 - from].cf, KEX_ID_PSK, "admin", "race", w->now, NULL), 0);
+}
+
+static void test_revoke_during_exchange(void **state)
+{
+	(void)state;
+	for (int who = 0; who < 2; who++) {
+		struct world *w = world_filled();
+		int ib = initiator(w, "bulk");
+
+		w->now += 5;
+		assert_int_equal(cf_rekey(w->n[ib].p, "bulk", w->now), 0);
+		w->filter = revoke_on_confirm;
+		/* who 0: the initiator's CONFIRM is held up, the responder revokes; 1: the reverse */
+		w->fmode = who == 0 ? ib : 1 - ib;
+		run(w);
+		assert_true(w->fired);
+		w->filter = NULL;
+		w->now += 2;
+		run(w);
+		assert_int_equal(w->link_errors, 0);
+		for (int i = 0; i < 2; i++) {
+			assert_non_null(cf_revoked_find(w->n[i].cf, KEX_ID_PSK));
+			assert_no_pool_key_with(w, i, KEX_ID_PSK);
+			assert_false(suite_has(cls(w, i, "bulk"), KEX_ID_PSK));
+			assert_true(depth(w, i, "bulk", STORE_OUTBOUND) >= BULK_HIGH);
+		}
+		assert_pools_match(w, "bulk");
+		assert_ids_unique(w);
+		world_free(w);
+	}
+}
+
+/*
+ * The last message rule: the link drops between the responder's store and
+ * the initiator's receipt of COMMIT (the COMMIT is lost). The initiator
+ * stores nothing; the responder's keys stay unmatched in its pool; the next
+ * exchange (after the 30 s timeout, or after a reconnect) works; no key id
+ * is ever stored twice.
+ */
+static void drop_commit(struct world *w, int from, uint8_t *e, size_t *len, bool *drop)
+{
+	(void)from;
+	(void)len;
+	if (e[0] == CF_ENV_COMMIT && w->fcount++ == 0) {
+		*drop = true;
+		w->ftarget = (int)env_xid(e);
+	}
+}
+
+static void test_commit_lost(void **state)
+{
+	(void)state;
+	for (int how = 0; how < 2; how++) {
+		struct world *w = world_filled();
+		int ib = initiator(w, "bulk"), rb = 1 - ib;
+		struct metas im, rm;
+		uint64_t ti = total_keys(w, ib), tr = total_keys(w, rb);
+		size_t orphans = 0, dib = depth(w, ib, "bulk", STORE_OUTBOUND);
+
+		w->now += 5;
+		assert_int_equal(cf_rekey(w->n[ib].p, "bulk", w->now), 0);
+		w->filter = drop_commit;
+		run(w);
+		w->filter = NULL;
+		assert_int_equal(w->fcount, 1);
+		/* the responder stored, the initiator did not */
+		assert_int_equal(total_keys(w, ib), ti);
+		assert_true(total_keys(w, rb) > tr);
+		assert_non_null(cls(w, ib, "bulk")->x);
+
+		if (how == 0) {
+			/* the exchange times out; it is retried and works */
+			w->now += CF_XCHG_TIMEOUT_S + 1;
+			run(w);
+			assert_null(cls(w, ib, "bulk")->x);
+			assert_int_equal(total_keys(w, ib), ti);
+			assert_string_not_equal(cls(w, ib, "bulk")->last_error, "");
+			w->now += CF_RETRY_MIN_S + 1;
+			run(w);
+		} else {
+			/* the link drops and comes back */
+			link_down(w, "test: link lost");
+			assert_null(cls(w, ib, "bulk")->x);
+			w->now += 1;
+			link_up(w);
+			run(w);
+		}
+		assert_int_equal(w->link_errors, 0);
+		assert_null(cls(w, ib, "bulk")->x);
+		assert_true(total_keys(w, ib) > ti);
+		assert_true(depth(w, ib, "bulk", STORE_OUTBOUND) > dib);
+		assert_string_equal(cls(w, ib, "bulk")->last_error, "");
+
+		/* every key of the initiator is at the responder; the orphans only there */
+		im = list(w, ib, "bulk", STORE_DIR_ANY, 0);
+		rm = list(w, rb, "bulk", STORE_DIR_ANY, 0);
+		for (size_t k = 0; k < im.n; k++) {
+			const struct store_key_meta *m = find(&rm, &im.m[k].id);
+
+			assert_non_null(m);
+			assert_int_not_equal(m->dir, im.m[k].dir);
+		}
+		for (size_t k = 0; k < rm.n; k++)
+			if (!find(&im, &rm.m[k].id))
+				orphans++;
+		assert_int_equal(orphans, rm.n - im.n);
+		assert_true(orphans > 0);
+		free(im.m);
+		free(rm.m);
+		assert_ids_unique(w);
+		world_free(w);
+	}
+}
+
+/*
+ * A tampered, truncated or reordered message of an exchange aborts that
+ * exchange only: nothing is stored for it at either end, and the engines
+ * recover on their own with the next exchange (the retry after a failure).
+ * A broken envelope (unknown kind) closes the link; after a reconnect the
+ * exchanges work again.
+ */
+enum tamper { T_FLIP, T_TRUNCATE, T_REORDER, T_BAD_KIND, T_DUPLICATE };
+
+static void tamper(struct world *w, int from, uint8_t *e, size_t *len, bool *drop)
+{
+	int idx;
+
+	if (e[0] != CF_ENV_PROTO || env_xid(e) == 0)
+		return;
+	idx = w->fcount++;
+	if (w->fmode == T_REORDER) {
+		/* hold the target back and send it after the next envelope of that side */
+		if (idx == w->ftarget) {
+			w->held = malloc(*len);
+			assert_non_null(w->held);
+			memcpy(w->held, e, *len);
+			w->held_len = *len;
+			*drop = true;
+		} else if (w->held) {
+			uint8_t *h = w->held;
+
+			w->held = NULL;
+			deliver(w, 1 - from, e, *len);
+			deliver(w, 1 - from, h, w->held_len);
+			free(h);
+			*drop = true;
+			w->fired = true;
+		}
+		return;
+	}
+	if (idx != w->ftarget)
+		return;
+	w->fired = true;
+	switch (w->fmode) {
+	case T_FLIP: {
+		size_t body = *len - CF_ENV_HDR_LEN - MSG_HDR_LEN;
+
+		e[CF_ENV_HDR_LEN + MSG_HDR_LEN + body / 2] ^= 0x20;
+		break;
+	}
+	case T_TRUNCATE: {
+		/* a shorter frame with a consistent header: body cut by 1 (and a half) */
+		uint8_t *f = e + CF_ENV_HDR_LEN;
+		uint32_t bl = (uint32_t)f[3] << 24 | (uint32_t)f[4] << 16 | (uint32_t)f[5] << 8 | f[6];
+		uint32_t nl = bl > 2 ? bl / 2 : 0;
+
+		f[3] = (uint8_t)(nl >> 24);
+		f[4] = (uint8_t)(nl >> 16);
+		f[5] = (uint8_t)(nl >> 8);
+		f[6] = (uint8_t)nl;
+		*len = CF_ENV_HDR_LEN + MSG_HDR_LEN + nl;
+		break;
+	}
+	case T_BAD_KIND:
+		e[0] = 0x7f;
+		break;
+	case T_DUPLICATE:
+		deliver(w, 1 - from, e, *len);
+		break;
+	}
+}
+
+/* What a tampered exchange may leave behind. */
+enum outcome {
+	ABORTED,	/* nothing stored at either end */
+	ORPHANS,	/* the initiator stored nothing; the responder may hold unmatched keys */
+	COMPLETES,	/* harmless (a replayed last message): the exchange works */
+};
+
+static void tamper_case(struct world *w, enum tamper mode, int target, enum outcome outcome)
+{
+	int ib = initiator(w, "bulk"), rb = 1 - ib;
+	uint64_t ti = total_keys(w, ib), tr = total_keys(w, rb), x = cls(w, ib, "bulk")->exchanges;
+	int errs = w->link_errors;
+
+	w->now += 5;
+	assert_int_equal(cf_rekey(w->n[ib].p, "bulk", w->now), 0);
+	w->filter = tamper;
+	w->fmode = mode;
+	w->ftarget = target;
+	w->fcount = 0;
+	w->fired = false;
+	run(w);
+	w->filter = NULL;
+	assert_true(w->fired);
+	if (outcome == COMPLETES) {
+		assert_int_equal(w->link_errors, errs);
+		assert_int_equal(cls(w, ib, "bulk")->exchanges, x + 1);
+		assert_true(total_keys(w, ib) > ti);
+		assert_int_equal(total_keys(w, ib) - ti, total_keys(w, rb) - tr);
+		assert_pools_match(w, "bulk");
+		return;
+	}
+	/* nothing stored for the broken exchange (but the responder's orphans) */
+	assert_int_equal(total_keys(w, ib), ti);
+	if (outcome == ABORTED)
+		assert_int_equal(total_keys(w, rb), tr);
+	tr = total_keys(w, rb);
+	assert_int_equal(cls(w, ib, "bulk")->exchanges, x);
+	if (mode == T_BAD_KIND) {
+		assert_int_equal(w->link_errors, errs + 1);
+		assert_false(w->n[0].p->up);
+		link_up(w);
+	} else {
+		/* the link stays; the exchange failed at the initiator (or waits for COMMIT) */
+		assert_int_equal(w->link_errors, errs);
+		assert_true(w->n[0].p->up && w->n[1].p->up);
+		if (cls(w, ib, "bulk")->x)
+			w->now += CF_XCHG_TIMEOUT_S + 1;
+		run(w);
+		assert_null(cls(w, ib, "bulk")->x);
+		assert_string_not_equal(cls(w, ib, "bulk")->last_error, "");
+	}
+	/* the next exchange works without being asked for again */
+	w->now += CF_RETRY_MIN_S + 1;
+	run(w);
+	assert_int_equal(w->link_errors, errs + (mode == T_BAD_KIND));
+	assert_int_equal(cls(w, ib, "bulk")->exchanges, x + 1);
+	assert_string_equal(cls(w, ib, "bulk")->last_error, "");
+	assert_true(total_keys(w, ib) > ti);
+	assert_int_equal(total_keys(w, ib) - ti, total_keys(w, rb) - tr);
+	if (outcome == ABORTED)
+		assert_pools_match(w, "bulk");
+}
+
+static void test_tamper(void **state)
+{
+	struct world *w = world_filled();
+
+	(void)state;
+	/* the PROTO envelopes of one exchange: HELLO SELECT KEX1 KEX2 CONFIRM_R CONFIRM_I */
+	for (int k = 0; k < 6; k++) {
+		tamper_case(w, T_FLIP, k, ABORTED);
+		tamper_case(w, T_TRUNCATE, k, ABORTED);
+	}
+	for (int k = 0; k < 4; k++)
+		tamper_case(w, T_DUPLICATE, k, ABORTED);
+	/* a replayed CONFIRM_I reaches a responder that is done: ignored */
+	tamper_case(w, T_DUPLICATE, 5, COMPLETES);
+	/* CONFIRM_R before KEX2 */
+	tamper_case(w, T_REORDER, 3, ABORTED);
+	tamper_case(w, T_BAD_KIND, 2, ABORTED);
+	/*
+	 * A replayed CONFIRM_R: the initiator gives up after its CONFIRM went
+	 * out, so the responder keeps unmatched keys (as when COMMIT is lost).
+	 * Last: the pools no longer match afterwards.
+	 */
+	tamper_case(w, T_DUPLICATE, 4, ORPHANS);
+	assert_ids_unique(w);
+	world_free(w);
+}
+
+/*
+ * Pool continuity: with the link down, keys are drawn as usual (past soft
+ * expiry too) and the class says why it is degraded; at hard expiry nothing
+ * can be drawn and the class is fail-closed. Back up, the pools refill.
+ */
+static void test_continuity(void **state)
+{
+	struct world *w = world_filled();
+	int a = 0;
+	size_t n = depth(w, a, "bulk", STORE_OUTBOUND);
+	int64_t down = w->now + 1, step;
+	struct store_key k;
+	bool closed = true;
+	const uint8_t *out;
+
+	(void)state;
+	w->now = down;
+	link_down(w, "test: peer unreachable");
+	step = (HARD_S - 2) / (int64_t)n;
+	for (size_t i = 0; i + 1 < n; i++) {
+		w->now += step;
+		cf_tick(w->n[0].cf, w->now);
+		cf_tick(w->n[1].cf, w->now);
+		assert_int_equal(cf_link_output(w->n[0].p, &out), 0);
+		assert_int_equal(store_take(w->n[a].st, w->n[1 - a].name, "bulk", "enc", w->now, 1, &k),
+				 0);
+		store_key_done(&k);
+		assert_true(degraded_says(w, a, "bulk", "peer unreachable since", &closed));
+		assert_false(closed);
+	}
+	assert_true(w->now > T0 + REKEY_S);	/* past soft expiry */
+	assert_true(depth(w, a, "bulk", STORE_OUTBOUND) >= 1);
+	/* hard expiry: nothing to draw, fail closed */
+	w->now = T0 + HARD_S;
+	cf_tick(w->n[0].cf, w->now);
+	cf_tick(w->n[1].cf, w->now);
+	assert_int_equal(store_take(w->n[a].st, w->n[1 - a].name, "bulk", "enc", w->now, 1, &k),
+			 -ENOKEY);
+	for (int i = 0; i < 2; i++) {
+		assert_true(degraded_says(w, i, "bulk", "no outbound key left", &closed));
+		assert_true(closed);
+		assert_true(degraded_says(w, i, "strict", "no outbound key left", &closed));
+		assert_true(closed);
+	}
+	/* back up: the pools refill and the class is no longer fail-closed */
+	link_up(w);
+	run(w);
+	for (int i = 0; i < 2; i++) {
+		assert_true(depth(w, i, "bulk", STORE_OUTBOUND) >= BULK_HIGH);
+		assert_false(degraded_says(w, i, "bulk", "fail closed", &closed));
+		assert_false(closed);
+	}
+	assert_pools_match(w, "bulk");
+	assert_pools_match(w, "strict");
+	world_free(w);
+}
+
+/*
+ * Node ids may be 64 characters (config.h): a revocation from such a peer
+ * (origin "peer:" + 64 characters, longer than the store's "who") must
+ * still withdraw its keys and be audited.
+ */
+static void test_revoke_long_peer_name(void **state)
+{
+	char a[65], b[65];
+	struct world *w;
+	struct store_counts sc;
+	size_t withdrawn = 0;
+
+	(void)state;
+	memset(a, 'a', 64);
+	a[64] = '\0';
+	memset(b, 'b', 64);
+	b[64] = '\0';
+	w = world_new_named(a, b);
+	link_up(w);
+	run(w);
+	assert_true(depth(w, 1, "bulk", STORE_OUTBOUND) >= BULK_HIGH);
+	w->now += 5;
+	assert_int_equal(cf_revoke(w->n[0].cf, KEX_ID_PSK, "admin", "broken", w->now, &withdrawn), 0);
+	assert_true(withdrawn > 0);
+	run(w);
+	assert_non_null(cf_revoked_find(w->n[1].cf, KEX_ID_PSK));
+	assert_int_equal(store_counts(w->n[1].st, NULL, NULL, STORE_DIR_ANY, &sc), 0);
+	assert_int_equal(sc.state[STORE_WITHDRAWN], withdrawn);
+	assert_no_pool_key_with(w, 1, KEX_ID_PSK);
+	assert_int_equal(audits(w, 1, "method-revoke").n, 1);
+	w->now += 5;
+	assert_int_equal(cf_restore(w->n[0].cf, KEX_ID_PSK, "admin", w->now), 0);
+	run(w);
+	assert_null(cf_revoked_find(w->n[1].cf, KEX_ID_PSK));
+	assert_int_equal(audits(w, 1, "method-restore").n, 1);
+	world_free(w);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_fill_and_match),
+		cmocka_unit_test(test_rekey),
+		cmocka_unit_test(test_revoke_restore),
+		cmocka_unit_test(test_revoke_during_exchange),
+		cmocka_unit_test(test_commit_lost),
+		cmocka_unit_test(test_tamper),
+		cmocka_unit_test(test_continuity),
+		cmocka_unit_test(test_revoke_long_peer_name),
+	};
+
+	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
