@@ -87,14 +87,6 @@
 #include <openssl/crypto.h>
 #include <sqlite3.h>
 
-/*
- * <sys/socket.h> declares the send flag MSG_CONFIRM (an enumerator, with a
- * macro of the same name), and proto/msg.h declares the message type
- * MSG_CONFIRM: one translation unit cannot see both. This file uses neither
- * by name, so the protocol's is renamed while its headers are read.
- */
-#undef MSG_CONFIRM
-#define MSG_CONFIRM PROTO_MSG_CONFIRM
 #include "base/buf.h"
 #include "base/secret.h"
 #include "crypto/rng.h"

@@ -534,7 +534,7 @@ static int on_theirs(struct cf_peer *p, uint32_t xid, const uint8_t *f, size_t l
 	int r;
 
 	if (!slot) {
-		if (len < 3 || f[2] != MSG_HELLO)
+		if (len < 3 || f[2] != MSGT_HELLO)
 			return 0;	/* for an exchange already dropped here */
 		if (!(slot = resp_slot(p, xid, true))) {
 			snprintf(p->last_error, sizeof(p->last_error), "too many concurrent exchanges");
@@ -578,11 +578,11 @@ static int on_theirs(struct cf_peer *p, uint32_t xid, const uint8_t *f, size_t l
 			/* revoked while it ran: never stored; the initiator discards its copy */
 			log_notice("peer %s: exchange %u dropped: its suite has a revoked method",
 				   p->cfg.name, xid);
-			send_notice(p, xid, MSG_ABORT, 2, "method revoked");
+			send_notice(p, xid, MSGT_ABORT, 2, "method revoked");
 		} else if (r < 0 || (r = store_result(p, &res, false, now)) < 0) {
 			log_warning("peer %s: exchange %u: cannot store the keys: %s", p->cfg.name,
 				    xid, strerror(-r));
-			send_notice(p, xid, MSG_ABORT, 5, "internal error");
+			send_notice(p, xid, MSGT_ABORT, 5, "internal error");
 		} else {
 			env_send(p, CF_ENV_COMMIT, xid, NULL, 0);
 			if ((c = cf_class_by_name(p, res.class_name)))
@@ -670,7 +670,7 @@ int cf_revoke(struct cf *cf, uint16_t method, const char *who, const char *reaso
 		return r;
 	for (size_t i = 0; i < cf->n_peers; i++)
 		if (cf->peers[i].up)
-			send_notice(&cf->peers[i], 0, MSG_REVOKE, method,
+			send_notice(&cf->peers[i], 0, MSGT_REVOKE, method,
 				    cf_revoked_find(cf, method)->reason);
 	return 0;
 }
@@ -733,12 +733,12 @@ static int on_link_msg(struct cf_peer *p, const uint8_t *f, size_t len, int64_t 
 		snprintf(p->last_error, sizeof(p->last_error), "malformed link message");
 		return r;
 	}
-	if (m.type == MSG_REVOKE_ACK) {
+	if (m.type == MSGT_REVOKE_ACK) {
 		log_info("peer %s acknowledged the revocation of %s", p->cfg.name,
 			 method_name(m.u.notice.code));
 		return 0;
 	}
-	if (m.type != MSG_REVOKE) {
+	if (m.type != MSGT_REVOKE) {
 		snprintf(p->last_error, sizeof(p->last_error), "unexpected %s on the link",
 			 msg_type_name(m.type));
 		return -EPROTO;
@@ -753,7 +753,7 @@ static int on_link_msg(struct cf_peer *p, const uint8_t *f, size_t len, int64_t 
 		log_err("peer %s revoked %s: cannot apply: %s", p->cfg.name,
 			method_name(m.u.notice.code), strerror(-r));
 	}
-	return send_notice(p, 0, MSG_REVOKE_ACK, m.u.notice.code, "revoked");
+	return send_notice(p, 0, MSGT_REVOKE_ACK, m.u.notice.code, "revoked");
 }
 
 static int on_restore(struct cf_peer *p, uint16_t method, int64_t now)

@@ -1,9 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * mfsd startup pieces that need the protocol headers (kept apart from
- * mfsd.c, whose <sys/socket.h> clashes with msg.h's MSG_CONFIRM): the
- * static McEliece keys named by the configuration, and the control engine
- * built from the configuration.
+ * mfsd startup pieces: the static McEliece keys named by the configuration,
+ * and the control engine built from the configuration.
  */
 #ifndef MFS_DAEMON_SETUP_H
 #define MFS_DAEMON_SETUP_H

@@ -110,7 +110,7 @@ static void wipe_secrets(struct hs *hs)
 
 /*
  * Fail the exchange: wipe everything and remember why. notice: the frame
- * to answer with (MSG_ABORT, MSG_REFUSE, or 0 for none), code its reason.
+ * to answer with (MSGT_ABORT, MSGT_REFUSE, or 0 for none), code its reason.
  */
 struct fail_note {
 	uint8_t type;
@@ -562,7 +562,7 @@ int hs_start(struct hs *hs, struct wbuf *out)
 		return fail(hs, r, NULL, "no randomness");
 	memset(&m, 0, sizeof(m));
 	m.version = MSG_HELLO_FRAME_VERSION;
-	m.type = MSG_HELLO;
+	m.type = MSGT_HELLO;
 	m.u.hello = (struct msg_hello){
 		.version_min = PROTO_VERSION_MIN,
 		.version_max = PROTO_VERSION_MAX,
@@ -601,7 +601,7 @@ static int on_hello(struct hs *hs, const struct msg *m, const uint8_t *frame, si
 	uint16_t vlo, vhi, nsel = 0;
 	int r;
 
-	note->type = MSG_REFUSE;
+	note->type = MSGT_REFUSE;
 	if (m->version != MSG_HELLO_FRAME_VERSION) {
 		note->code = REFUSE_VERSION;
 		return fail(hs, -EPROTONOSUPPORT, note, "HELLO framed with version %u",
@@ -647,7 +647,7 @@ static int on_hello(struct hs *hs, const struct msg *m, const uint8_t *frame, si
 	hs->offer = peer;
 	hs->n_keys = h->n_keys < hs->cfg.n_keys ? h->n_keys : hs->cfg.n_keys;
 	memcpy(hs->nonce_i, h->nonce, MSG_NONCE_LEN);
-	note->type = MSG_ABORT;
+	note->type = MSGT_ABORT;
 	note->code = ABORT_INTERNAL;
 	if ((r = crypto_random_public(hs->nonce_r, MSG_NONCE_LEN)) < 0 ||
 	    (r = th_update(hs, frame, len)) < 0)
@@ -658,7 +658,7 @@ static int on_hello(struct hs *hs, const struct msg *m, const uint8_t *frame, si
 
 	/* SELECT, with the msg1 of every reverse run (our static key ids) */
 	note->code = ABORT_INTERNAL;
-	if ((r = msg_frame_begin(out, hs->version, MSG_SELECT, &foff)) < 0)
+	if ((r = msg_frame_begin(out, hs->version, MSGT_SELECT, &foff)) < 0)
 		goto write_failed;
 	wbuf_u16(out, hs->version);
 	wbuf_vec8(out, hs->cfg.my_id, strlen(hs->cfg.my_id));
@@ -698,7 +698,7 @@ static int on_select(struct hs *hs, const struct msg *m, const uint8_t *frame, s
 	size_t start = out->len, foff, k = 0;
 	int r;
 
-	note->type = MSG_ABORT;
+	note->type = MSGT_ABORT;
 	note->code = ABORT_PROTOCOL;
 	if (s->version < PROTO_VERSION_MIN || s->version > PROTO_VERSION_MAX ||
 	    m->version != s->version)
@@ -731,7 +731,7 @@ static int on_select(struct hs *hs, const struct msg *m, const uint8_t *frame, s
 
 	/* KEX1: msg1 of every forward run, msg2 of every reverse run */
 	note->code = ABORT_INTERNAL;
-	if ((r = msg_frame_begin(out, hs->version, MSG_KEX1, &foff)) < 0)
+	if ((r = msg_frame_begin(out, hs->version, MSGT_KEX1, &foff)) < 0)
 		goto write_failed;
 	wbuf_u8(out, (uint8_t)hs->n_runs);
 	for (size_t i = 0; i < hs->n_runs; i++) {
@@ -769,7 +769,7 @@ static int on_kex1(struct hs *hs, const struct msg *m, const uint8_t *frame, siz
 	size_t start, foff, nfwd = 0;
 	int r;
 
-	note->type = MSG_ABORT;
+	note->type = MSGT_ABORT;
 	note->code = ABORT_PROTOCOL;
 	if (!items_match(hs, kx->items, kx->n_items, true, true))
 		return fail(hs, -EBADMSG, note, "KEX1 payloads do not match the suite");
@@ -777,7 +777,7 @@ static int on_kex1(struct hs *hs, const struct msg *m, const uint8_t *frame, siz
 	if ((r = th_update(hs, frame, len)) < 0)
 		return fail(hs, r, note, "internal error");
 	start = out->len;
-	if ((r = msg_frame_begin(out, hs->version, MSG_KEX2, &foff)) < 0)
+	if ((r = msg_frame_begin(out, hs->version, MSGT_KEX2, &foff)) < 0)
 		goto write_failed;
 	for (size_t i = 0; i < hs->n_runs; i++)
 		nfwd += hs->runs[i].instance == MSG_INST_FORWARD;
@@ -808,7 +808,7 @@ static int on_kex1(struct hs *hs, const struct msg *m, const uint8_t *frame, siz
 	note->code = ABORT_INTERNAL;
 	start = out->len;
 	if ((r = confirm_mac(hs, false, hs->th, mac)) < 0 ||
-	    (r = msg_frame_begin(out, hs->version, MSG_CONFIRM, &foff)) < 0 ||
+	    (r = msg_frame_begin(out, hs->version, MSGT_CONFIRM, &foff)) < 0 ||
 	    (r = wbuf_put(out, mac, sizeof(mac))) < 0 || (r = msg_frame_end(out, foff)) < 0 ||
 	    (r = th_update(hs, out->p + start, out->len - start)) < 0)
 		goto write_failed;
@@ -827,7 +827,7 @@ static int on_kex2(struct hs *hs, const struct msg *m, const uint8_t *frame, siz
 	size_t k = 0;
 	int r;
 
-	note->type = MSG_ABORT;
+	note->type = MSGT_ABORT;
 	note->code = ABORT_PROTOCOL;
 	if (!items_match(hs, kx->items, kx->n_items, true, false))
 		return fail(hs, -EBADMSG, note, "KEX2 payloads do not match the suite");
@@ -864,7 +864,7 @@ static int on_confirm(struct hs *hs, const struct msg *m, const uint8_t *frame, 
 	bool ok;
 	int r;
 
-	note->type = MSG_ABORT;
+	note->type = MSGT_ABORT;
 	note->code = ABORT_INTERNAL;
 	/* the peer's MAC: the responder's covers up to KEX2, the initiator's up to CONFIRM_R */
 	if ((r = confirm_mac(hs, !initiator, initiator ? hs->th_confirm : hs->th, mac)) < 0)
@@ -877,7 +877,7 @@ static int on_confirm(struct hs *hs, const struct msg *m, const uint8_t *frame, 
 	note->code = ABORT_INTERNAL;
 	if (initiator) {
 		if ((r = th_update(hs, frame, len)) < 0 || (r = confirm_mac(hs, true, hs->th, mac)) < 0 ||
-		    (r = msg_frame_begin(out, hs->version, MSG_CONFIRM, &foff)) < 0 ||
+		    (r = msg_frame_begin(out, hs->version, MSGT_CONFIRM, &foff)) < 0 ||
 		    (r = wbuf_put(out, mac, sizeof(mac))) < 0 || (r = msg_frame_end(out, foff)) < 0)
 			return fail(hs, r, note, "cannot write CONFIRM");
 	}
@@ -920,7 +920,7 @@ static void copy_text(char *dst, size_t cap, struct rd t)
 
 int hs_recv(struct hs *hs, const uint8_t *frame, size_t len, struct wbuf *out)
 {
-	struct fail_note note = { .type = MSG_ABORT, .code = ABORT_PROTOCOL };
+	struct fail_note note = { .type = MSGT_ABORT, .code = ABORT_PROTOCOL };
 	size_t start = out->len;
 	struct msg m;
 	int r;
@@ -943,7 +943,7 @@ int hs_recv(struct hs *hs, const uint8_t *frame, size_t len, struct wbuf *out)
 		 * the exchange fails here too (keys not taken yet are wiped; the
 		 * caller discards any it took). Anything else changes nothing.
 		 */
-		if (msg_parse(frame, len, &m) == 0 && m.type == MSG_ABORT) {
+		if (msg_parse(frame, len, &m) == 0 && m.type == MSGT_ABORT) {
 			note.type = 0;
 			return fail(hs, -ECONNABORTED, &note, "aborted by peer after completion: %s",
 				    abort_str(m.u.notice.code));
@@ -958,13 +958,13 @@ int hs_recv(struct hs *hs, const uint8_t *frame, size_t len, struct wbuf *out)
 		r = fail(hs, r, &note, "malformed message");
 		goto out;
 	}
-	if (m.type == MSG_ABORT || m.type == MSG_REFUSE) {
+	if (m.type == MSGT_ABORT || m.type == MSGT_REFUSE) {
 		char text[MSG_TEXT_MAX + 1];
-		bool refuse = m.type == MSG_REFUSE && hs->state == ST_I_WAIT_SELECT;
+		bool refuse = m.type == MSGT_REFUSE && hs->state == ST_I_WAIT_SELECT;
 
 		copy_text(text, sizeof(text), m.u.notice.text);
 		note.type = 0;
-		if (m.type == MSG_REFUSE && !refuse)
+		if (m.type == MSGT_REFUSE && !refuse)
 			r = fail(hs, -EPROTO, &note, "unexpected REFUSE");
 		else if (refuse)
 			r = fail(hs, -ECONNREFUSED, &note, "refused by peer: %s (%s)",
@@ -983,40 +983,40 @@ int hs_recv(struct hs *hs, const uint8_t *frame, size_t len, struct wbuf *out)
 	}
 	switch (hs->state) {
 	case ST_R_WAIT_HELLO:
-		if (m.type != MSG_HELLO)
+		if (m.type != MSGT_HELLO)
 			break;
 		r = on_hello(hs, &m, frame, len, out, &note);
 		goto out;
 	case ST_I_WAIT_SELECT:
-		if (m.type != MSG_SELECT)
+		if (m.type != MSGT_SELECT)
 			break;
 		r = on_select(hs, &m, frame, len, out, &note);
 		goto out;
 	case ST_R_WAIT_KEX1:
-		if (m.type != MSG_KEX1)
+		if (m.type != MSGT_KEX1)
 			break;
 		r = on_kex1(hs, &m, frame, len, out, &note);
 		goto out;
 	case ST_I_WAIT_KEX2:
-		if (m.type != MSG_KEX2)
+		if (m.type != MSGT_KEX2)
 			break;
 		r = on_kex2(hs, &m, frame, len, &note);
 		goto out;
 	case ST_I_WAIT_CONFIRM:
 	case ST_R_WAIT_CONFIRM:
-		if (m.type != MSG_CONFIRM)
+		if (m.type != MSGT_CONFIRM)
 			break;
 		r = on_confirm(hs, &m, frame, len, out, &note);
 		goto out;
 	default:
 		break;
 	}
-	note.type = MSG_ABORT;
+	note.type = MSGT_ABORT;
 	note.code = ABORT_PROTOCOL;
 	r = fail(hs, -EPROTO, &note, "unexpected %s", msg_type_name(m.type));
 out:
 	if (r < 0)
-		write_note(out, start, note.type == MSG_REFUSE ? MSG_HELLO_FRAME_VERSION : hs->version,
+		write_note(out, start, note.type == MSGT_REFUSE ? MSG_HELLO_FRAME_VERSION : hs->version,
 			   &note, hs->reason);
 	return r;
 }

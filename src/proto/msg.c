@@ -9,17 +9,17 @@
 size_t msg_body_max(uint8_t type)
 {
 	switch (type) {
-	case MSG_HELLO:
-	case MSG_SELECT:
-	case MSG_REFUSE:
-	case MSG_ABORT:
-	case MSG_REVOKE:
-	case MSG_REVOKE_ACK:
+	case MSGT_HELLO:
+	case MSGT_SELECT:
+	case MSGT_REFUSE:
+	case MSGT_ABORT:
+	case MSGT_REVOKE:
+	case MSGT_REVOKE_ACK:
 		return MSG_PREAUTH_MAX;
-	case MSG_KEX1:
-	case MSG_KEX2:
+	case MSGT_KEX1:
+	case MSGT_KEX2:
 		return MSG_KEX_MAX;
-	case MSG_CONFIRM:
+	case MSGT_CONFIRM:
 		return MSG_MAC_LEN;
 	}
 	return 0;
@@ -28,15 +28,15 @@ size_t msg_body_max(uint8_t type)
 const char *msg_type_name(uint8_t type)
 {
 	switch (type) {
-	case MSG_HELLO: return "HELLO";
-	case MSG_SELECT: return "SELECT";
-	case MSG_REFUSE: return "REFUSE";
-	case MSG_KEX1: return "KEX1";
-	case MSG_KEX2: return "KEX2";
-	case MSG_CONFIRM: return "CONFIRM";
-	case MSG_ABORT: return "ABORT";
-	case MSG_REVOKE: return "REVOKE";
-	case MSG_REVOKE_ACK: return "REVOKE_ACK";
+	case MSGT_HELLO: return "HELLO";
+	case MSGT_SELECT: return "SELECT";
+	case MSGT_REFUSE: return "REFUSE";
+	case MSGT_KEX1: return "KEX1";
+	case MSGT_KEX2: return "KEX2";
+	case MSGT_CONFIRM: return "CONFIRM";
+	case MSGT_ABORT: return "ABORT";
+	case MSGT_REVOKE: return "REVOKE";
+	case MSGT_REVOKE_ACK: return "REVOKE_ACK";
 	}
 	return "?";
 }
@@ -79,13 +79,13 @@ int msg_item_max(uint8_t type, uint16_t method, uint8_t instance, size_t *ret)
 	const struct kex_method *m;
 	bool is_msg1;
 
-	if (type == MSG_SELECT && instance == MSG_INST_REVERSE)
+	if (type == MSGT_SELECT && instance == MSG_INST_REVERSE)
 		is_msg1 = true;
-	else if (type == MSG_KEX1 && instance == MSG_INST_FORWARD)
+	else if (type == MSGT_KEX1 && instance == MSG_INST_FORWARD)
 		is_msg1 = true;
-	else if (type == MSG_KEX1 && instance == MSG_INST_REVERSE)
+	else if (type == MSGT_KEX1 && instance == MSG_INST_REVERSE)
 		is_msg1 = false;
-	else if (type == MSG_KEX2 && instance == MSG_INST_FORWARD)
+	else if (type == MSGT_KEX2 && instance == MSG_INST_FORWARD)
 		is_msg1 = false;
 	else
 		return -EBADMSG;
@@ -186,7 +186,7 @@ static int parse_select(struct rd *r, struct msg_select *s)
 	    (ret = rd_bytes(r, MSG_NONCE_LEN, &s->nonce)) < 0 ||
 	    (ret = rd_u8(r, &s->combiner)) < 0 || (ret = rd_u16(r, &s->n_keys)) < 0 ||
 	    (ret = rd_id_list(r, s->suite, &s->n_suite)) < 0 ||
-	    (ret = rd_items(r, MSG_SELECT, s->items, &s->n_items)) < 0)
+	    (ret = rd_items(r, MSGT_SELECT, s->items, &s->n_items)) < 0)
 		return ret;
 	if (s->version == 0 || !msg_node_id_valid(s->node_id.p, s->node_id.n) ||
 	    s->n_keys == 0 || s->n_keys > MSG_KEYS_MAX || s->n_suite == 0)
@@ -224,25 +224,25 @@ int msg_parse(const uint8_t *p, size_t n, struct msg *ret)
 	if (len != r.n)
 		return -EBADMSG;	/* truncated, or trailing bytes after the body */
 	switch (m.type) {
-	case MSG_HELLO:
+	case MSGT_HELLO:
 		rv = parse_hello(&body, &m.u.hello);
 		break;
-	case MSG_SELECT:
+	case MSGT_SELECT:
 		rv = parse_select(&body, &m.u.select);
 		break;
-	case MSG_REFUSE:
-	case MSG_ABORT:
-	case MSG_REVOKE:
-	case MSG_REVOKE_ACK:
+	case MSGT_REFUSE:
+	case MSGT_ABORT:
+	case MSGT_REVOKE:
+	case MSGT_REVOKE_ACK:
 		rv = parse_notice(&body, &m.u.notice);
 		break;
-	case MSG_KEX1:
-	case MSG_KEX2:
+	case MSGT_KEX1:
+	case MSGT_KEX2:
 		rv = rd_items(&body, m.type, m.u.kex.items, &m.u.kex.n_items);
 		if (rv == 0 && m.u.kex.n_items == 0)
 			rv = -EBADMSG;
 		break;
-	case MSG_CONFIRM:
+	case MSGT_CONFIRM:
 		rv = rd_bytes(&body, MSG_MAC_LEN, &m.u.confirm.mac);
 		break;
 	default:
@@ -395,7 +395,7 @@ static int put_select(struct wbuf *w, const struct msg_select *s)
 	wbuf_u8(w, s->combiner);
 	wbuf_u16(w, s->n_keys);
 	if ((r = put_id_list(w, s->suite, s->n_suite)) < 0 ||
-	    (r = put_items(w, MSG_SELECT, s->items, s->n_items)) < 0)
+	    (r = put_items(w, MSGT_SELECT, s->items, s->n_items)) < 0)
 		return r;
 	return 0;
 }
@@ -410,16 +410,16 @@ int msg_encode(struct wbuf *w, const struct msg *m)
 	if ((r = msg_frame_begin(w, m->version, m->type, &off)) < 0)
 		return r;
 	switch (m->type) {
-	case MSG_HELLO:
+	case MSGT_HELLO:
 		r = put_hello(w, &m->u.hello);
 		break;
-	case MSG_SELECT:
+	case MSGT_SELECT:
 		r = put_select(w, &m->u.select);
 		break;
-	case MSG_REFUSE:
-	case MSG_ABORT:
-	case MSG_REVOKE:
-	case MSG_REVOKE_ACK:
+	case MSGT_REFUSE:
+	case MSGT_ABORT:
+	case MSGT_REVOKE:
+	case MSGT_REVOKE_ACK:
 		if (!text_valid(m->u.notice.text.p, m->u.notice.text.n)) {
 			r = -EINVAL;
 			break;
@@ -427,12 +427,12 @@ int msg_encode(struct wbuf *w, const struct msg *m)
 		wbuf_u16(w, m->u.notice.code);
 		wbuf_vec8(w, m->u.notice.text.p, m->u.notice.text.n);
 		break;
-	case MSG_KEX1:
-	case MSG_KEX2:
+	case MSGT_KEX1:
+	case MSGT_KEX2:
 		r = m->u.kex.n_items == 0 ? -EINVAL :
 		    put_items(w, m->type, m->u.kex.items, m->u.kex.n_items);
 		break;
-	case MSG_CONFIRM:
+	case MSGT_CONFIRM:
 		if (!m->u.confirm.mac) {
 			r = -EINVAL;
 			break;

@@ -54,15 +54,15 @@
 #define MSG_KEYS_MAX 64		/* keys per direction per exchange */
 
 enum msg_type {
-	MSG_HELLO = 1,
-	MSG_SELECT = 2,
-	MSG_REFUSE = 3,
-	MSG_KEX1 = 4,
-	MSG_KEX2 = 5,
-	MSG_CONFIRM = 6,
-	MSG_ABORT = 7,
-	MSG_REVOKE = 8,
-	MSG_REVOKE_ACK = 9,
+	MSGT_HELLO = 1,
+	MSGT_SELECT = 2,
+	MSGT_REFUSE = 3,
+	MSGT_KEX1 = 4,
+	MSGT_KEX2 = 5,
+	MSGT_CONFIRM = 6,
+	MSGT_ABORT = 7,
+	MSGT_REVOKE = 8,
+	MSGT_REVOKE_ACK = 9,
 };
 
 /*

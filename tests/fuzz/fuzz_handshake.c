@@ -157,7 +157,7 @@ static int feed(struct hs *h, const uint8_t *f, size_t len, struct wbuf *out)
 			fuzz_fail("failure without a reason", r);
 		if (out->len > before &&
 		    (msg_parse(out->p + before, out->len - before, &m) != 0 ||
-		     (m.type != MSG_ABORT && m.type != MSG_REFUSE)))
+		     (m.type != MSGT_ABORT && m.type != MSGT_REFUSE)))
 			fuzz_fail("a failure answered with something but one ABORT/REFUSE", r);
 	}
 	return r;

@@ -389,7 +389,7 @@ static void write_seeds(const char *dir)
 		memset(buf, 0, CF_ENV_HDR_LEN);
 		buf[0] = CF_ENV_PROTO;
 		w = wbuf_init(buf + CF_ENV_HDR_LEN, sizeof(buf) - CF_ENV_HDR_LEN);
-		m.type = t == 0 ? MSG_REVOKE : MSG_REVOKE_ACK;
+		m.type = t == 0 ? MSGT_REVOKE : MSGT_REVOKE_ACK;
 		m.u.notice.code = KEX_ID_PSK;
 		m.u.notice.text = rd_init("fuzz", 4);
 		if (msg_encode(&w, &m) != 0)

@@ -51,21 +51,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (msg_frame_len(data, size, &fl) != 0 || fl != size)
 		fuzz_fail("frame length disagrees with a parsed frame", (long)size);
 	switch (m.type) {
-	case MSG_HELLO:
+	case MSGT_HELLO:
 		check_in(m.u.hello.node_id, data, size);
 		check_in(m.u.hello.class_name, data, size);
 		break;
-	case MSG_SELECT:
+	case MSGT_SELECT:
 		check_in(m.u.select.node_id, data, size);
 		for (size_t i = 0; i < m.u.select.n_items; i++)
 			check_in(m.u.select.items[i].data, data, size);
 		break;
-	case MSG_KEX1:
-	case MSG_KEX2:
+	case MSGT_KEX1:
+	case MSGT_KEX2:
 		for (size_t i = 0; i < m.u.kex.n_items; i++)
 			check_in(m.u.kex.items[i].data, data, size);
 		break;
-	case MSG_CONFIRM:
+	case MSGT_CONFIRM:
 		break;
 	default:
 		check_in(m.u.notice.text, data, size);

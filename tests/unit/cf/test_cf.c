@@ -851,7 +851,7 @@ static void test_revoke_restore(void **state)
 static void revoke_on_confirm(struct world *w, int from, uint8_t *e, size_t *len, bool *drop)
 {
 	(void)drop;
-	if (w->fired || env_msg_type(e, *len) != MSG_CONFIRM || from != w->fmode)
+	if (w->fired || env_msg_type(e, *len) != MSGT_CONFIRM || from != w->fmode)
 		return;
 	w->fired = true;
 	/* revoke at the receiving end before the CONFIRM reaches it */

@@ -685,7 +685,7 @@ static void tamper_strip(void *arg, size_t idx, uint8_t *f, size_t *len, bool *d
 	if (idx != 0)
 		return;
 	assert_int_equal(msg_parse(f, *len, &m), 0);
-	assert_int_equal(m.type, MSG_HELLO);
+	assert_int_equal(m.type, MSGT_HELLO);
 	if (s->from_required)
 		strip_list(m.u.hello.required, &m.u.hello.n_required, s->id);
 	else

@@ -23,7 +23,7 @@ static uint8_t blob[4096];
 
 static struct msg hello(void)
 {
-	struct msg m = { .version = 1, .type = MSG_HELLO };
+	struct msg m = { .version = 1, .type = MSGT_HELLO };
 
 	m.u.hello = (struct msg_hello){
 		.version_min = 1, .version_max = 3,
@@ -39,7 +39,7 @@ static struct msg hello(void)
 
 static struct msg select_msg(void)
 {
-	struct msg m = { .version = 1, .type = MSG_SELECT };
+	struct msg m = { .version = 1, .type = MSGT_SELECT };
 
 	m.u.select = (struct msg_select){
 		.version = 1, .node_id = rd_init("node-b", 6), .nonce = nonce,
@@ -55,7 +55,7 @@ static struct msg kex(uint8_t type)
 {
 	struct msg m = { .version = 1, .type = type };
 
-	if (type == MSG_KEX1) {
+	if (type == MSGT_KEX1) {
 		m.u.kex.items[0] = (struct msg_item){ KEX_ID_MLKEM768, MSG_INST_FORWARD, { blob, 1184 } };
 		m.u.kex.items[1] = (struct msg_item){ KEX_ID_MCELIECE460896, MSG_INST_FORWARD,
 						      { blob, 32 } };
@@ -81,7 +81,7 @@ static struct msg notice(uint8_t type, const char *text)
 
 static struct msg confirm(void)
 {
-	struct msg m = { .version = 1, .type = MSG_CONFIRM };
+	struct msg m = { .version = 1, .type = MSGT_CONFIRM };
 
 	m.u.confirm.mac = mac;
 	return m;
@@ -96,13 +96,13 @@ static size_t samples(struct msg *out)
 	if (kex_method_by_id(KEX_ID_MCELIECE460896))
 		out[n++] = select_msg();
 	if (kex_method_by_id(KEX_ID_MLKEM768) && kex_method_by_id(KEX_ID_MCELIECE460896))
-		out[n++] = kex(MSG_KEX1);
+		out[n++] = kex(MSGT_KEX1);
 	if (kex_method_by_id(KEX_ID_MLKEM768) && kex_method_by_id(KEX_ID_PSK))
-		out[n++] = kex(MSG_KEX2);
-	out[n++] = notice(MSG_REFUSE, "no common suite");
-	out[n++] = notice(MSG_ABORT, "");
-	out[n++] = notice(MSG_REVOKE, "broken by cryptanalysis");
-	out[n++] = notice(MSG_REVOKE_ACK, "ok");
+		out[n++] = kex(MSGT_KEX2);
+	out[n++] = notice(MSGT_REFUSE, "no common suite");
+	out[n++] = notice(MSGT_ABORT, "");
+	out[n++] = notice(MSGT_REVOKE, "broken by cryptanalysis");
+	out[n++] = notice(MSGT_REVOKE_ACK, "ok");
 	out[n++] = confirm();
 	return n;
 }
@@ -127,7 +127,7 @@ static void assert_msg_equal(const struct msg *a, const struct msg *b)
 	assert_int_equal(a->version, b->version);
 	assert_int_equal(a->type, b->type);
 	switch (a->type) {
-	case MSG_HELLO: {
+	case MSGT_HELLO: {
 		const struct msg_hello *x = &a->u.hello, *y = &b->u.hello;
 
 		assert_int_equal(x->version_min, y->version_min);
@@ -145,7 +145,7 @@ static void assert_msg_equal(const struct msg *a, const struct msg *b)
 		assert_int_equal(x->min_families, y->min_families);
 		break;
 	}
-	case MSG_SELECT: {
+	case MSGT_SELECT: {
 		const struct msg_select *x = &a->u.select, *y = &b->u.select;
 
 		assert_int_equal(x->version, y->version);
@@ -162,8 +162,8 @@ static void assert_msg_equal(const struct msg *a, const struct msg *b)
 		}
 		break;
 	}
-	case MSG_KEX1:
-	case MSG_KEX2:
+	case MSGT_KEX1:
+	case MSGT_KEX2:
 		assert_int_equal(a->u.kex.n_items, b->u.kex.n_items);
 		for (size_t i = 0; i < a->u.kex.n_items; i++) {
 			assert_int_equal(a->u.kex.items[i].method, b->u.kex.items[i].method);
@@ -171,7 +171,7 @@ static void assert_msg_equal(const struct msg *a, const struct msg *b)
 			assert_rd_equal(a->u.kex.items[i].data, b->u.kex.items[i].data);
 		}
 		break;
-	case MSG_CONFIRM:
+	case MSGT_CONFIRM:
 		assert_memory_equal(a->u.confirm.mac, b->u.confirm.mac, MSG_MAC_LEN);
 		break;
 	default:
@@ -227,7 +227,7 @@ static void test_truncation_and_trailing(void **state)
 
 static void test_header(void **state)
 {
-	uint8_t h[MSG_HDR_LEN] = { 0, 1, MSG_HELLO, 0, 0, 0, 0 };
+	uint8_t h[MSG_HDR_LEN] = { 0, 1, MSGT_HELLO, 0, 0, 0, 0 };
 	size_t fl;
 
 	(void)state;
@@ -238,14 +238,14 @@ static void test_header(void **state)
 	h[2] = 10;
 	assert_int_equal(msg_frame_len(h, sizeof(h), &fl), -EBADMSG);
 	/* pre-auth budget */
-	h[2] = MSG_HELLO;
+	h[2] = MSGT_HELLO;
 	h[5] = MSG_PREAUTH_MAX >> 8;
 	h[6] = MSG_PREAUTH_MAX & 0xff;
 	assert_int_equal(msg_frame_len(h, sizeof(h), &fl), 0);
 	h[6]++;
 	assert_int_equal(msg_frame_len(h, sizeof(h), &fl), -EMSGSIZE);
 	/* KEX budget */
-	h[2] = MSG_KEX1;
+	h[2] = MSGT_KEX1;
 	h[3] = 0;
 	h[4] = 0;
 	h[5] = MSG_KEX_MAX >> 8;
@@ -269,7 +269,7 @@ static void test_header(void **state)
 	/* version 0 is never valid */
 	{
 		uint8_t buf[64];
-		struct msg m = notice(MSG_ABORT, "x"), back;
+		struct msg m = notice(MSGT_ABORT, "x"), back;
 		size_t len = encode(&m, buf, sizeof(buf));
 
 		buf[1] = 0;
@@ -343,7 +343,7 @@ static void test_bounds(void **state)
 	}
 
 	/* text */
-	m = notice(MSG_ABORT, "");
+	m = notice(MSGT_ABORT, "");
 	m.u.notice.text = rd_init(text, MSG_TEXT_MAX);
 	assert_int_equal(msg_parse(buf, encode(&m, buf, sizeof(buf)), &back), 0);
 	m.u.notice.text = rd_init(text, MSG_TEXT_MAX + 1);
@@ -355,7 +355,7 @@ static void test_bounds(void **state)
 	if (kex_method_by_id(KEX_ID_MLKEM768)) {
 		const struct kex_method *km = kex_method_by_id(KEX_ID_MLKEM768);
 
-		m = (struct msg){ .version = 1, .type = MSG_KEX1 };
+		m = (struct msg){ .version = 1, .type = MSGT_KEX1 };
 		m.u.kex.items[0] = (struct msg_item){ km->id, MSG_INST_FORWARD, { blob, km->msg1_max } };
 		m.u.kex.n_items = 1;
 		assert_int_equal(msg_parse(buf, encode(&m, buf, sizeof(buf)), &back), 0);
@@ -363,10 +363,10 @@ static void test_bounds(void **state)
 		assert_int_equal(msg_encode(&w, &m), -EINVAL);
 		m.u.kex.items[0].data.n--;
 		/* the same item in KEX2 is a msg2: bounded by msg2_max (smaller) */
-		m.type = MSG_KEX2;
+		m.type = MSGT_KEX2;
 		assert_int_equal(msg_encode(&w, &m), -EINVAL);
 		/* unknown method, bad instance */
-		m.type = MSG_KEX1;
+		m.type = MSGT_KEX1;
 		m.u.kex.items[0].method = 0x7777;
 		assert_int_equal(msg_encode(&w, &m), -EOPNOTSUPP);
 		m.u.kex.items[0].method = km->id;
@@ -406,7 +406,7 @@ static void test_frames_in_place(void **state)
 	(void)state;
 	if (!kex_method_by_id(KEX_ID_X25519))
 		skip();
-	assert_int_equal(msg_frame_begin(&w, 1, MSG_KEX2, &off), 0);
+	assert_int_equal(msg_frame_begin(&w, 1, MSGT_KEX2, &off), 0);
 	wbuf_u8(&w, 1);
 	assert_int_equal(msg_item_begin(&w, KEX_ID_X25519, MSG_INST_FORWARD, &ioff), 0);
 	wbuf_put(&w, blob, 32);
@@ -417,7 +417,7 @@ static void test_frames_in_place(void **state)
 	assert_int_equal(back.u.kex.items[0].data.n, 32);
 	/* a CONFIRM body over its size is refused at frame end */
 	w = wbuf_init(buf, sizeof(buf));
-	assert_int_equal(msg_frame_begin(&w, 1, MSG_CONFIRM, &off), 0);
+	assert_int_equal(msg_frame_begin(&w, 1, MSGT_CONFIRM, &off), 0);
 	wbuf_put(&w, blob, MSG_MAC_LEN + 1);
 	assert_int_equal(msg_frame_end(&w, off), -EMSGSIZE);
 	assert_int_equal(wbuf_error(&w), -EMSGSIZE);	/* sticky */
