@@ -87,6 +87,8 @@
 #include <openssl/crypto.h>
 #include <sqlite3.h>
 
+#include "common.h"
+
 #include "base/buf.h"
 #include "base/secret.h"
 #include "crypto/rng.h"
@@ -99,7 +101,7 @@
 #include "proto/tls.h"
 #include "store/store.h"
 
-#define MAX_REPS 64
+#define MAX_REPS BENCH_MAX_REPS
 #define MAX_ROWS 32
 #define MAX_DEPTH 16		/* = CF_MAX_RESPONDER */
 #define CLASS "bench"
@@ -134,72 +136,9 @@ static struct {
 	.openssl = "openssl",
 };
 
-static __attribute__((noreturn, format(printf, 1, 2))) void die(const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	fputs("bench/exchange: ", stderr);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
-	va_end(ap);
-	exit(1);
-}
-
-static void check(int r, const char *what)
-{
-	if (r < 0)
-		die("%s failed: %d (%s)", what, r, strerror(-r));
-}
-
-static double clock_s(clockid_t id)
-{
-	struct timespec t;
-
-	if (clock_gettime(id, &t) != 0)
-		die("clock_gettime: %s", strerror(errno));
-	return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
-}
-
-static double wall_now(void) { return clock_s(CLOCK_MONOTONIC); }
-static double thread_cpu(void) { return clock_s(CLOCK_THREAD_CPUTIME_ID); }
-static double process_cpu(void) { return clock_s(CLOCK_PROCESS_CPUTIME_ID); }
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return (x > y) - (x < y);
-}
-
-static double median(const double *v, int n)
-{
-	double s[MAX_REPS];
-
-	if (n <= 0)
-		return 0;
-	memcpy(s, v, (size_t)n * sizeof(*v));
-	qsort(s, (size_t)n, sizeof(*s), cmp_double);
-	return n % 2 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
-}
-
-static double vmin(const double *v, int n)
-{
-	double m = n ? v[0] : 0;
-
-	for (int i = 1; i < n; i++)
-		m = v[i] < m ? v[i] : m;
-	return m;
-}
-
-static double vmax(const double *v, int n)
-{
-	double m = n ? v[0] : 0;
-
-	for (int i = 1; i < n; i++)
-		m = v[i] > m ? v[i] : m;
-	return m;
-}
+static double wall_now(void) { return bench_clock(CLOCK_MONOTONIC); }
+static double thread_cpu(void) { return bench_clock(CLOCK_THREAD_CPUTIME_ID); }
+static double process_cpu(void) { return bench_clock(CLOCK_PROCESS_CPUTIME_ID); }
 
 /* ---- method sets, modes ----------------------------------------------------- */
 
@@ -316,7 +255,7 @@ static void ph_add(struct party *p, int ph, double t0)
 static void env_put(struct party *p, uint8_t kind, uint32_t xid, const uint8_t *body, size_t len)
 {
 	if (p->out_len + ENV_HDR + len > sizeof(p->out))
-		die("%s: output buffer full", p->name);
+		bench_die("%s: output buffer full", p->name);
 	p->out[p->out_len++] = kind;
 	p->out[p->out_len++] = (uint8_t)(xid >> 24);
 	p->out[p->out_len++] = (uint8_t)(xid >> 16);
@@ -333,7 +272,7 @@ static void frames_put(struct party *p, uint32_t wire_xid, const uint8_t *buf, s
 		size_t fl;
 
 		if (msg_frame_len(buf, len, &fl) < 0 || fl > len)
-			die("%s: bad frame from hs", p->name);
+			bench_die("%s: bad frame from hs", p->name);
 		env_put(p, ENV_PROTO, wire_xid, buf, fl);
 		buf += fl;
 		len -= fl;
@@ -347,7 +286,7 @@ static void flush(struct party *p)
 	ssize_t w = tls_conn_write(p->tls, p->out, p->out_len);
 
 	if (w != (ssize_t)p->out_len)
-		die("%s: tls write: %zd %s", p->name, w, tls_conn_error(p->tls));
+		bench_die("%s: tls write: %zd %s", p->name, w, tls_conn_error(p->tls));
 	p->out_len = 0;
 }
 
@@ -393,7 +332,7 @@ static void store_keys(struct party *p, const struct hs_result *res)
 			k->hard_expiry = p->now + p->pol.hard_lifetime_s;
 		}
 	}
-	check(store_put(p->st, &sx, keys, n, p->now), "store_put");
+	bench_check(store_put(p->st, &sx, keys, n, p->now), "store_put");
 	p->st_stats.store_wall += wall_now() - w0;
 	ph_add(p, PH_STORE, t0);
 }
@@ -425,7 +364,7 @@ static void start_one(struct party *p, struct slot *s, unsigned n_keys)
 			hc.psk_id = PSK_ID;
 	hc.n_keys = (uint16_t)n_keys;
 	if ((r = hs_init(&s->hs, &hc)) < 0 || (r = hs_start(&s->hs, &w)) < 0)
-		die("initiator: hs start: %d %s", r, hs_abort_reason(&s->hs) ? hs_abort_reason(&s->hs) : "");
+		bench_die("initiator: hs start: %d %s", r, hs_abort_reason(&s->hs) ? hs_abort_reason(&s->hs) : "");
 	ph_add(p, PH_HS, t0);
 	frames_put(p, s->xid | XID_SENDER, buf, w.len);
 }
@@ -462,10 +401,10 @@ static int on_env(struct party *p, struct run *rn, uint8_t kind, uint32_t xid, c
 	}
 	if (p->initiator) {
 		if (!(s = slot_find(p, xid & ~XID_SENDER, false)))
-			die("initiator: unknown exchange %u", xid);
+			bench_die("initiator: unknown exchange %u", xid);
 		if (kind == ENV_COMMIT) {
 			if (!s->have_res)
-				die("initiator: COMMIT before the keys");
+				bench_die("initiator: COMMIT before the keys");
 			if (rn->store)
 				store_keys(p, &s->res);
 			t0 = thread_cpu();
@@ -481,20 +420,20 @@ static int on_env(struct party *p, struct run *rn, uint8_t kind, uint32_t xid, c
 		}
 		ph_add(p, PH_HS, t0);
 		if (r < 0)
-			die("initiator: exchange failed: %d %s", r, hs_abort_reason(&s->hs));
+			bench_die("initiator: exchange failed: %d %s", r, hs_abort_reason(&s->hs));
 		frames_put(p, s->xid | XID_SENDER, buf, w.len);
 		return 0;
 	}
 	/* responder */
 	if (kind != ENV_PROTO || !(xid & XID_SENDER))
-		die("responder: unexpected envelope %u", kind);
+		bench_die("responder: unexpected envelope %u", kind);
 	xid &= ~XID_SENDER;
 	t0 = thread_cpu();
 	if (!(s = slot_find(p, xid, false))) {
 		struct hs_config hc;
 
 		if (!(s = slot_find(p, xid, true)))
-			die("responder: too many exchanges in flight");
+			bench_die("responder: too many exchanges in flight");
 		memset(s, 0, sizeof(*s));
 		s->busy = true;
 		s->xid = xid;
@@ -503,14 +442,14 @@ static int on_env(struct party *p, struct run *rn, uint8_t kind, uint32_t xid, c
 		hc.classes = &p->pol;
 		hc.n_classes = 1;
 		hc.n_keys = HS_KEYS_MAX;
-		check(hs_init(&s->hs, &hc), "responder hs_init");
+		bench_check(hs_init(&s->hs, &hc), "responder hs_init");
 	}
 	r = hs_recv(&s->hs, f, len, &w);
 	if (r == HS_DONE && (r = hs_result(&s->hs, &s->res)) == 0)
 		r = HS_DONE;
 	ph_add(p, PH_HS, t0);
 	if (r < 0)
-		die("responder: exchange failed: %d %s", r, hs_abort_reason(&s->hs));
+		bench_die("responder: exchange failed: %d %s", r, hs_abort_reason(&s->hs));
 	frames_put(p, xid, buf, w.len);
 	if (r == HS_DONE) {
 		if (rn->store)
@@ -550,7 +489,7 @@ static int pump(struct party *p, struct run *rn)
 			if (r == -EAGAIN)
 				break;
 			if (r < 0)
-				die("%s: malformed frame", p->name);
+				bench_die("%s: malformed frame", p->name);
 		}
 		if (avail < ENV_HDR + body)
 			break;
@@ -574,14 +513,14 @@ static void tls_up(struct party *p, int fd)
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	p->fd = fd;
 	p->in_len = p->out_len = 0;
-	check(tls_conn_new(p->ctx, p->initiator ? TLS_CLIENT : TLS_SERVER, p->peer_pin, &p->tls),
+	bench_check(tls_conn_new(p->ctx, p->initiator ? TLS_CLIENT : TLS_SERVER, p->peer_pin, &p->tls),
 	      "tls_conn_new");
-	check(tls_conn_set_fd(p->tls, fd), "tls_conn_set_fd");
+	bench_check(tls_conn_set_fd(p->tls, fd), "tls_conn_set_fd");
 	while ((r = tls_conn_handshake(p->tls)) == -EAGAIN)
 		;
 	if (r < 0)
-		die("%s: TLS handshake: %d %s", p->name, r, tls_conn_error(p->tls));
-	check(tls_conn_export(p->tls, NULL, 0, p->exporter), "tls_conn_export");
+		bench_die("%s: TLS handshake: %d %s", p->name, r, tls_conn_error(p->tls));
+	bench_check(tls_conn_export(p->tls, NULL, 0, p->exporter), "tls_conn_export");
 }
 
 static void tls_down(struct party *p)
@@ -598,7 +537,7 @@ static int tcp_connect(struct run *rn)
 	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 
 	if (fd < 0 || connect(fd, (struct sockaddr *)&rn->addr, sizeof(rn->addr)) < 0)
-		die("connect: %s", strerror(errno));
+		bench_die("connect: %s", strerror(errno));
 	return fd;
 }
 
@@ -609,7 +548,7 @@ static int tcp_accept(struct run *rn)
 	while ((fd = accept4(rn->listen_fd, NULL, NULL, SOCK_CLOEXEC)) < 0 && errno == EINTR)
 		;
 	if (fd < 0)
-		die("accept: %s", strerror(errno));
+		bench_die("accept: %s", strerror(errno));
 	return fd;
 }
 
@@ -626,7 +565,7 @@ static uint64_t run_exchanges(struct party *p, struct run *rn, double deadline, 
 		int k = pump(p, rn);
 
 		if (k < 0)
-			die("initiator: channel closed");
+			bench_die("initiator: channel closed");
 		done += (uint64_t)k;
 		inflight -= (unsigned)k;
 		for (; k > 0; k--) {
@@ -661,11 +600,11 @@ static void *initiator_main(void *arg)
 			ph_add(p, PH_TLS, t0);
 			if (rn->mode == M_NEWTLS) {
 				if (run_exchanges(p, rn, deadline, 1) != 1)
-					die("initiator: no exchange");
+					bench_die("initiator: no exchange");
 			} else {
 				/* the first server message confirms the channel (tls.h) */
 				if (pump(p, rn) != 0 || !p->stop_seen)
-					die("initiator: no confirmation");
+					bench_die("initiator: no confirmation");
 				p->stop_seen = false;
 			}
 			n++;
@@ -733,7 +672,7 @@ static void *responder_main(void *arg)
 		c_thread = thread_cpu();
 		while (!p->stop_seen)
 			if (pump(p, rn) < 0)
-				die("responder: channel closed");
+				bench_die("responder: channel closed");
 		tls_down(p);
 	}
 	p->st_stats.cpu_total = thread_cpu() - c_thread;
@@ -749,7 +688,7 @@ static void store_fresh(struct party *p)
 	unlink(wal);
 	snprintf(wal, sizeof(wal), "%s-shm", p->db);
 	unlink(wal);
-	check(store_open(p->db, kek, &p->st), "store_open");
+	bench_check(store_open(p->db, kek, &p->st), "store_open");
 }
 
 static void measure(struct run *rn)
@@ -766,7 +705,7 @@ static void measure(struct run *rn)
 	if (rn->listen_fd < 0 || bind(rn->listen_fd, (struct sockaddr *)&rn->addr, sizeof(rn->addr)) < 0 ||
 	    listen(rn->listen_fd, 64) < 0 ||
 	    getsockname(rn->listen_fd, (struct sockaddr *)&rn->addr, &al) < 0)
-		die("listen: %s", strerror(errno));
+		bench_die("listen: %s", strerror(errno));
 	if (rn->store) {
 		store_fresh(rn->pi);
 		store_fresh(rn->pr);
@@ -782,7 +721,7 @@ static void measure(struct run *rn)
 	atomic_store(&rn->stop, false);
 	pthread_barrier_init(&rn->bar, NULL, 2);
 	if (pthread_create(&tr, NULL, responder_main, rn) || pthread_create(&ti, NULL, initiator_main, rn))
-		die("pthread_create");
+		bench_die("pthread_create");
 	pthread_join(ti, NULL);
 	pthread_join(tr, NULL);
 	pthread_barrier_destroy(&rn->bar);
@@ -832,80 +771,20 @@ static void ref_add(enum ref_key k, double v)
 /* seconds of CPU per operation, from the median ops/s; 0 if missing */
 static double ref_time(enum ref_key k)
 {
-	double m = median(refs[k].s, refs[k].n);
+	double m = bench_median(refs[k].s, refs[k].n);
 
 	return m > 0 ? 1 / m : 0;
-}
-
-static char *run_capture(const char *const argv[])
-{
-	int pfd[2];
-	pid_t pid;
-	size_t len = 0, cap = 8192;
-	char *buf = malloc(cap);
-	int st;
-
-	if (!buf || pipe(pfd) < 0)
-		die("pipe");
-	if ((pid = fork()) < 0)
-		die("fork");
-	if (pid == 0) {
-		int nul = open("/dev/null", O_WRONLY);
-
-		dup2(pfd[1], 1);
-		if (nul >= 0)
-			dup2(nul, 2);
-		close(pfd[0]);
-		execvp(argv[0], (char *const *)argv);
-		_exit(127);
-	}
-	close(pfd[1]);
-	for (;;) {
-		ssize_t k;
-
-		if (cap - len < 1024 && !(buf = realloc(buf, cap *= 2)))
-			die("out of memory");
-		k = read(pfd[0], buf + len, cap - len - 1);
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k <= 0)
-			break;
-		len += (size_t)k;
-	}
-	close(pfd[0]);
-	buf[len] = '\0';
-	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
-		;
-	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
-		free(buf);
-		return NULL;
-	}
-	return buf;
 }
 
 /* Fields 1..3 after "<prefix><idx>:" of the first line starting with prefix. */
 static bool parse_f3(const char *out, const char *prefix, double v[3])
 {
-	size_t n = strlen(prefix);
+	const char *l = bench_find_line(out, prefix);
 
-	for (const char *l = out; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL) {
-		if (strncmp(l, prefix, n) != 0)
-			continue;
-		const char *p = strchr(l + n, ':');	/* after <idx> */
-
-		for (int i = 0; i < 3; i++) {
-			char *end;
-
-			if (!p)
-				return false;
-			v[i] = strtod(p + 1, &end);
-			if (end == p + 1)
-				return false;
-			p = *end == ':' ? end : NULL;
-		}
-		return true;
-	}
-	return false;
+	for (int i = 0; l && i < 3; i++)
+		if ((v[i] = bench_field(l, i + 1)) < 0)
+			return false;
+	return l != NULL;
 }
 
 static void run_refs(void)
@@ -924,7 +803,7 @@ static void run_refs(void)
 
 	for (size_t i = 0; i < sizeof(items) / sizeof(items[0]); i++) {
 		const char *argv[] = { opt.openssl, "speed", "-mr", "-seconds", "1", items[i].alg, NULL };
-		char *out = run_capture(argv);
+		char *out = bench_run_capture(argv);
 		double v[3];
 
 		if (!out || !parse_f3(out, items[i].prefix, v)) {
@@ -979,7 +858,7 @@ static void row_measure(struct row *w, struct party *pi, struct party *pr, doubl
 	if (!record)
 		return;
 	if (rn.n == 0)
-		die("%s %s: no exchange completed", w->set ? w->set->name : "-", mode_names[w->mode]);
+		bench_die("%s %s: no exchange completed", w->set ? w->set->name : "-", mode_names[w->mode]);
 	n = (double)rn.n;
 	w->rate[i] = n / rn.wall;
 	w->cpu[i] = rn.cpu / n;
@@ -1052,14 +931,14 @@ static void print_tables(void)
 	for (int i = 0; i < n_rows; i++) {
 		const struct row *w = &rows[i];
 		const char *label;
-		double ref = row_ref(w, &label), cpu = median(w->cpu, w->n);
+		double ref = row_ref(w, &label), cpu = bench_median(w->cpu, w->n);
 		char mm[40], ratio[16];
 
 		row_mode_name(w, mode, sizeof(mode));
-		snprintf(mm, sizeof(mm), "%.0f..%.0f", vmin(w->rate, w->n), vmax(w->rate, w->n));
+		snprintf(mm, sizeof(mm), "%.0f..%.0f", bench_min(w->rate, w->n), bench_max(w->rate, w->n));
 		fmt_time(a, sizeof(a), cpu);
-		fmt_time(b, sizeof(b), median(w->side[0], w->n));
-		fmt_time(c, sizeof(c), median(w->side[1], w->n));
+		fmt_time(b, sizeof(b), bench_median(w->side[0], w->n));
+		fmt_time(c, sizeof(c), bench_median(w->side[1], w->n));
 		if (ref > 0) {
 			fmt_time(d, sizeof(d), ref);
 			snprintf(ratio, sizeof(ratio), "%.2f", ref / cpu);
@@ -1069,11 +948,11 @@ static void print_tables(void)
 		}
 		if (opt.markdown)
 			printf("| %s | %s | %.0f | %s | %s | %s | %s | %s | %s | %s |\n",
-			       w->set ? w->set->label : "-", mode, median(w->rate, w->n), mm, a, b, c, d,
+			       w->set ? w->set->label : "-", mode, bench_median(w->rate, w->n), mm, a, b, c, d,
 			       ratio, label);
 		else
 			printf("%-30s  %-32s  %8.0f  %15s  %9s  %9s  %9s  %9s  %5s  %s\n",
-			       w->set ? w->set->label : "-", mode, median(w->rate, w->n), mm, a, b, c, d,
+			       w->set ? w->set->label : "-", mode, bench_median(w->rate, w->n), mm, a, b, c, d,
 			       ratio, label);
 	}
 	printf("\nWhere the time goes (both sides summed, per exchange, medians):\n\n");
@@ -1088,12 +967,12 @@ static void print_tables(void)
 		const struct row *w = &rows[i];
 
 		row_mode_name(w, mode, sizeof(mode));
-		fmt_time(a, sizeof(a), median(w->ph[PH_HS], w->n));
-		fmt_time(b, sizeof(b), median(w->ph[PH_STORE], w->n));
-		fmt_time(c, sizeof(c), median(w->store_wall, w->n));
-		fmt_time(d, sizeof(d), median(w->ph[PH_TLS], w->n));
-		fmt_time(e, sizeof(e), median(w->io, w->n));
-		fmt_time(f, sizeof(f), 1 / median(w->rate, w->n));
+		fmt_time(a, sizeof(a), bench_median(w->ph[PH_HS], w->n));
+		fmt_time(b, sizeof(b), bench_median(w->ph[PH_STORE], w->n));
+		fmt_time(c, sizeof(c), bench_median(w->store_wall, w->n));
+		fmt_time(d, sizeof(d), bench_median(w->ph[PH_TLS], w->n));
+		fmt_time(e, sizeof(e), bench_median(w->io, w->n));
+		fmt_time(f, sizeof(f), 1 / bench_median(w->rate, w->n));
 		printf(opt.markdown ? "| %s | %s | %s | %s | %s | %s | %s | %s |\n" :
 				      "%-30s  %-32s  %9s  %9s  %10s  %9s  %9s  %9s\n",
 		       w->set ? w->set->label : "-", mode, a, b, c, d, e, f);
@@ -1102,19 +981,19 @@ static void print_tables(void)
 		printf("\nReferences measured in this run (ops/s, median of the runs, min..max):\n\n");
 		for (int k = 0; k < R_COUNT; k++)
 			printf("%s%s: %.0f (%.0f..%.0f, %d runs)\n", opt.markdown ? "- " : "  ", ref_names[k],
-			       median(refs[k].s, refs[k].n), vmin(refs[k].s, refs[k].n),
-			       vmax(refs[k].s, refs[k].n), refs[k].n);
+			       bench_median(refs[k].s, refs[k].n), bench_min(refs[k].s, refs[k].n),
+			       bench_max(refs[k].s, refs[k].n), refs[k].n);
 	}
 	for (int i = 0; i < n_rows; i++) {
 		const struct row *w = &rows[i];
 
 		if (w->set == &sets[0] && w->mode == M_PERSIST)
 			printf("\nTarget: %.0f four-factor exchanges/s on a persistent channel (one in flight) "
-			       "against >= 2500: %s\n", median(w->rate, w->n),
-			       median(w->rate, w->n) >= 2500 ? "met" : "NOT met");
+			       "against >= 2500: %s\n", bench_median(w->rate, w->n),
+			       bench_median(w->rate, w->n) >= 2500 ? "met" : "NOT met");
 		if (w->set == &sets[0] && w->mode == M_PERSIST_DEPTH)
 			printf("Target: %.0f four-factor exchanges/s with %u in flight against >= 2500: %s\n",
-			       median(w->rate, w->n), w->depth, median(w->rate, w->n) >= 2500 ? "met" : "NOT met");
+			       bench_median(w->rate, w->n), w->depth, bench_median(w->rate, w->n) >= 2500 ? "met" : "NOT met");
 	}
 }
 
@@ -1148,14 +1027,14 @@ static void party_init(struct party *p, const char *name, const char *peer, bool
 	for (size_t i = 0; i < 2; i++)
 		if (kex_method_by_id(cmce[i]))
 			nc = i + 1;
-	check(identity_generate_sets(name, cmce, nc, &p->idn), "identity_generate_sets");
-	check(tls_ctx_new(p->idn, TLS_GROUP_X25519MLKEM768, &p->ctx, err, sizeof(err)), err);
+	bench_check(identity_generate_sets(name, cmce, nc, &p->idn), "identity_generate_sets");
+	bench_check(tls_ctx_new(p->idn, TLS_GROUP_X25519MLKEM768, &p->ctx, err, sizeof(err)), err);
 	policy_init(&p->pol, CLASS);
 	p->pol.min_pq_factors = 0;
 	p->pol.min_families = 0;
 	snprintf(p->db, sizeof(p->db), "%s/%s.db", tmpdir, name);
 	if (!(p->scratch_keys = calloc(2 * HS_KEYS_MAX, sizeof(struct store_key_in))))
-		die("out of memory");
+		bench_die("out of memory");
 }
 
 /* Pin each other's certificate and McEliece keys (as mfsd setup does). */
@@ -1229,6 +1108,7 @@ static void usage(FILE *f)
 
 int main(int argc, char **argv)
 {
+	bench_set_name("bench/exchange");
 	enum { O_SEC = 256, O_REPS, O_KEYS, O_DEPTH, O_SET, O_MODE, O_NOREFS, O_OSSL, O_DIR, O_MD, O_FLUSH };
 	static const struct option lo[] = {
 		{ "seconds", required_argument, NULL, O_SEC },
@@ -1279,18 +1159,18 @@ int main(int argc, char **argv)
 	tmp = opt.dir ? opt.dir : getenv("TMPDIR");
 	snprintf(tmpdir, sizeof(tmpdir), "%s/mfs-bench-exchange.XXXXXX", tmp && tmp[0] ? tmp : "/tmp");
 	if (!mkdtemp(tmpdir))
-		die("mkdtemp %s: %s", tmpdir, strerror(errno));
+		bench_die("mkdtemp %s: %s", tmpdir, strerror(errno));
 	atexit(cleanup);
 	/* the PSK directory, read per exchange as the daemon does */
 	snprintf(pskdir, sizeof(pskdir), "%s/psk", tmpdir);
 	snprintf(path, sizeof(path), "%s/%s%s", pskdir, PSK_ID, PSK_FILE_SUFFIX);
-	check(crypto_random(psk, sizeof(psk)), "crypto_random");
+	bench_check(crypto_random(psk, sizeof(psk)), "crypto_random");
 	if (mkdir(pskdir, 0700) < 0 || (fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0600)) < 0 ||
 	    write(fd, psk, sizeof(psk)) != (ssize_t)sizeof(psk) || close(fd) < 0)
-		die("%s: %s", path, strerror(errno));
+		bench_die("%s: %s", path, strerror(errno));
 	if (!(kek = secret_alloc(STORE_KEK_LEN)))
-		die("out of memory");
-	check(crypto_random(kek->p, kek->len), "crypto_random");
+		bench_die("out of memory");
+	bench_check(crypto_random(kek->p, kek->len), "crypto_random");
 
 	fprintf(stderr, "bench/exchange: generating two identities (ML-DSA-65, McEliece)...\n");
 	party_init(&pa, "bench-a", "bench-b", proto_is_initiator("bench-a", "bench-b", CLASS) == 1);
@@ -1319,7 +1199,7 @@ int main(int argc, char **argv)
 	if (want_mode(M_TLSONLY) && !opt.only_set)
 		rows[n_rows++] = (struct row){ .mode = M_TLSONLY, .depth = 1 };
 	if (!n_rows)
-		die("nothing to measure");
+		bench_die("nothing to measure");
 
 	for (int i = 0; i < n_rows; i++) {
 		fprintf(stderr, "bench/exchange: warm-up %d/%d\r", i + 1, n_rows);

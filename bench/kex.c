@@ -58,6 +58,8 @@
 #include <mceliece.h>	/* the library's version string */
 #endif
 
+#include "common.h"
+
 #include "base/buf.h"
 #include "base/secret.h"
 #include "crypto/combiner.h"
@@ -67,7 +69,7 @@
 #include "crypto/rng.h"
 #include "kex/kex.h"
 
-#define MAX_REPS 64
+#define MAX_REPS BENCH_MAX_REPS
 #define MAX_ROWS 96
 #define MAX_ITEMS 96
 #define MAX_TERMS 16
@@ -99,49 +101,9 @@ static struct {
 	.mceliece_timeout = 900,
 };
 
-static __attribute__((noreturn, format(printf, 1, 2))) void die(const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	fputs("bench/kex: ", stderr);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
-	va_end(ap);
-	exit(1);
-}
-
-static void check(int r, const char *what)
-{
-	if (r != 0)
-		die("%s failed: %d (%s)", what, r, r < 0 ? strerror(-r) : "?");
-}
-
 static double cpu_now(void)
 {
-	struct timespec t;
-
-	if (clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t) != 0)
-		die("clock_gettime: %s", strerror(errno));
-	return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return (x > y) - (x < y);
-}
-
-static double median(const double *v, int n)
-{
-	double s[MAX_REPS];
-
-	if (n <= 0)
-		return 0;
-	memcpy(s, v, (size_t)n * sizeof(*v));
-	qsort(s, (size_t)n, sizeof(*s), cmp_double);
-	return n % 2 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
+	return bench_clock(CLOCK_PROCESS_CPUTIME_ID);
 }
 
 /* ---- references ---------------------------------------------------------- */
@@ -190,7 +152,7 @@ static void ref_add(enum ref_key k, double ops)
 
 static double ref_median(enum ref_key k)
 {
-	return median(refs[k].s, refs[k].n);
+	return bench_median(refs[k].s, refs[k].n);
 }
 
 struct term {
@@ -218,7 +180,7 @@ static struct row *row_new(const char *method, const char *op, const char *ref_l
 	struct row *r;
 
 	if (n_rows == MAX_ROWS)
-		die("too many rows");
+		bench_die("too many rows");
 	r = &rows[n_rows++];
 	snprintf(r->method, sizeof(r->method), "%s", method);
 	snprintf(r->op, sizeof(r->op), "%s", op);
@@ -229,7 +191,7 @@ static struct row *row_new(const char *method, const char *op, const char *ref_l
 static void row_ref(struct row *r, enum ref_key k, double weight)
 {
 	if (r->nref == MAX_TERMS)
-		die("too many reference terms");
+		bench_die("too many reference terms");
 	r->ref[r->nref++] = (struct term){ k, weight };
 }
 
@@ -286,7 +248,7 @@ static struct item *item_new(const char *label, void (*run)(struct item *))
 	struct item *it;
 
 	if (n_items == MAX_ITEMS)
-		die("too many items");
+		bench_die("too many items");
 	it = &items[n_items++];
 	it->label = label;
 	it->run = run;
@@ -345,142 +307,53 @@ static void run_split(struct item *it)
 	double resp = *it->resp_cpu;
 
 	if (resp <= 0 || resp >= cpu)
-		die("%s: inconsistent split timing", it->label);
+		bench_die("%s: inconsistent split timing", it->label);
 	row_add(it->row, (double)n / (cpu - resp));
 	row_add(it->row2, (double)n / resp);
 }
 
 /* ---- subprocesses --------------------------------------------------------- */
 
-/* Start argv with stdout on a pipe (returned) and stderr on /dev/null; -1 if it cannot start. */
-static int spawn(char *const argv[], pid_t *pid)
-{
-	int p[2];
-
-	if (pipe2(p, O_CLOEXEC) != 0)
-		return -1;
-	*pid = fork();
-	if (*pid < 0) {
-		close(p[0]);
-		close(p[1]);
-		return -1;
-	}
-	if (*pid == 0) {
-		int null = open("/dev/null", O_RDWR);
-
-		dup2(p[1], STDOUT_FILENO);
-		if (null >= 0)
-			dup2(null, STDERR_FILENO);
-		execvp(argv[0], argv);
-		_exit(127);
-	}
-	close(p[1]);
-	return p[0];
-}
-
-/* Run argv to completion; its stdout (NUL-terminated, malloc'ed) or NULL. */
-static char *run_capture(char *const argv[])
-{
-	size_t len = 0, cap = 4096;
-	char *buf = malloc(cap);
-	pid_t pid;
-	int fd = spawn(argv, &pid), st;
-	ssize_t k;
-
-	if (!buf)
-		die("out of memory");
-	if (fd < 0) {
-		free(buf);
-		return NULL;
-	}
-	for (;;) {
-		if (cap - len < 1024 && !(buf = realloc(buf, cap *= 2)))
-			die("out of memory");
-		k = read(fd, buf + len, cap - len - 1);
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k <= 0)
-			break;
-		len += (size_t)k;
-	}
-	close(fd);
-	buf[len] = '\0';
-	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
-		;
-	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
-		free(buf);
-		return NULL;
-	}
-	return buf;
-}
-
-/* The first line starting with prefix, pointing just after it; NULL if none. */
-static const char *find_line(const char *out, const char *prefix)
-{
-	size_t n = strlen(prefix);
-
-	for (const char *l = out; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL)
-		if (strncmp(l, prefix, n) == 0)
-			return l + n;
-	return NULL;
-}
-
-/* The idx-th (0-based) colon-separated field of a line as a double; -1 if absent. */
-static double field(const char *p, int idx)
-{
-	char *end;
-	double v;
-
-	for (int i = 0; i < idx; i++) {
-		p = strpbrk(p, ":\n");
-		if (!p || *p != ':')
-			return -1;
-		p++;
-	}
-	v = strtod(p, &end);
-	return end == p ? -1 : v;
-}
-
 /* "+F9:<idx>:<keygen/s>:<encaps/s>:<decaps/s>" */
 static void parse_mlkem768(struct item *it, const char *out)
 {
-	const char *l = find_line(out, "+F9:");
+	const char *l = bench_find_line(out, "+F9:");
 
 	(void)it;
 	if (l) {
-		ref_add(R_MLKEM768_KG, field(l, 1));
-		ref_add(R_MLKEM768_ENC, field(l, 2));
-		ref_add(R_MLKEM768_DEC, field(l, 3));
+		ref_add(R_MLKEM768_KG, bench_field(l, 1));
+		ref_add(R_MLKEM768_ENC, bench_field(l, 2));
+		ref_add(R_MLKEM768_DEC, bench_field(l, 3));
 	}
 }
 
 static void parse_mlkem1024(struct item *it, const char *out)
 {
-	const char *l = find_line(out, "+F9:");
+	const char *l = bench_find_line(out, "+F9:");
 
 	(void)it;
 	if (l) {
-		ref_add(R_MLKEM1024_KG, field(l, 1));
-		ref_add(R_MLKEM1024_ENC, field(l, 2));
-		ref_add(R_MLKEM1024_DEC, field(l, 3));
+		ref_add(R_MLKEM1024_KG, bench_field(l, 1));
+		ref_add(R_MLKEM1024_ENC, bench_field(l, 2));
+		ref_add(R_MLKEM1024_DEC, bench_field(l, 3));
 	}
 }
 
 /* "+F5:<idx>:<bits>:<ops/s>:<s/op>" */
 static void parse_x25519(struct item *it, const char *out)
 {
-	const char *l = find_line(out, "+F5:");
+	const char *l = bench_find_line(out, "+F5:");
 
 	(void)it;
 	if (l)
-		ref_add(R_X25519, field(l, 2));
+		ref_add(R_X25519, bench_field(l, 2));
 }
 
 /* "+F:<idx>:<name>:<bytes/s>" for one -bytes size: ops/s = bytes/s / size. */
 static double parse_bytes_per_s(const char *out, double size)
 {
-	const char *l = find_line(out, "+F:");
-	double v = l ? field(l, 2) : -1;
+	const char *l = bench_find_line(out, "+F:");
+	double v = l ? bench_field(l, 2) : -1;
 
 	return v > 0 ? v / size : -1;
 }
@@ -509,7 +382,7 @@ static bool refs_failed_once;
 
 static void run_ref(struct item *it)
 {
-	char *out = run_capture(it->argv);
+	char *out = bench_run_capture((const char *const *)it->argv);
 
 	if (!out) {
 		if (!refs_failed_once)
@@ -533,7 +406,7 @@ static char **argv_of(const char *a0, ...)
 	int i = 0;
 
 	if (used == 32)
-		die("too many reference commands");
+		bench_die("too many reference commands");
 	v = store[used++];
 	v[i++] = (char *)a0;
 	va_start(ap, a0);
@@ -601,7 +474,7 @@ static bool mceliece_line(const char *l, double hz, bool got[R_COUNT])
 				p = end;
 			}
 			if (iqm > 0) {
-				double cycles = k ? median(v, k) : iqm;
+				double cycles = k ? bench_median(v, k) : iqm;
 
 				ref_add(want[w].key, hz / cycles);
 				got[want[w].key] = true;
@@ -614,14 +487,14 @@ static bool mceliece_line(const char *l, double hz, bool got[R_COUNT])
 
 static void run_mceliece_speed(void)
 {
-	char *argv[] = { (char *)opt.mceliece, NULL };
+	const char *argv[] = { opt.mceliece, NULL };
 	bool got[R_COUNT] = { false };
 	char buf[1 << 16];
 	size_t len = 0;
 	double hz = 0, start = 0;
 	struct timespec ts;
 	pid_t pid;
-	int fd = spawn(argv, &pid), st;
+	int fd = bench_spawn(argv, &pid), st;
 	bool done = false;
 
 	if (fd < 0) {
@@ -688,48 +561,48 @@ static void op_keygen(void *arg)
 {
 	struct kem_bench *b = arg;
 
-	check(b->kem->keypair(b->pk2, b->sk2->p), "keypair");
+	bench_check(b->kem->keypair(b->pk2, b->sk2->p), "keypair");
 }
 
 static void op_encap(void *arg)
 {
 	struct kem_bench *b = arg;
 
-	check(b->kem->encap(b->ct2, b->ss, b->pk, b->kem->pk_len), "encap");
+	bench_check(b->kem->encap(b->ct2, b->ss, b->pk, b->kem->pk_len), "encap");
 }
 
 static void op_decap(void *arg)
 {
 	struct kem_bench *b = arg;
 
-	check(b->kem->decap(b->ss, b->ct, b->kem->ct_len, b->sk->p, b->sk->len), "decap");
+	bench_check(b->kem->decap(b->ss, b->ct, b->kem->ct_len, b->sk->p, b->sk->len), "decap");
 	if (memcmp(b->ss, b->ss_ref, sizeof(b->ss)) != 0)
-		die("%s: decap gave a different secret", b->m->name);
+		bench_die("%s: decap gave a different secret", b->m->name);
 }
 
 static void op_decap_dk(void *arg)
 {
 	struct kem_bench *b = arg;
 
-	check(b->kem->decap(b->ss, b->ct, b->kem->ct_len, b->dk, b->dk_len), "decap(dk)");
+	bench_check(b->kem->decap(b->ss, b->ct, b->kem->ct_len, b->dk, b->dk_len), "decap(dk)");
 	if (memcmp(b->ss, b->ss_ref, sizeof(b->ss)) != 0)
-		die("%s: decap(dk) gave a different secret", b->m->name);
+		bench_die("%s: decap(dk) gave a different secret", b->m->name);
 }
 
 static void op_encap_held(void *arg)
 {
 	struct kem_bench *b = arg;
 
-	check(mlkem_key_encap(&b->pub, b->ct2, b->ss, NULL), "mlkem_key_encap");
+	bench_check(mlkem_key_encap(&b->pub, b->ct2, b->ss, NULL), "mlkem_key_encap");
 }
 
 static void op_decap_held(void *arg)
 {
 	struct kem_bench *b = arg;
 
-	check(mlkem_key_decap(&b->priv, b->ss, b->ct, b->kem->ct_len), "mlkem_key_decap");
+	bench_check(mlkem_key_decap(&b->priv, b->ss, b->ct, b->kem->ct_len), "mlkem_key_decap");
 	if (memcmp(b->ss, b->ss_ref, sizeof(b->ss)) != 0)
-		die("%s: held-key decap gave a different secret", b->m->name);
+		bench_die("%s: held-key decap gave a different secret", b->m->name);
 }
 
 static void op_keyid(void *arg)
@@ -737,7 +610,7 @@ static void op_keyid(void *arg)
 	struct kem_bench *b = arg;
 	uint8_t id[32];
 
-	check(hash(HASH_SHA3_256, b->pk, b->kem->pk_len, id), "sha3-256");
+	bench_check(hash(HASH_SHA3_256, b->pk, b->kem->pk_len, id), "sha3-256");
 }
 
 static struct kem_bench *kem_bench_new(const struct kex_method *m)
@@ -748,11 +621,11 @@ static struct kem_bench *kem_bench_new(const struct kex_method *m)
 	if (!b || !(b->pk = malloc(kem->pk_len)) || !(b->pk2 = malloc(kem->pk_len)) ||
 	    !(b->ct = malloc(kem->ct_len)) || !(b->ct2 = malloc(kem->ct_len)) ||
 	    !(b->sk = secret_alloc(kem->sk_len)) || !(b->sk2 = secret_alloc(kem->sk_len)))
-		die("out of memory");
+		bench_die("out of memory");
 	b->m = m;
 	b->kem = kem;
-	check(kem->keypair(b->pk, b->sk->p), "keypair");
-	check(kem->encap(b->ct, b->ss_ref, b->pk, kem->pk_len), "encap");
+	bench_check(kem->keypair(b->pk, b->sk->p), "keypair");
+	bench_check(kem->encap(b->ct, b->ss_ref, b->pk, kem->pk_len), "encap");
 	return b;
 }
 
@@ -782,22 +655,22 @@ static struct env_keys *env_new(const struct kex_method *m)
 	struct env_keys *e = calloc(1, sizeof(*e));
 
 	if (!e || !(e->psk = secret_alloc(BENCH_PSK_LEN)))
-		die("out of memory");
-	check(crypto_random(e->psk->p, e->psk->len), "crypto_random");
+		bench_die("out of memory");
+	bench_check(crypto_random(e->psk->p, e->psk->len), "crypto_random");
 	e->ei.psk_id = BENCH_PSK_ID;
 	e->ei.psk_lookup = e->er.psk_lookup = bench_psk_lookup;
 	e->ei.psk_arg = e->er.psk_arg = e->psk;
 	if (m->family == KEX_FAMILY_CODE && m->kem) {
 		/* Provisioning: the initiator's static key, pinned by the responder. */
 		if (!(e->pk = malloc(m->kem->pk_len)) || !(e->sk = secret_alloc(m->kem->sk_len)))
-			die("out of memory");
-		check(m->kem->keypair(e->pk, e->sk->p), "static keypair");
+			bench_die("out of memory");
+		bench_check(m->kem->keypair(e->pk, e->sk->p), "static keypair");
 		e->ei.static_sk = e->sk;
 		e->ei.static_pk = e->pk;
 		e->ei.static_pk_len = m->kem->pk_len;
 		e->er.peer_static_pk = e->pk;
 		e->er.peer_static_pk_len = m->kem->pk_len;
-		check(hash(HASH_SHA3_256, e->pk, m->kem->pk_len, e->pk_id), "key id");
+		bench_check(hash(HASH_SHA3_256, e->pk, m->kem->pk_len, e->pk_id), "key id");
 		e->ei.static_pk_id = e->er.static_pk_id = e->pk_id;
 	}
 	return e;
@@ -817,8 +690,8 @@ static void xch_initiator_start(struct xch *x)
 {
 	struct wbuf w = wbuf_init(x->m1, sizeof(x->m1));
 
-	check(x->m->init(x->ci, &x->env->ei, KEX_INITIATOR), "init(initiator)");
-	check(x->m->msg1(x->ci, &w), "msg1");
+	bench_check(x->m->init(x->ci, &x->env->ei, KEX_INITIATOR), "init(initiator)");
+	bench_check(x->m->msg1(x->ci, &w), "msg1");
 	x->m1_len = w.len;
 }
 
@@ -826,20 +699,20 @@ static void xch_responder(struct xch *x)
 {
 	struct wbuf w = wbuf_init(x->m2, sizeof(x->m2));
 
-	check(x->m->init(x->cr, &x->env->er, KEX_RESPONDER), "init(responder)");
-	check(x->m->msg2(x->cr, rd_init(x->m1, x->m1_len), &w), "msg2");
+	bench_check(x->m->init(x->cr, &x->env->er, KEX_RESPONDER), "init(responder)");
+	bench_check(x->m->msg2(x->cr, rd_init(x->m1, x->m1_len), &w), "msg2");
 	x->m2_len = w.len;
-	check(x->m->secret(x->cr, x->ssr), "secret(responder)");
+	bench_check(x->m->secret(x->cr, x->ssr), "secret(responder)");
 	x->m->done(x->cr);
 }
 
 static void xch_initiator_end(struct xch *x)
 {
-	check(x->m->finish(x->ci, rd_init(x->m2, x->m2_len)), "finish");
-	check(x->m->secret(x->ci, x->ssi), "secret(initiator)");
+	bench_check(x->m->finish(x->ci, rd_init(x->m2, x->m2_len)), "finish");
+	bench_check(x->m->secret(x->ci, x->ssi), "secret(initiator)");
 	x->m->done(x->ci);
 	if (memcmp(x->ssi, x->ssr, sizeof(x->ssi)) != 0)
-		die("%s: the two sides derived different secrets", x->m->name);
+		bench_die("%s: the two sides derived different secrets", x->m->name);
 }
 
 static void op_exchange(void *arg)
@@ -868,9 +741,9 @@ static struct xch *xch_new(const struct kex_method *m, struct env_keys *env)
 	struct xch *x = calloc(1, sizeof(*x));
 
 	if (!x || !(x->ci = malloc(m->ctx_size)) || !(x->cr = malloc(m->ctx_size)))
-		die("out of memory");
+		bench_die("out of memory");
 	if (m->msg1_max > MSG_CAP || m->msg2_max > MSG_CAP)
-		die("%s: messages larger than the bench buffers", m->name);
+		bench_die("%s: messages larger than the bench buffers", m->name);
 	x->m = m;
 	x->env = env;
 	return x;
@@ -906,21 +779,21 @@ static void suite_inputs(struct suite *s)
 
 static void suite_initiator_start(struct suite *s)
 {
-	check(crypto_random_public(s->nonce_i, sizeof(s->nonce_i)), "nonce");
+	bench_check(crypto_random_public(s->nonce_i, sizeof(s->nonce_i)), "nonce");
 	for (int k = 0; k < s->n; k++)
 		xch_initiator_start(s->x[k]);
 }
 
 static void suite_responder(struct suite *s)
 {
-	check(crypto_random_public(s->nonce_r, sizeof(s->nonce_r)), "nonce");
+	bench_check(crypto_random_public(s->nonce_r, sizeof(s->nonce_r)), "nonce");
 	for (int k = 0; k < s->n; k++) {
 		xch_responder(s->x[k]);
 		memcpy(s->sr[k]->p, s->x[k]->ssr, KEX_SECRET_LEN);
 		mfs_wipe(s->x[k]->ssr, KEX_SECRET_LEN);
 	}
 	suite_inputs(s);	/* message lengths are fixed, but take them as they come */
-	check(combiner_derive(&s->res, s->key_r, sizeof(s->key_r)), "combiner_derive(responder)");
+	bench_check(combiner_derive(&s->res, s->key_r, sizeof(s->key_r)), "combiner_derive(responder)");
 }
 
 static void suite_initiator_end(struct suite *s)
@@ -928,13 +801,13 @@ static void suite_initiator_end(struct suite *s)
 	for (int k = 0; k < s->n; k++) {
 		struct xch *x = s->x[k];
 
-		check(x->m->finish(x->ci, rd_init(x->m2, x->m2_len)), "finish");
-		check(x->m->secret(x->ci, s->si[k]->p), "secret(initiator)");
+		bench_check(x->m->finish(x->ci, rd_init(x->m2, x->m2_len)), "finish");
+		bench_check(x->m->secret(x->ci, s->si[k]->p), "secret(initiator)");
 		x->m->done(x->ci);
 	}
-	check(combiner_derive(&s->ini, s->key_i, sizeof(s->key_i)), "combiner_derive(initiator)");
+	bench_check(combiner_derive(&s->ini, s->key_i, sizeof(s->key_i)), "combiner_derive(initiator)");
 	if (memcmp(s->key_i, s->key_r, sizeof(s->key_i)) != 0)
-		die("suite: the two sides derived different keys");
+		bench_die("suite: the two sides derived different keys");
 }
 
 static void op_suite(void *arg)
@@ -962,7 +835,7 @@ static void op_combiner(void *arg)
 {
 	struct suite *s = arg;
 
-	check(combiner_derive(&s->res, s->key_r, sizeof(s->key_r)), "combiner_derive");
+	bench_check(combiner_derive(&s->res, s->key_r, sizeof(s->key_r)), "combiner_derive");
 }
 
 static const char *const suite_names[SUITE_N] = {
@@ -974,7 +847,7 @@ static struct suite *suite_new(void)
 	struct suite *s = calloc(1, sizeof(*s));
 
 	if (!s)
-		die("out of memory");
+		bench_die("out of memory");
 	for (int k = 0; k < SUITE_N; k++) {
 		const struct kex_method *m = kex_method_by_name(suite_names[k]);
 
@@ -986,7 +859,7 @@ static struct suite *suite_new(void)
 		s->ids[k] = m->id;
 		if (!(s->si[k] = secret_alloc(m->secret_len)) ||
 		    !(s->sr[k] = secret_alloc(m->secret_len)))
-			die("out of memory");
+			bench_die("out of memory");
 	}
 	s->n = SUITE_N;
 	for (int side = 0; side < 2; side++) {
@@ -1009,7 +882,7 @@ static struct suite *suite_new(void)
 	{
 		struct combiner_encoding enc;
 
-		check(combiner_encode(&s->res, KEY_LEN, &enc), "combiner_encode");
+		bench_check(combiner_encode(&s->res, KEY_LEN, &enc), "combiner_encode");
 		comb_bytes = enc.ctx_len + enc.ma_len + enc.mb_len;
 		combiner_encoding_done(&enc);
 	}
@@ -1120,7 +993,7 @@ static void op_psk_hkdf(void *arg)
 	const struct secret *psk = arg;
 	uint8_t out[KEX_SECRET_LEN];
 
-	check(hkdf(HASH_SHA384, (const uint8_t *)"mfsec psk v1", 12, psk->p, psk->len,
+	bench_check(hkdf(HASH_SHA384, (const uint8_t *)"mfsec psk v1", 12, psk->p, psk->len,
 		   (const uint8_t *)BENCH_PSK_ID, strlen(BENCH_PSK_ID), out, sizeof(out)), "hkdf");
 }
 
@@ -1130,7 +1003,7 @@ static void op_secret_dup(void *arg)
 	struct secret *s = secret_dup(psk->p, psk->len);
 
 	if (!s)
-		die("secret_dup: %s", strerror(errno));
+		bench_die("secret_dup: %s", strerror(errno));
 	secret_free(s);
 }
 
@@ -1173,10 +1046,10 @@ static void setup_method(const struct kex_method *m)
 
 			b->dk_len = mlkem_dk_len(alg);
 			if (!(b->dk = malloc(b->dk_len)))
-				die("out of memory");
-			check(mlkem_expand(alg, b->sk->p, b->dk), "mlkem_expand");
-			check(mlkem_key_from_pk(&b->pub, alg, b->pk, m->kem->pk_len), "import ek");
-			check(mlkem_key_from_sk(&b->priv, alg, b->sk->p, b->sk->len), "import seed");
+				bench_die("out of memory");
+			bench_check(mlkem_expand(alg, b->sk->p, b->dk), "mlkem_expand");
+			bench_check(mlkem_key_from_pk(&b->pub, alg, b->pk, m->kem->pk_len), "import ek");
+			bench_check(mlkem_key_from_sk(&b->priv, alg, b->sk->p, b->sk->len), "import seed");
 
 			row = row_new(m->name, "decap (dk)", r.dec_l);
 			row_ref(row, r.dec, 1);
@@ -1371,7 +1244,7 @@ static void print_table(void)
 		w[c] = strlen(head[c]);
 	for (int i = 0; i < n_rows; i++) {
 		const struct row *r = &rows[i];
-		double med = median(r->s, r->n), lo = r->s[0], hi = r->s[0], ref = row_ref_ops(r);
+		double med = bench_median(r->s, r->n), lo = r->s[0], hi = r->s[0], ref = row_ref_ops(r);
 		char a[24], b[24];
 
 		for (int k = 1; k < r->n; k++) {
@@ -1480,12 +1353,13 @@ static double parse_double(const char *s, const char *what)
 	errno = 0;
 	v = strtod(s, &end);
 	if (errno || end == s || *end || !(v > 0) || v > 3600)
-		die("bad %s: %s", what, s);
+		bench_die("bad %s: %s", what, s);
 	return v;
 }
 
 int main(int argc, char **argv)
 {
+	bench_set_name("bench/kex");
 	enum { O_SECONDS = 256, O_REPS, O_MD, O_METHOD, O_NOREFS, O_NOMCS, O_OSSL, O_MCS };
 	static const struct option lo[] = {
 		{ "seconds", required_argument, NULL, O_SECONDS },
@@ -1509,7 +1383,7 @@ int main(int argc, char **argv)
 		case O_REPS:
 			opt.reps = (int)parse_double(optarg, "--reps");
 			if (opt.reps < 1 || opt.reps > MAX_REPS)
-				die("--reps must be 1..%d", MAX_REPS);
+				bench_die("--reps must be 1..%d", MAX_REPS);
 			break;
 		case O_MD: opt.markdown = true; break;
 		case O_METHOD: opt.only = optarg; break;
