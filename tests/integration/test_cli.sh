@@ -12,30 +12,10 @@
 set -uo pipefail
 
 KEX=$(realpath "${1:?usage: test_cli.sh mfs-kex}")
+. "$(dirname "$(realpath "$0")")/lib.sh"
 work=$(mktemp -d "${TMPDIR:-/tmp}/mfs-cli-test.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 cd "$work"
-pass=0 fail=0
-
-ok() { pass=$((pass + 1)); echo "ok - $*"; }
-bad() { fail=$((fail + 1)); echo "not ok - $*"; }
-# expect_fail RC_WANTED PATTERN -- command...: must exit RC_WANTED and print PATTERN on stderr
-expect_fail() {
-	local want=$1 pat=$2; shift 3
-	"$@" >out.txt 2>err.txt
-	local rc=$?
-	if [ "$rc" -eq "$want" ] && grep -q -- "$pat" err.txt; then ok "refused ($pat): $*"
-	else bad "expected rc=$want and '$pat' from: $* (rc=$rc, stderr: $(head -c 300 err.txt))"; fi
-}
-# flip FILE OFFSET MASK: XOR one byte in place (a real bit flip, never a no-op).
-flip() {
-	local b
-	b=$(od -An -tu1 -j "$2" -N1 "$1" | tr -d ' ')
-	printf "\\$(printf %03o $(( b ^ $3 )))" | dd of="$1" bs=1 seek="$2" conv=notrunc status=none
-}
-expect_ok() { if "$@" >out.txt 2>err.txt; then ok "$*"; else bad "$* failed: $(head -c 300 err.txt)"; fi; }
-same() { if cmp -s "$1" "$2"; then ok "$3"; else bad "$3 ($1 != $2)"; fi; }
-differ() { if cmp -s "$1" "$2"; then bad "$3 ($1 == $2)"; else ok "$3"; fi; }
 
 methods=$("$KEX" list | awk 'NR > 1 && $6 == "yes" && $7 != "-" { print $1 }')
 [ -n "$methods" ] && ok "list shows available methods: $(echo $methods)" || bad "list shows no methods"

@@ -20,22 +20,11 @@ set -uo pipefail
 
 CTL=$(realpath "${1:?usage: test_mfsctl.sh mfsctl [config_check]}")
 CHECK=${2:+$(realpath "$2")}
+. "$(dirname "$(realpath "$0")")/lib.sh"
 work=$(mktemp -d "${TMPDIR:-/tmp}/mfsctl-test.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 cd "$work"
-pass=0 fail=0
 
-ok() { pass=$((pass + 1)); echo "ok - $*"; }
-bad() { fail=$((fail + 1)); echo "not ok - $*"; }
-# expect_fail RC_WANTED PATTERN -- command...: must exit RC_WANTED and print PATTERN on stderr
-expect_fail() {
-	local want=$1 pat=$2; shift 3
-	"$@" >out.txt 2>err.txt
-	local rc=$?
-	if [ "$rc" -eq "$want" ] && grep -q -- "$pat" err.txt; then ok "refused ($pat): $*"
-	else bad "expected rc=$want and '$pat' from: $* (rc=$rc, stderr: $(head -c 300 err.txt))"; fi
-}
-expect_ok() { if "$@" >out.txt 2>err.txt; then ok "$*"; else bad "$* failed: $(head -c 300 err.txt)"; fi; }
 mode() { stat -c %a "$1"; }
 # pin NAME FILE: the value of the configuration line "NAME = hex" in FILE
 pin() { sed -n "s/^$1 = \([0-9a-f]*\)\$/\1/p" "$2"; }
