@@ -24,10 +24,17 @@
  * kind 4 RESTORE: body u16 method, the sender lifts a revocation it sent
  * earlier with REVOKE; kind 5 PING (no body): the sender is alive (the
  * daemon sends one every few seconds and drops a link on which nothing
- * arrived for longer; the receiver ignores it). xid names an exchange: bit
+ * arrived for longer; the receiver ignores it); kind 6 HELD: body vec8 class
+ * name ‖ u64 since ‖ u16 n ‖ n × 16-byte exchange ids, sent by the elected
+ * initiator of the class on link-up: the exchanges of the class it still holds
+ * (live keys), newest first, at most CF_HELD_MAX; since is 0 when the list is
+ * complete, else the creation time of its oldest entry. The responder
+ * withdraws the pool keys of every exchange of that class it stored as
+ * responder before the link came up that the list lacks (created after since
+ * when since is not 0): their COMMIT was lost. xid names an exchange: bit
  * 31 is set when the sender of the envelope initiated it, so both sides can
  * number their own exchanges independently; xid 0 carries link messages
- * (REVOKE, REVOKE_ACK, WANT, RESTORE, PING).
+ * (REVOKE, REVOKE_ACK, WANT, RESTORE, PING, HELD).
  */
 #ifndef MFS_CF_CF_H
 #define MFS_CF_CF_H
@@ -61,9 +68,12 @@ enum cf_env_kind {
 	CF_ENV_WANT = 3,
 	CF_ENV_RESTORE = 4,
 	CF_ENV_PING = 5,
+	CF_ENV_HELD = 6,
 };
 #define CF_ENV_HDR_LEN 5
 #define CF_XID_SENDER 0x80000000U
+#define CF_HELD_MAX 256			/* exchange ids in one HELD (newest first) */
+#define CF_HELD_ID_LEN 16		/* = HS_KEY_ID_LEN: an exchange id */
 
 /* Configuration of one class (copied). */
 struct cf_class_cfg {
@@ -112,6 +122,8 @@ struct cf_class {
 	bool policy_unmet;			/* the class cannot run without a revoked method */
 	uint64_t exchanges;			/* successful, this run */
 	bool had_keys;				/* outbound pool non-empty at the last tick */
+	bool resp_stored;			/* responder: stored an exchange on this link */
+	uint64_t orphans_withdrawn;		/* responder: exchanges withdrawn on HELD, this run */
 };
 
 struct cf_peer {

@@ -52,6 +52,13 @@ static const char *const stmt_sql[S_COUNT_] = {
 		    "FROM exchange_methods m JOIN keys k ON k.xid = m.xid "
 		    "WHERE m.method = ?1 AND k.state <= 2 AND k.hard_expiry > ?2 "
 		    "ORDER BY k.peer, k.class, k.direction, k.state = 2, k.kid",
+	[S_XLIST] = "SELECT x.exchange_id, x.created, sum(k.state <= 1), count(*) "
+		    "FROM exchanges x JOIN keys k ON k.xid = x.xid "
+		    "WHERE x.peer = ?1 AND x.class = ?2 AND k.state <= 2 AND k.hard_expiry > ?3 "
+		    "GROUP BY x.xid ORDER BY x.created DESC, x.xid DESC",
+	[S_XFIND] = "SELECT xid FROM exchanges WHERE exchange_id = ?1",
+	[S_XWITHDRAW] = "UPDATE keys SET state = 5, blob = NULL, changed = ?2 "
+			"WHERE state <= 1 AND xid = ?1",
 	[S_COUNTS] = "SELECT state, count(*) FROM keys "
 		     "WHERE (?1 IS NULL OR peer = ?1) AND (?2 IS NULL OR class = ?2) "
 		     "AND (?3 < 0 OR direction = ?3) GROUP BY state",

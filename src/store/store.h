@@ -235,6 +235,37 @@ int store_expire(struct store *st, int64_t now);
 int store_withdraw_method(struct store *st, uint16_t method, const char *who, const char *reason,
 			  int64_t now, struct store_key_id **ret_ids);
 
+/*
+ * Withdraw the keys of one exchange (id, id_len) that are not yet handed out:
+ * PRE_ACTIVE/ACTIVE become WITHDRAWN (blob wiped, never served), with one
+ * audit record "withdraw-exchange" (who, reason, count) in the same
+ * transaction; delivered, expired and destroyed keys are left as they are.
+ * Used when the peer does not hold the exchange (a COMMIT lost with the
+ * connection). Returns the count (0 when nothing was in the pool; still
+ * audited); -ENOKEY when the exchange is unknown.
+ */
+int store_withdraw_exchange(struct store *st, const uint8_t *id, size_t id_len, const char *who,
+			    const char *reason, int64_t now);
+
+/* One exchange of a pool that still has live keys (store_exchanges). */
+struct store_exchange_info {
+	uint8_t id[STORE_EXCHANGE_ID_MAX];
+	size_t id_len;
+	int64_t created;	/* put time */
+	size_t n_pool;		/* PRE_ACTIVE + ACTIVE keys (both directions) */
+	size_t n_live;		/* n_pool + DELIVERED, before hard expiry at now */
+};
+/* Return 0 to go on; anything else stops the walk and is returned. */
+typedef int (*store_exchange_cb)(void *arg, const struct store_exchange_info *x);
+/*
+ * Call cb for each exchange of (peer, class_name) with at least one key that
+ * is pre-active, active or delivered and before hard expiry at now (anything
+ * older can no longer be used by either side), newest first (created, then
+ * insertion order). Returns 0, cb's non-zero value, or an error.
+ */
+int store_exchanges(struct store *st, const char *peer, const char *class_name, int64_t now,
+		    store_exchange_cb cb, void *arg);
+
 /* Where a method is still in use: one pool, one direction. */
 struct store_usage {
 	const char *peer;

@@ -439,6 +439,96 @@ out:
 	return r;
 }
 
+int store_withdraw_exchange(struct store *st, const uint8_t *id, size_t id_len, const char *who,
+			    const char *reason, int64_t now)
+{
+	char detail[STORE_DETAIL_MAX + 1];
+	size_t off;
+	int64_t xid = 0;
+	sqlite3_stmt *s;
+	int rc, r, n;
+
+	if (!st || !id || id_len < 1 || id_len > STORE_EXCHANGE_ID_MAX ||
+	    !store_text_ok(who, 1, STORE_WHO_MAX) ||
+	    !store_text_ok(reason, 0, STORE_DETAIL_MAX - 2 * STORE_EXCHANGE_ID_MAX - 16))
+		return -EINVAL;
+	off = (size_t)snprintf(detail, sizeof(detail), "exchange ");
+	for (size_t i = 0; i < id_len; i++)
+		off += (size_t)snprintf(detail + off, sizeof(detail) - off, "%02x", id[i]);
+	snprintf(detail + off, sizeof(detail) - off, ": %s", reason);
+	if ((r = store_tx_begin(st)) < 0)
+		return r;
+	if ((r = store_stmt(st, S_XFIND, &s)) < 0)
+		goto rollback;
+	sqlite3_bind_blob(s, 1, id, (int)id_len, SQLITE_STATIC);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW)
+		xid = sqlite3_column_int64(s, 0);
+	else
+		r = rc == SQLITE_DONE ? -ENOKEY : store_sql_err(st, rc);
+	store_stmt_done(s);
+	if (r < 0)
+		goto rollback;
+	if ((r = store_stmt(st, S_XWITHDRAW, &s)) < 0)
+		goto rollback;
+	sqlite3_bind_int64(s, 1, xid);
+	sqlite3_bind_int64(s, 2, now);
+	rc = sqlite3_step(s);
+	n = sqlite3_changes(st->db);
+	store_stmt_done(s);
+	if (rc != SQLITE_DONE) {
+		r = store_sql_err(st, rc);
+		goto rollback;
+	}
+	if ((r = store_audit_insert(st, now, who, "withdraw-exchange", detail, n)) < 0)
+		goto rollback;
+	if ((r = store_tx_commit(st)) < 0)
+		return r;
+	if (n > 0)
+		checkpoint_truncate(st);
+	return n;
+rollback:
+	store_tx_rollback(st);
+	return r;
+}
+
+int store_exchanges(struct store *st, const char *peer, const char *class_name, int64_t now,
+		    store_exchange_cb cb, void *arg)
+{
+	struct store_exchange_info x;
+	sqlite3_stmt *s;
+	int rc, r = 0;
+
+	if (!st || !cb || !peer || !class_name)
+		return -EINVAL;
+	if ((r = store_stmt(st, S_XLIST, &s)) < 0)
+		return r;
+	sqlite3_bind_text(s, 1, peer, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 2, class_name, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 3, now);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		const void *b = sqlite3_column_blob(s, 0);
+		int bl = sqlite3_column_bytes(s, 0);
+
+		if (!b || bl < 1 || bl > STORE_EXCHANGE_ID_MAX) {
+			r = -EBADMSG;
+			break;
+		}
+		memset(&x, 0, sizeof(x));
+		memcpy(x.id, b, (size_t)bl);
+		x.id_len = (size_t)bl;
+		x.created = sqlite3_column_int64(s, 1);
+		x.n_pool = (size_t)sqlite3_column_int64(s, 2);
+		x.n_live = (size_t)sqlite3_column_int64(s, 3);
+		if ((r = cb(arg, &x)) != 0)
+			break;
+	}
+	if (r == 0 && rc != SQLITE_DONE && rc != SQLITE_ROW)
+		r = store_sql_err(st, rc);
+	store_stmt_done(s);
+	return r;
+}
+
 int store_method_usage(struct store *st, uint16_t method, int64_t now, store_usage_cb cb,
 		       void *arg)
 {

@@ -3,7 +3,7 @@
  * Fuzz the control engine's link input (src/cf/cf.h cf_link_input(), what
  * the daemon calls with the bytes read from a peer's TLS channel): the
  * envelope parser and the handling of every kind of link message (PROTO
- * frames of exchanges in any state, COMMIT, WANT, RESTORE, REVOKE and
+ * frames of exchanges in any state, COMMIT, WANT, RESTORE, HELD, REVOKE and
  * REVOKE_ACK).
  *
  * Input: one selector byte, then the bytes the peer "sent". The selector
@@ -201,6 +201,17 @@ static size_t env_len(const uint8_t *p, size_t n)
 	case CF_ENV_RESTORE:
 		need = CF_ENV_HDR_LEN + 2;
 		break;
+	case CF_ENV_PING:
+		need = CF_ENV_HDR_LEN;
+		break;
+	case CF_ENV_HELD:
+		if (n < CF_ENV_HDR_LEN + 1 || n < CF_ENV_HDR_LEN + 1 + (size_t)p[CF_ENV_HDR_LEN] + 10)
+			return 0;
+		fl = p[CF_ENV_HDR_LEN];
+		need = CF_ENV_HDR_LEN + 1 + fl + 10 +
+		       CF_HELD_ID_LEN * ((size_t)p[CF_ENV_HDR_LEN + 1 + fl + 8] << 8 |
+					 p[CF_ENV_HDR_LEN + 1 + fl + 9]);
+		break;
 	default:
 		return 0;
 	}
@@ -364,6 +375,10 @@ static void write_seeds(const char *dir)
 	static const uint8_t restore[] = { CF_ENV_RESTORE, 0, 0, 0, 0, 0x04, 0x01 };
 	static const uint8_t commit[] = { CF_ENV_COMMIT, 0, 0, 0, 1 };
 	static const uint8_t bad_kind[] = { 0x7f, 0, 0, 0, 0 };
+	/* HELD for bulk: since 0, one exchange id (unknown here) */
+	static const uint8_t held[] = { CF_ENV_HELD, 0, 0, 0, 0, 4, 'b', 'u', 'l', 'k',
+					0, 0, 0, 0, 0, 0, 0, 0, 0, 1,
+					1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16 };
 	uint8_t buf[CF_ENV_HDR_LEN + MSG_HDR_LEN + 3 + MSG_TEXT_MAX];
 	struct wbuf w;
 	struct msg m = { .version = PROTO_VERSION };
@@ -384,6 +399,7 @@ static void write_seeds(const char *dir)
 	write_seed(dir, "restore", 1, restore, sizeof(restore));
 	write_seed(dir, "commit", 3, commit, sizeof(commit));
 	write_seed(dir, "bad-kind", 0, bad_kind, sizeof(bad_kind));
+	write_seed(dir, "held", 0, held, sizeof(held));
 	/* REVOKE and REVOKE_ACK of the PSK method, xid 0 */
 	for (int t = 0; t < 2; t++) {
 		memset(buf, 0, CF_ENV_HDR_LEN);

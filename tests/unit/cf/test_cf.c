@@ -273,6 +273,20 @@ static size_t env_len(const uint8_t *p, size_t n)
 		return n > CF_ENV_HDR_LEN ? CF_ENV_HDR_LEN + 1 + p[CF_ENV_HDR_LEN] : 0;
 	case CF_ENV_RESTORE:
 		return CF_ENV_HDR_LEN + 2;
+	case CF_ENV_PING:
+		return CF_ENV_HDR_LEN;
+	case CF_ENV_HELD: {
+		size_t nl;
+
+		if (n < CF_ENV_HDR_LEN + 1)
+			return 0;
+		nl = p[CF_ENV_HDR_LEN];
+		if (n < CF_ENV_HDR_LEN + 1 + nl + 10)
+			return 0;
+		return CF_ENV_HDR_LEN + 1 + nl + 10 +
+		       CF_HELD_ID_LEN * ((size_t)p[CF_ENV_HDR_LEN + 1 + nl + 8] << 8 |
+					 p[CF_ENV_HDR_LEN + 1 + nl + 9]);
+	}
 	default:
 		fail_msg("an engine sent an envelope of unknown kind %u", p[0]);
 		return 0;
@@ -948,6 +962,34 @@ static void test_commit_lost(void **state)
 		assert_true(total_keys(w, ib) > ti);
 		assert_true(depth(w, ib, "bulk", STORE_OUTBOUND) > dib);
 		assert_string_equal(cls(w, ib, "bulk")->last_error, "");
+
+		if (how == 1) {
+			/* the reconnect reconciled: the orphan is withdrawn, the pools match */
+			struct audits a = audits(w, rb, "withdraw-exchange");
+
+			assert_int_equal(cls(w, rb, "bulk")->orphans_withdrawn, 1);
+			assert_int_equal(a.n, 1);
+			assert_true(a.n_keys[0] > 0);
+			assert_int_equal(audits(w, ib, "withdraw-exchange").n, 0);
+			assert_pools_match(w, "bulk");
+			assert_pools_match(w, "strict");
+			rm = list(w, rb, "bulk", STORE_DIR_ANY, 1U << STORE_WITHDRAWN);
+			assert_int_equal((int64_t)rm.n, a.n_keys[0]);
+			for (size_t k = 0; k < rm.n; k++)
+				assert_int_equal(rm.m[k].dir == STORE_INBOUND, k < rm.n / 2);
+			free(rm.m);
+			/* a second reconnect withdraws nothing more */
+			link_down(w, "test: again");
+			w->now += 1;
+			link_up(w);
+			run(w);
+			assert_int_equal(cls(w, rb, "bulk")->orphans_withdrawn, 1);
+			assert_int_equal(audits(w, rb, "withdraw-exchange").n, 1);
+			assert_pools_match(w, "bulk");
+		} else {
+			/* no reconnect, no reconciliation: the orphan stays */
+			assert_int_equal(cls(w, rb, "bulk")->orphans_withdrawn, 0);
+		}
 
 		/* every key of the initiator is at the responder; the orphans only there */
 		im = list(w, ib, "bulk", STORE_DIR_ANY, 0);

@@ -471,6 +471,98 @@ static void test_withdraw(void **state)
 	assert_int_equal(af.n_keys, 0);
 }
 
+struct xlist {
+	struct store_exchange_info x[8];
+	size_t n;
+};
+
+static int xlist_cb(void *arg, const struct store_exchange_info *x)
+{
+	struct xlist *l = arg;
+
+	if (l->n < 8)
+		l->x[l->n++] = *x;
+	return 0;
+}
+
+static bool xid_is(const struct store_exchange_info *x, uint32_t seq)
+{
+	struct store_exchange e;
+
+	t_exchange(&e, "p", "c", seq, m_a, 2);
+	return x->id_len == e.id_len && memcmp(x->id, e.id, e.id_len) == 0;
+}
+
+/* Withdraw one exchange's pool keys; list the exchanges of a pool. */
+static void test_withdraw_exchange(void **state)
+{
+	struct t *t = *state;
+	struct store_key_id a_out[3], a_in[2], b_out[2], b_in[2];
+	struct store_key k[1] = { 0 };
+	struct audit_find af = { .what = "withdraw-exchange" };
+	struct store_exchange x;
+	struct xlist l = { 0 };
+	sqlite3 *db;
+
+	assert_int_equal(put(t, "p", "c", m_a, 2, 3, 2, NOW, HARD, a_out, a_in), 0);	/* seq 1 */
+	assert_int_equal(put(t, "p", "c", m_b, 2, 2, 2, NOW, HARD, b_out, b_in), 0);	/* seq 2 */
+	assert_int_equal(put(t, "p", "d", m_a, 2, 1, 1, NOW, HARD, NULL, NULL), 0);	/* seq 3 */
+	assert_int_equal(put(t, "q", "c", m_a, 2, 1, 1, NOW, NOW + 10, NULL, NULL), 0); /* seq 4 */
+
+	/* newest first; only (peer, class) */
+	assert_int_equal(store_exchanges(t->st, "p", "c", NOW, xlist_cb, &l), 0);
+	assert_int_equal(l.n, 2);
+	assert_true(xid_is(&l.x[0], 2));
+	assert_true(xid_is(&l.x[1], 1));
+	assert_int_equal(l.x[1].n_pool, 5);
+	assert_int_equal(l.x[1].n_live, 5);
+	assert_int_equal(l.x[1].created, NOW);
+	/* past hard expiry: not listed */
+	memset(&l, 0, sizeof(l));
+	assert_int_equal(store_exchanges(t->st, "q", "c", NOW + 10, xlist_cb, &l), 0);
+	assert_int_equal(l.n, 0);
+
+	/* one key of exchange 1 handed out each way */
+	assert_int_equal(store_take(t->st, "p", "c", "enc", NOW, 1, k), 0);
+	assert_key_is(&k[0], &a_out[0]);
+	store_key_done(&k[0]);
+	assert_int_equal(store_get_by_id(t->st, "p", "c", &a_in[0], "dec", NOW, k), 0);
+	store_key_done(&k[0]);
+
+	t_exchange(&x, "p", "c", 1, m_a, 2);
+	assert_int_equal(store_withdraw_exchange(t->st, x.id, x.id_len, "mfsd", "lost", NOW + 1), 3);
+	assert_int_equal(count(t, STORE_WITHDRAWN), 3);
+	assert_int_equal(count(t, STORE_DELIVERED), 2);
+	db = raw_open(t);
+	assert_true(blob_is_null(db, &a_out[1]));
+	assert_true(blob_is_null(db, &a_in[1]));
+	assert_false(blob_is_null(db, &b_out[0]));
+	sqlite3_close(db);
+	assert_int_equal(store_get_by_id(t->st, "p", "c", &a_in[1], "dec", NOW, k), -EKEYREVOKED);
+	/* the other exchange is untouched and served next */
+	assert_int_equal(store_take(t->st, "p", "c", "enc", NOW, 1, k), 0);
+	assert_key_is(&k[0], &b_out[0]);
+	store_key_done(&k[0]);
+	/* still listed while delivered keys live, with an empty pool */
+	memset(&l, 0, sizeof(l));
+	assert_int_equal(store_exchanges(t->st, "p", "c", NOW, xlist_cb, &l), 0);
+	assert_int_equal(l.n, 2);
+	assert_true(xid_is(&l.x[1], 1));
+	assert_int_equal(l.x[1].n_pool, 0);
+	assert_int_equal(l.x[1].n_live, 2);
+
+	/* again: nothing left, still audited; unknown exchange: -ENOKEY, not audited */
+	assert_int_equal(store_withdraw_exchange(t->st, x.id, x.id_len, "mfsd", "lost", NOW + 2), 0);
+	t_exchange(&x, "p", "c", 99, m_a, 2);
+	assert_int_equal(store_withdraw_exchange(t->st, x.id, x.id_len, "mfsd", "lost", NOW), -ENOKEY);
+	assert_int_equal(store_withdraw_exchange(t->st, x.id, 0, "mfsd", "lost", NOW), -EINVAL);
+	assert_int_equal(store_withdraw_exchange(t->st, x.id, x.id_len, "", "lost", NOW), -EINVAL);
+	assert_int_equal(store_exchanges(t->st, "p", "c", NOW, NULL, NULL), -EINVAL);
+	assert_int_equal(store_audit_list(t->st, 0, audit_cb, &af), 0);
+	assert_int_equal(af.found, 2);
+	assert_int_equal(af.n_keys, 0);
+}
+
 static void test_wrong_kek(void **state)
 {
 	struct t *t = *state;
@@ -846,6 +938,7 @@ int main(void)
 		T(test_order_and_pre_activation),
 		T(test_expiry),
 		T(test_withdraw),
+		T(test_withdraw_exchange),
 		T(test_wrong_kek),
 		T(test_blob_swap),
 		T(test_file_modes),
