@@ -9,6 +9,7 @@
 #   test_mfsd.sh MFSD MFSCTL MFS-KEX
 set -uo pipefail
 MFSD=$(realpath "$1") MFSCTL=$(realpath "$2") MFSKEX=$(realpath "$3")
+HERE=$(dirname "$(realpath "$0")")
 T=$(mktemp -d /tmp/mfsd-test.XXXXXX)
 PIDS=()
 fails=0 passes=0
@@ -32,43 +33,10 @@ while [ "$P2" = "$P1" ]; do P2=$(free_port); done
 mkdir -m 700 psk
 "$MFSKEX" keygen --method psk --secret-key psk/office-gpu-dc.psk >/dev/null || exit 1
 
-mkconf() {	# ME PEER MYDIR PEERDIR MYPORT PEERPORT PEERPINS
-	local fpr sha3
-	fpr=$(sed -n 's/^pin_cert_sha256 = //p' "$7")
-	sha3=$(sed -n 's/^pin_mceliece460896_sha3 = //p' "$7")
-	cat <<EOF
-[node]
-id = $1
-listen = 127.0.0.1:$5
-identity_key = $3/node.key
-identity_cert = $3/node.crt
-mceliece460896_key = $3/mceliece460896.sk
-mceliece460896_pub = $3/mceliece460896.pk
-state_dir = state-$1
-admin_socket = $1.sock
-psk_dir = psk
-log_level = info
-
-[peer $2]
-address = 127.0.0.1:$6
-pin_cert_sha256 = $fpr
-pin_mceliece460896 = $4/mceliece460896.pk
-pin_mceliece460896_sha3 = $sha3
-psk_id = office-gpu-dc
-
-[class $2 training]
-required = mceliece460896, psk
-optional = mlkem768
-min_pq = 2
-min_families = 2
-rekey_interval = 1h
-hard_lifetime = 2h
-pool_low = 8
-pool_high = 32
-EOF
-}
-mkconf office gpu-dc id-office id-gpu "$P1" "$P2" gpu.pins >office.conf
-mkconf gpu-dc office id-gpu id-office "$P2" "$P1" office.pins >gpu-dc.conf
+. "$HERE/mfsd_conf.sh"
+CLASS=training REKEY=1h HARD=2h LOW=8 HIGH=32
+mfsd_conf office gpu-dc id-office id-gpu "$P1" "$P2" gpu.pins state-office >office.conf
+mfsd_conf gpu-dc office id-gpu id-office "$P2" "$P1" office.pins state-gpu-dc >gpu-dc.conf
 
 declare -A PID
 start() {	# NAME

@@ -25,6 +25,7 @@
 #   test_mfsd_faults.sh MFSD MFSCTL MFS-KEX
 set -uo pipefail
 MFSD=$(realpath "$1") MFSCTL=$(realpath "$2") MFSKEX=$(realpath "$3")
+HERE=$(dirname "$(realpath "$0")")
 T=$(mktemp -d /tmp/mfsd-faults.XXXXXX)
 PIDS=()		# every process started here: daemons and helper loops
 fails=0 passes=0
@@ -60,44 +61,13 @@ mkdir -m 700 psk
 
 # Both ends of one link; the class is given by its name and lifetimes.
 CLASS='' REKEY='' HARD='' LOW=4 HIGH=16
-mkconf() {	# ME PEER MYDIR PEERDIR MYPORT PEERPORT PEERPINS STATEDIR
-	local fpr sha3
-	fpr=$(sed -n 's/^pin_cert_sha256 = //p' "$7")
-	sha3=$(sed -n 's/^pin_mceliece460896_sha3 = //p' "$7")
-	cat <<EOF
-[node]
-id = $1
-listen = 127.0.0.1:$5
-identity_key = $3/node.key
-identity_cert = $3/node.crt
-mceliece460896_key = $3/mceliece460896.sk
-mceliece460896_pub = $3/mceliece460896.pk
-state_dir = $8
-admin_socket = $1.sock
-psk_dir = psk
-
-[peer $2]
-address = 127.0.0.1:$6
-pin_cert_sha256 = $fpr
-pin_mceliece460896 = $4/mceliece460896.pk
-pin_mceliece460896_sha3 = $sha3
-psk_id = office-gpu-dc
-
-[class $2 $CLASS]
-required = mceliece460896, psk
-optional = mlkem768
-rekey_interval = $REKEY
-hard_lifetime = $HARD
-pool_low = $LOW
-pool_high = $HIGH
-EOF
-}
+. "$HERE/mfsd_conf.sh"
 setup() {	# PHASE: configs with fresh ports and state directories
 	local p1 p2
 	p1=$(free_port) p2=$(free_port)
 	while [ "$p2" = "$p1" ]; do p2=$(free_port); done
-	mkconf office gpu-dc id-office id-gpu "$p1" "$p2" gpu.pins "state-$1-office" >office.conf
-	mkconf gpu-dc office id-gpu id-office "$p2" "$p1" office.pins "state-$1-gpu-dc" >gpu-dc.conf
+	mfsd_conf office gpu-dc id-office id-gpu "$p1" "$p2" gpu.pins "state-$1-office" >office.conf
+	mfsd_conf gpu-dc office id-gpu id-office "$p2" "$p1" office.pins "state-$1-gpu-dc" >gpu-dc.conf
 }
 
 declare -A PID PEER=([office]=gpu-dc [gpu-dc]=office)
