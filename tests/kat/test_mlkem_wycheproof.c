@@ -239,71 +239,44 @@ static void check_counts(const char *what, const struct counts *c, size_t valid,
 	assert_int_equal(c->invalid, invalid);
 }
 
-static void test_seed_768(void **state)
-{
-	struct counts c = { 0, 0 };
+/* One Wycheproof file: how to run it, and how many valid/invalid cases it must have. */
+struct wp_file {
+	const char *name;	/* under tests/vectors/wycheproof/, without ".json" */
+	void (*run)(const char *path, enum mlkem_alg alg, struct counts *c);
+	enum mlkem_alg alg;
+	size_t valid, invalid;
+};
 
-	(void)state;
-	run_seed_file("wycheproof/mlkem_768_test.json", MLKEM_768, &c);
-	check_counts("mlkem_768_test", &c, SEED_VALID, SEED_INVALID);
+static const struct wp_file files[] = {
+	{ "mlkem_768_test", run_seed_file, MLKEM_768, SEED_VALID, SEED_INVALID },
+	{ "mlkem_1024_test", run_seed_file, MLKEM_1024, SEED_VALID, SEED_INVALID },
+	{ "mlkem_768_encaps_test", run_encaps_file, MLKEM_768, ENCAPS_VALID, ENCAPS_INVALID },
+	{ "mlkem_1024_encaps_test", run_encaps_file, MLKEM_1024, ENCAPS_VALID, ENCAPS_INVALID },
+	{ "mlkem_768_semi_expanded_decaps_test", run_semi_file, MLKEM_768, SEMI_VALID, SEMI_INVALID },
+	{ "mlkem_1024_semi_expanded_decaps_test", run_semi_file, MLKEM_1024, SEMI_VALID, SEMI_INVALID },
+};
+
+static void test_file(void **state)
+{
+	const struct wp_file *f = *state;
+	struct counts c = { 0, 0 };
+	char path[128];
+
+	snprintf(path, sizeof(path), "wycheproof/%s.json", f->name);
+	f->run(path, f->alg, &c);
+	check_counts(f->name, &c, f->valid, f->invalid);
 }
 
-static void test_seed_1024(void **state)
-{
-	struct counts c = { 0, 0 };
-
-	(void)state;
-	run_seed_file("wycheproof/mlkem_1024_test.json", MLKEM_1024, &c);
-	check_counts("mlkem_1024_test", &c, SEED_VALID, SEED_INVALID);
-}
-
-static void test_encaps_768(void **state)
-{
-	struct counts c = { 0, 0 };
-
-	(void)state;
-	run_encaps_file("wycheproof/mlkem_768_encaps_test.json", MLKEM_768, &c);
-	check_counts("mlkem_768_encaps_test", &c, ENCAPS_VALID, ENCAPS_INVALID);
-}
-
-static void test_encaps_1024(void **state)
-{
-	struct counts c = { 0, 0 };
-
-	(void)state;
-	run_encaps_file("wycheproof/mlkem_1024_encaps_test.json", MLKEM_1024, &c);
-	check_counts("mlkem_1024_encaps_test", &c, ENCAPS_VALID, ENCAPS_INVALID);
-}
-
-static void test_semi_768(void **state)
-{
-	struct counts c = { 0, 0 };
-
-	(void)state;
-	run_semi_file("wycheproof/mlkem_768_semi_expanded_decaps_test.json", MLKEM_768, &c);
-	check_counts("mlkem_768_semi_expanded_decaps_test", &c, SEMI_VALID, SEMI_INVALID);
-}
-
-static void test_semi_1024(void **state)
-{
-	struct counts c = { 0, 0 };
-
-	(void)state;
-	run_semi_file("wycheproof/mlkem_1024_semi_expanded_decaps_test.json", MLKEM_1024, &c);
-	check_counts("mlkem_1024_semi_expanded_decaps_test", &c, SEMI_VALID, SEMI_INVALID);
-}
+#define FILE_TEST(i) { files[i].name, test_file, NULL, NULL, (void *)&files[i] }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_seed_768),
-		cmocka_unit_test(test_seed_1024),
-		cmocka_unit_test(test_encaps_768),
-		cmocka_unit_test(test_encaps_1024),
-		cmocka_unit_test(test_semi_768),
-		cmocka_unit_test(test_semi_1024),
+		FILE_TEST(0), FILE_TEST(1), FILE_TEST(2), FILE_TEST(3), FILE_TEST(4), FILE_TEST(5),
 	};
 
+	_Static_assert(sizeof(tests) / sizeof(tests[0]) == sizeof(files) / sizeof(files[0]),
+		       "one test per vector file");
 	if (!mlkem_available(MLKEM_768) || !mlkem_available(MLKEM_1024)) {
 		fprintf(stderr, "ML-KEM missing from the OpenSSL providers\n");
 		return 1;	/* a KAT that cannot run is a failure, not a skip */
