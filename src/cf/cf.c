@@ -29,6 +29,7 @@ struct cf_xchg {
 	struct hs hs;
 	struct hs_result res;
 	bool have_res;			/* initiator: done, waiting for COMMIT */
+	bool pending;			/* in cf_peer.pending: stored when the input call ends */
 	uint16_t revoked[CF_MAX_REVOKED];
 	int64_t started;
 	int64_t t0_ms;
@@ -254,12 +255,12 @@ static void hs_config_common(struct cf_peer *p, struct cf_xchg *x, struct hs_con
 int cf_pool_depth(struct cf *cf, const struct cf_peer *p, const struct cf_class *c,
 		  enum store_direction dir, size_t *ret)
 {
-	struct store_counts sc;
-	int r = store_counts(cf->st, p->cfg.name, c->cfg.policy.name, dir, &sc);
+	uint64_t n;
+	int r = store_pool_depth(cf->st, p->cfg.name, c->cfg.policy.name, dir, &n);
 
 	if (r < 0)
 		return r;
-	*ret = (size_t)(sc.state[STORE_PRE_ACTIVE] + sc.state[STORE_ACTIVE]);
+	*ret = (size_t)n;
 	return 0;
 }
 
@@ -299,47 +300,33 @@ static void class_failed(struct cf_peer *p, struct cf_class *c, int err, const c
 		    c->cfg.policy.name, c->last_error, back);
 }
 
-/* Store the keys of a finished exchange; role: this side's. */
-static int store_result(struct cf_peer *p, const struct hs_result *res, bool initiator,
-			int64_t now)
+/* The store_put() input of a finished exchange; role: this side's. */
+static int pool_in(struct cf_peer *p, const struct hs_result *res, bool initiator, int64_t now,
+		   struct store_pool_in *ret)
 {
-	struct cf *cf = p->cf;
 	struct cf_class *c = cf_class_by_name(p, res->class_name);
-	struct store_exchange sx = { 0 };
-	struct store_key_in *keys;
-	size_t n = 0;
-	int r;
+	struct store_pool_in in = { 0 };
 
 	if (!c)
 		return -ENOENT;
-	sx.peer = p->cfg.name;
-	sx.class_name = res->class_name;
-	/* the first initiator key id names the exchange, the same on both sides */
-	memcpy(sx.id, res->ids[0][0], HS_KEY_ID_LEN);
-	sx.id_len = HS_KEY_ID_LEN;
-	sx.n_methods = res->suite.n;
-	memcpy(sx.methods, res->suite.ids, res->suite.n * sizeof(uint16_t));
-	if (!(keys = calloc(2 * res->n_keys, sizeof(*keys))))
-		return -ENOMEM;
-	for (int d = 0; d < 2; d++) {
-		for (size_t i = 0; i < res->n_keys; i++, n++) {
-			struct store_key_in *k = &keys[n];
-
-			memcpy(k->id.b, res->ids[d][i], STORE_KEY_ID_LEN);
-			/* d 0: the initiator sends with it */
-			k->dir = (d == 0) == initiator ? STORE_OUTBOUND : STORE_INBOUND;
-			k->key = res->keys->p + ((size_t)d * res->n_keys + i) * HS_KEY_LEN;
-			k->key_len = HS_KEY_LEN;
-			k->not_before = now;
-			k->soft_expiry = now + c->cfg.policy.rekey_interval_s;
-			k->hard_expiry = now + c->cfg.policy.hard_lifetime_s;
-			if (k->soft_expiry > k->hard_expiry)
-				k->soft_expiry = k->hard_expiry;
-		}
-	}
-	r = store_put(cf->st, &sx, keys, n, now);
-	free(keys);
-	return r;
+	in.x.peer = p->cfg.name;
+	in.x.class_name = c->cfg.policy.name;
+	/* the exchange id is the id of the initiator's first key, the same on both sides */
+	memcpy(in.x.id, res->exchange_id, POOL_ID_LEN);
+	in.x.id_len = POOL_ID_LEN;
+	in.x.n_methods = res->suite.n;
+	memcpy(in.x.methods, res->suite.ids, res->suite.n * sizeof(uint16_t));
+	in.role = initiator ? STORE_ROLE_INITIATOR : STORE_ROLE_RESPONDER;
+	in.secret = res->pool->p;
+	in.n_keys = res->n_keys;
+	in.key_len = HS_KEY_LEN;
+	in.not_before = now;
+	in.soft_expiry = now + c->cfg.policy.rekey_interval_s;
+	in.hard_expiry = now + c->cfg.policy.hard_lifetime_s;
+	if (in.soft_expiry > in.hard_expiry)
+		in.soft_expiry = in.hard_expiry;
+	*ret = in;
+	return 0;
 }
 
 /*
@@ -483,16 +470,15 @@ static int on_mine(struct cf_peer *p, uint32_t xid, const uint8_t *f, size_t len
 	return 0;
 }
 
-static int on_commit(struct cf_peer *p, uint32_t xid, int64_t now)
+static int on_commit(struct cf_peer *p, uint32_t xid)
 {
 	struct cf_class *c = NULL;
 	struct cf_xchg *x;
-	int r;
 
 	for (size_t i = 0; i < p->cfg.n_classes; i++)
 		if (p->classes[i].x && p->classes[i].x->xid == xid)
 			c = &p->classes[i];
-	if (!c || !c->x->have_res)
+	if (!c || !c->x->have_res || c->x->pending)
 		return 0;
 	x = c->x;
 	if (result_uses_revoked(p->cf, &x->res)) {
@@ -502,15 +488,91 @@ static int on_commit(struct cf_peer *p, uint32_t xid, int64_t now)
 		c->want = true;
 		return 0;
 	}
-	r = store_result(p, &x->res, true, now);
-	if (r < 0) {
-		mine_fail(p, c, r, "cannot store the keys", now);
-		return 0;
-	}
-	class_done(p, c, &x->res, mono_ms() - x->t0_ms, now);
-	c->x = NULL;
-	xchg_free(x);
+	if (p->n_pending == CF_MAX_PENDING)
+		return 0;	/* cannot happen: one per class and responder slot */
+	/* stored with the others of this input call (pending_flush) */
+	x->pending = true;
+	p->pending[p->n_pending++] = x;
 	return 0;
+}
+
+/*
+ * Group commit: store every exchange that finished during this input call
+ * in one transaction (one fsync), then send the responder's COMMITs. If the
+ * batch fails, each is tried alone, so one bad exchange fails only itself.
+ */
+static void pending_done(struct cf_peer *p, struct cf_xchg *x, int r, int64_t now)
+{
+	struct cf_class *c = x->mine ? x->cls : cf_class_by_name(p, x->res.class_name);
+
+	if (x->mine) {
+		if (r < 0) {
+			mine_fail(p, c, r, "cannot store the keys", now);
+			return;
+		}
+		class_done(p, c, &x->res, mono_ms() - x->t0_ms, now);
+		c->x = NULL;
+	} else {
+		if (r < 0) {
+			log_warning("peer %s: exchange %u: cannot store the keys: %s", p->cfg.name,
+				    x->xid, strerror(-r));
+			send_notice(p, x->xid, MSGT_ABORT, 5, "internal error");
+		} else {
+			env_send(p, CF_ENV_COMMIT, x->xid, NULL, 0);
+			if (c) {
+				c->resp_stored = true;
+				class_done(p, c, &x->res, mono_ms() - x->t0_ms, now);
+			}
+		}
+	}
+	xchg_free(x);
+}
+
+static void pending_flush(struct cf_peer *p, int64_t now)
+{
+	struct store_pool_in in[CF_MAX_PENDING];
+	struct cf_xchg *batch[CF_MAX_PENDING];
+	size_t n = 0, total = p->n_pending;
+	int r = 0;
+
+	if (!total)
+		return;
+	p->n_pending = 0;
+	for (size_t i = 0; i < total; i++) {
+		struct cf_xchg *x = p->pending[i];
+
+		p->pending[i] = NULL;
+		if (!x->mine && !p->up) {
+			xchg_free(x);	/* never COMMITted: the initiator discards its copy */
+			continue;
+		}
+		if (result_uses_revoked(p->cf, &x->res)) {
+			/* revoked in this same input call: never stored, never used */
+			if (x->mine) {
+				x->cls->x = NULL;
+				x->cls->want = true;
+			} else {
+				send_notice(p, x->xid, MSGT_ABORT, 2, "method revoked");
+			}
+			xchg_free(x);
+			continue;
+		}
+		if ((r = pool_in(p, &x->res, x->mine, now, &in[n])) < 0) {
+			pending_done(p, x, r, now);
+			continue;
+		}
+		batch[n++] = x;
+	}
+	if (!n)
+		return;
+	r = store_put(p->cf->st, in, n, now);
+	if (r < 0 && n > 1) {
+		for (size_t i = 0; i < n; i++)
+			pending_done(p, batch[i], store_put(p->cf->st, &in[i], 1, now), now);
+		return;
+	}
+	for (size_t i = 0; i < n; i++)
+		pending_done(p, batch[i], r, now);
 }
 
 static struct cf_xchg **resp_slot(struct cf_peer *p, uint32_t xid, bool create)
@@ -572,23 +634,24 @@ static int on_theirs(struct cf_peer *p, uint32_t xid, const uint8_t *f, size_t l
 	}
 	if (r == HS_DONE) {
 		struct hs_result res = { 0 };
-		struct cf_class *c;
 
 		if ((r = hs_result(&x->hs, &res)) == 0 && result_uses_revoked(p->cf, &res)) {
 			/* revoked while it ran: never stored; the initiator discards its copy */
 			log_notice("peer %s: exchange %u dropped: its suite has a revoked method",
 				   p->cfg.name, xid);
 			send_notice(p, xid, MSGT_ABORT, 2, "method revoked");
-		} else if (r < 0 || (r = store_result(p, &res, false, now)) < 0) {
+		} else if (r < 0 || p->n_pending == CF_MAX_PENDING) {
 			log_warning("peer %s: exchange %u: cannot store the keys: %s", p->cfg.name,
-				    xid, strerror(-r));
+				    xid, strerror(r < 0 ? -r : ENOBUFS));
 			send_notice(p, xid, MSGT_ABORT, 5, "internal error");
 		} else {
-			env_send(p, CF_ENV_COMMIT, xid, NULL, 0);
-			if ((c = cf_class_by_name(p, res.class_name))) {
-				c->resp_stored = true;
-				class_done(p, c, &res, mono_ms() - x->t0_ms, now);
-			}
+			/* stored, then COMMITted, when this input call ends (pending_flush) */
+			x->res = res;
+			memset(&res, 0, sizeof(res));
+			x->pending = true;
+			p->pending[p->n_pending++] = x;
+			*slot = NULL;
+			return 0;
 		}
 		hs_result_done(&res);
 		xchg_free(x);
@@ -969,9 +1032,14 @@ void cf_link_down(struct cf_peer *p, const char *why, int64_t now)
 		xchg_free(p->resp[i]);
 		p->resp[i] = NULL;
 	}
+	/* a finished exchange of mine is also its class's x, freed above */
+	for (size_t i = 0; i < p->n_pending; i++)
+		if (!p->pending[i]->mine)
+			xchg_free(p->pending[i]);
+	p->n_pending = 0;
 }
 
-int cf_link_input(struct cf_peer *p, const uint8_t *data, size_t len, int64_t now)
+static int link_input(struct cf_peer *p, const uint8_t *data, size_t len, int64_t now)
 {
 	while (len > 0) {
 		size_t take = CF_INBUF_MAX - p->in_len, off = 0;
@@ -1045,7 +1113,7 @@ int cf_link_input(struct cf_peer *p, const uint8_t *data, size_t len, int64_t no
 					r = on_mine(p, xid, e, body, now);
 				break;
 			case CF_ENV_COMMIT:
-				r = on_commit(p, xid & ~CF_XID_SENDER, now);
+				r = on_commit(p, xid & ~CF_XID_SENDER);
 				break;
 			case CF_ENV_WANT: {
 				char name[256];
@@ -1081,6 +1149,14 @@ more:
 		p->in_len -= off;
 	}
 	return 0;
+}
+
+int cf_link_input(struct cf_peer *p, const uint8_t *data, size_t len, int64_t now)
+{
+	int r = link_input(p, data, len, now);
+
+	pending_flush(p, now);
+	return r;
 }
 
 size_t cf_link_output(struct cf_peer *p, const uint8_t **ret)

@@ -53,6 +53,7 @@
 #define CF_MAX_STATIC 2
 #define CF_MAX_REVOKED 16
 #define CF_MAX_RESPONDER 16		/* concurrent peer-initiated exchanges per link */
+#define CF_MAX_PENDING (CF_MAX_RESPONDER + CF_MAX_CLASSES)	/* finished, not yet stored */
 #define CF_REASON_MAX 160
 #define CF_TEXT_MAX 128		/* = MSG_TEXT_MAX: revocation reasons */
 #define CF_FRAME_MAX (7 + 32768)	/* = MSG_FRAME_MAX */
@@ -135,6 +136,14 @@ struct cf_peer {
 	int64_t up_since, down_since;		/* down_since: 0 = never connected */
 	uint8_t exporter[TLS_EXPORTER_LEN];
 	struct cf_xchg *resp[CF_MAX_RESPONDER];	/* peer-initiated exchanges */
+	/*
+	 * Exchanges finished during one cf_link_input() call (responder: CONFIRM
+	 * verified; initiator: COMMIT received), stored together in one
+	 * transaction (one fsync) when the call ends; the responder's COMMITs
+	 * are sent after it (group commit, docs/mfsd.md).
+	 */
+	struct cf_xchg *pending[CF_MAX_PENDING];
+	size_t n_pending;
 	uint32_t next_xid;
 	uint8_t *in;				/* CF_INBUF_MAX */
 	size_t in_len;

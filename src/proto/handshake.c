@@ -48,12 +48,12 @@ enum hs_abort {
 #define KPOOL_INFO "mfsec v1 pool"
 #define MAC_I_LABEL "mfsec v1 CONFIRM initiator"
 #define MAC_R_LABEL "mfsec v1 CONFIRM responder"
-#define POOL_KEYS_INFO "mfsec v1 pool keys"
-#define POOL_IDS_INFO "mfsec v1 pool key ids"
+#define POOL_SECRET_INFO "mfsec v2 pool secret"
+#define EXCHANGE_ID_INFO "mfsec v2 exchange id"
 #define ELECT_LABEL "mfsec v1 initiator election"
 
 _Static_assert(TH_LEN == MSG_MAC_LEN, "CONFIRM carries an HMAC-SHA-384");
-_Static_assert(2 * HS_KEYS_MAX * HS_KEY_LEN <= 255 * 48, "one HKDF-Expand gives every key");
+_Static_assert(HS_KEYS_MAX == POOL_KEYS_MAX, "key ids encode the index in one byte");
 
 /* Secret working memory of one exchange, in one struct secret. */
 struct hs_work {
@@ -103,9 +103,9 @@ static void wipe_secrets(struct hs *hs)
 	runs_done(hs);
 	secret_free(hs->work);
 	hs->work = NULL;
-	secret_free(hs->keys);
-	hs->keys = NULL;
-	mfs_wipe(hs->ids, sizeof(hs->ids));
+	secret_free(hs->pool);
+	hs->pool = NULL;
+	mfs_wipe(hs->exchange_id, sizeof(hs->exchange_id));
 }
 
 /*
@@ -452,46 +452,33 @@ static int confirm_mac(const struct hs *hs, bool initiator, const uint8_t *th, u
 	return hmac_v(TH_ALG, initiator ? w->kc_i : w->kc_r, TH_LEN, parts, 3, mac);
 }
 
-/* The pool keys and their UUIDs (RFC 9562 §5.8, version 8). */
+/*
+ * The exchange's output (docs/protocol.md §7): one pool secret per
+ * direction and the exchange ID. Keys are derived from the pool secrets on
+ * demand (pool.h), never here.
+ */
 static int derive_pool(struct hs *hs)
 {
 	struct hs_work *w = work(hs);
-	size_t nk = 2 * (size_t)hs->n_keys;
-	uint8_t info[sizeof(POOL_IDS_INFO) + 2];
-	size_t li;
+	uint8_t info[sizeof(POOL_SECRET_INFO) + 3];
+	size_t li = strlen(POOL_SECRET_INFO);
 	int r;
 
-	if (!(hs->keys = secret_alloc(nk * HS_KEY_LEN)))
+	if (!(hs->pool = secret_alloc(2 * POOL_SECRET_LEN)))
 		return -ENOMEM;
-	li = strlen(POOL_KEYS_INFO);
-	memcpy(info, POOL_KEYS_INFO, li);
-	info[li] = (uint8_t)(hs->n_keys >> 8);
-	info[li + 1] = (uint8_t)hs->n_keys;
-	if ((r = hkdf_expand(TH_ALG, w->kpool, TH_LEN, info, li + 2, hs->keys->p,
-			     nk * HS_KEY_LEN)) < 0)
-		return r;
-	li = strlen(POOL_IDS_INFO);
-	memcpy(info, POOL_IDS_INFO, li);
-	info[li] = (uint8_t)(hs->n_keys >> 8);
-	info[li + 1] = (uint8_t)hs->n_keys;
-	if ((r = hkdf_expand(TH_ALG, w->kpool, TH_LEN, info, li + 2, &hs->ids[0][0][0],
-			     sizeof(hs->ids))) < 0)
-		return r;
-	/* ids[0][0..n) then ids[1][0..n): the expand output is laid out as one array of 2n */
-	if (hs->n_keys < HS_KEYS_MAX)
-		memmove(hs->ids[1], &hs->ids[0][hs->n_keys], (size_t)hs->n_keys * HS_KEY_ID_LEN);
-	for (size_t d = 0; d < 2; d++) {
-		for (size_t i = 0; i < HS_KEYS_MAX; i++) {
-			uint8_t *u = hs->ids[d][i];
-
-			if (i >= hs->n_keys) {
-				memset(u, 0, HS_KEY_ID_LEN);
-				continue;
-			}
-			u[6] = (uint8_t)((u[6] & 0x0f) | 0x80);	/* version 8 */
-			u[8] = (uint8_t)((u[8] & 0x3f) | 0x80);	/* variant 10 */
-		}
+	memcpy(info, POOL_SECRET_INFO, li);
+	info[li + 1] = (uint8_t)(hs->n_keys >> 8);
+	info[li + 2] = (uint8_t)hs->n_keys;
+	for (unsigned d = 0; d < 2; d++) {
+		info[li] = (uint8_t)d;
+		if ((r = hkdf_expand(TH_ALG, w->kpool, TH_LEN, info, li + 3,
+				     hs->pool->p + d * POOL_SECRET_LEN, POOL_SECRET_LEN)) < 0)
+			return r;
 	}
+	if ((r = hkdf_expand(TH_ALG, w->kpool, TH_LEN, (const uint8_t *)EXCHANGE_ID_INFO,
+			     strlen(EXCHANGE_ID_INFO), hs->exchange_id, POOL_ID_LEN)) < 0)
+		return r;
+	pool_exchange_id_from(hs->exchange_id);
 	return 0;
 }
 
@@ -1040,7 +1027,7 @@ int hs_result(struct hs *hs, struct hs_result *ret)
 {
 	struct hs_result res;
 
-	if (hs->state != ST_DONE || !hs->keys)
+	if (hs->state != ST_DONE || !hs->pool)
 		return -EPROTO;
 	memset(&res, 0, sizeof(res));
 	res.version = hs->version;
@@ -1052,9 +1039,9 @@ int hs_result(struct hs *hs, struct hs_result *ret)
 	}
 	res.n_methods = hs->n_runs;
 	res.n_keys = hs->n_keys;
-	memcpy(res.ids, hs->ids, sizeof(res.ids));
-	res.keys = hs->keys;
-	hs->keys = NULL;
+	memcpy(res.exchange_id, hs->exchange_id, sizeof(res.exchange_id));
+	res.pool = hs->pool;
+	hs->pool = NULL;
 	hs->state = ST_TAKEN;
 	*ret = res;
 	return 0;
@@ -1064,7 +1051,7 @@ void hs_result_done(struct hs_result *r)
 {
 	if (!r)
 		return;
-	secret_free(r->keys);
+	secret_free(r->pool);
 	memset(r, 0, sizeof(*r));
 }
 
