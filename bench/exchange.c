@@ -9,18 +9,23 @@
  * mfsd opens it) and its own thread, talk over loopback TCP (TCP_NODELAY,
  * as mfsd sets it) through the real TLS 1.3 channel (tls.h: X25519MLKEM768,
  * ML-DSA-65 mutual authentication, pinned). Inside it they exchange the
- * daemon's envelopes (u8 kind ‖ u32 xid ‖ body, cf.h) carrying the hs_*
- * frames. One exchange is what src/cf/cf.c does:
+ * daemon's envelopes (u8 kind ‖ u32 xid ‖ body, cf.h).
  *
- *   initiator: hs_init, hs_start (HELLO) ... hs_recv until HS_DONE,
- *              hs_result, wait for COMMIT, store_put (both directions)
- *   responder: hs_init on HELLO, hs_recv ... HS_DONE, hs_result,
- *              store_put (both directions), send COMMIT
+ * The stored rows (persistent, persistent with D in flight, new-tls) run
+ * the real control engine on both sides: cf_new() with one peer and D
+ * classes, cf_link_up() with the channel's TLS exporter, then the daemon's
+ * loop: cf_tick(), write cf_link_output(), read, cf_link_input(), write.
+ * The initiator asks for the next exchange of a class (cf_rekey) as soon
+ * as the class is idle, so exchanges run back to back; everything else
+ * (HELD at link-up, pool depths, group commit of the finished exchanges
+ * of one input call, COMMIT after the fsync, expiry once a second) is
+ * cf.c's own code. An exchange counts when the initiator stored it (after
+ * COMMIT). The D classes are chosen so that the same party is the elected
+ * initiator of all of them. Pools: pool_high = 4 x --keys, so an exchange
+ * asks for --keys keys per direction (64 at most, HS_KEYS_MAX).
  *
- * with the PSK read from a PSK directory per exchange (psk_dir_lookup, as
- * the daemon) and the TLS exporter of the channel as the combiner input.
- * --keys N keys per direction (default 64 = the default pool_high, which is
- * what cf.c asks for on an empty pool; HS_KEYS_MAX is 64 too).
+ * The no-store rows run the hs_* engine directly (no cf, no store): the
+ * handshake and the channel alone.
  *
  * Modes (rows):
  *   persistent          one TLS connection, exchanges back to back, one in
@@ -43,10 +48,13 @@
  * after COMMIT) / wall time with both threads running; CPU per exchange =
  * process CPU time (CLOCK_PROCESS_CPUTIME_ID, both threads, user + system)
  * / exchanges. Per side, each thread's CPU time (CLOCK_THREAD_CPUTIME_ID)
- * is split into hs (hs_* calls, PSK file read included), store (store_put,
- * with its wall time: fsync), tls (connect/accept, handshake, exporter,
- * shutdown) and io (the rest: TLS record read/write, envelopes); about a
- * dozen clock reads per side per exchange (a few µs) are included. Each
+ * is split into hs (hs_init/start/recv/done, PSK file read included),
+ * store (store_put, store_pool_depth, store_expire, store_exchanges,
+ * store_key_info, with their wall time: fsync), tls (connect/accept,
+ * handshake, exporter, shutdown) and io (the rest: TLS record read/write,
+ * cf's envelopes and scheduling). The calls are timed by link-time
+ * wrappers (-Wl,--wrap) around the real functions, so cf.c runs unchanged;
+ * two clock reads per wrapped call are included (well under 1 us each). Each
  * measurement runs --seconds of wall time on a fresh pair of stores after
  * a short unrecorded warm-up per row, --reps times; the table gives the
  * median and min..max of the reps.
@@ -69,6 +77,7 @@
 #include <limits.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -90,6 +99,7 @@
 #include "common.h"
 
 #include "base/buf.h"
+#include "cf/cf.h"
 #include "base/secret.h"
 #include "crypto/rng.h"
 #include "kex/kex.h"
@@ -186,6 +196,7 @@ struct side_stats {
 	double cpu[PH_N];	/* thread CPU per phase */
 	double store_wall;
 	double cpu_total;	/* thread CPU of the whole run */
+	uint64_t puts;		/* store_put calls (transactions, fsyncs) */
 };
 
 struct slot {
@@ -222,8 +233,12 @@ struct party {
 	uint32_t next_xid;
 	bool stop_seen;
 	int64_t now;
-	uint8_t *scratch_keys;	/* store_key_in array */
 	struct side_stats st_stats;
+	/* the control engine (stored rows) */
+	struct cf *cf;
+	struct cf_peer *cp;
+	char revoked[PATH_MAX];
+	uint64_t puts;		/* store_put transactions of the last measurement */
 };
 
 /* One measurement. */
@@ -244,12 +259,133 @@ struct run {
 };
 
 static char tmpdir[PATH_MAX - 128];
+static char class_names[MAX_DEPTH][16];	/* the initiator party is elected for each */
 static char pskdir[PATH_MAX];
 static struct secret *kek;
 
 static void ph_add(struct party *p, int ph, double t0)
 {
 	p->st_stats.cpu[ph] += thread_cpu() - t0;
+}
+
+/*
+ * Link-time wrappers (bench/meson.build): the real hs_* and store_*
+ * functions, timed into the calling thread's party. Outside a measurement
+ * (cur == NULL) they only pass through.
+ */
+static _Thread_local struct party *cur;
+
+#define TIMED(ph, call)                                                   \
+	do {                                                              \
+		double t0_ = cur ? thread_cpu() : 0, w0_ = cur ? wall_now() : 0; \
+		r = call;                                                 \
+		if (cur) {                                                \
+			cur->st_stats.cpu[ph] += thread_cpu() - t0_;      \
+			if (ph == PH_STORE)                               \
+				cur->st_stats.store_wall += wall_now() - w0_; \
+		}                                                         \
+	} while (0)
+
+int __real_hs_init(struct hs *hs, const struct hs_config *cfg);
+int __real_hs_start(struct hs *hs, struct wbuf *out);
+int __real_hs_recv(struct hs *hs, const uint8_t *msg, size_t len, struct wbuf *out);
+void __real_hs_done(struct hs *hs);
+int __real_store_put(struct store *st, const struct store_pool_in *in, size_t n, int64_t now);
+int __real_store_pool_depth(struct store *st, const char *peer, const char *class_name,
+			    enum store_direction dir, uint64_t *ret);
+int __real_store_expire(struct store *st, int64_t now);
+int __real_store_exchanges(struct store *st, const char *peer, const char *class_name, int64_t now,
+			   store_exchange_cb cb, void *arg);
+int __real_store_key_info(struct store *st, const struct store_key_id *id,
+			  struct store_key_meta *ret);
+int __wrap_hs_init(struct hs *hs, const struct hs_config *cfg);
+int __wrap_hs_start(struct hs *hs, struct wbuf *out);
+int __wrap_hs_recv(struct hs *hs, const uint8_t *msg, size_t len, struct wbuf *out);
+void __wrap_hs_done(struct hs *hs);
+int __wrap_store_put(struct store *st, const struct store_pool_in *in, size_t n, int64_t now);
+int __wrap_store_pool_depth(struct store *st, const char *peer, const char *class_name,
+			    enum store_direction dir, uint64_t *ret);
+int __wrap_store_expire(struct store *st, int64_t now);
+int __wrap_store_exchanges(struct store *st, const char *peer, const char *class_name, int64_t now,
+			   store_exchange_cb cb, void *arg);
+int __wrap_store_key_info(struct store *st, const struct store_key_id *id,
+			  struct store_key_meta *ret);
+
+int __wrap_hs_init(struct hs *hs, const struct hs_config *cfg)
+{
+	int r;
+
+	TIMED(PH_HS, __real_hs_init(hs, cfg));
+	return r;
+}
+
+int __wrap_hs_start(struct hs *hs, struct wbuf *out)
+{
+	int r;
+
+	TIMED(PH_HS, __real_hs_start(hs, out));
+	return r;
+}
+
+int __wrap_hs_recv(struct hs *hs, const uint8_t *msg, size_t len, struct wbuf *out)
+{
+	int r;
+
+	TIMED(PH_HS, __real_hs_recv(hs, msg, len, out));
+	return r;
+}
+
+void __wrap_hs_done(struct hs *hs)
+{
+	int r;
+
+	TIMED(PH_HS, (__real_hs_done(hs), 0));
+	(void)r;
+}
+
+int __wrap_store_put(struct store *st, const struct store_pool_in *in, size_t n, int64_t now)
+{
+	int r;
+
+	TIMED(PH_STORE, __real_store_put(st, in, n, now));
+	if (cur)
+		cur->st_stats.puts++;
+	return r;
+}
+
+int __wrap_store_pool_depth(struct store *st, const char *peer, const char *class_name,
+			    enum store_direction dir, uint64_t *ret)
+{
+	int r;
+
+	TIMED(PH_STORE, __real_store_pool_depth(st, peer, class_name, dir, ret));
+	return r;
+}
+
+int __wrap_store_expire(struct store *st, int64_t now)
+{
+	int r;
+
+	TIMED(PH_STORE, __real_store_expire(st, now));
+	return r;
+}
+
+int __wrap_store_exchanges(struct store *st, const char *peer, const char *class_name, int64_t now,
+			   store_exchange_cb cb, void *arg)
+{
+	int r;
+
+	TIMED(PH_STORE, __real_store_exchanges(st, peer, class_name, now, cb, arg));
+	return r;
+}
+
+int __wrap_store_key_info(struct store *st, const struct store_key_id *id,
+			  struct store_key_meta *ret)
+{
+	int r;
+
+	TIMED(PH_STORE, __real_store_key_info(st, id, ret));
+	return r;
 }
 
 static void env_put(struct party *p, uint8_t kind, uint32_t xid, const uint8_t *body, size_t len)
@@ -305,38 +441,6 @@ static void hs_config_common(struct party *p, struct slot *s, struct hs_config *
 	hc->tls_exporter_len = sizeof(p->exporter);
 }
 
-/* store_result() of cf.c: both directions, one transaction. */
-static void store_keys(struct party *p, const struct hs_result *res)
-{
-	struct store_exchange sx = { 0 };
-	struct store_key_in *keys = (struct store_key_in *)p->scratch_keys;
-	size_t n = 0;
-	double t0 = thread_cpu(), w0 = wall_now();
-
-	sx.peer = p->peer_name;
-	sx.class_name = res->class_name;
-	memcpy(sx.id, res->ids[0][0], HS_KEY_ID_LEN);
-	sx.id_len = HS_KEY_ID_LEN;
-	sx.n_methods = res->suite.n;
-	memcpy(sx.methods, res->suite.ids, res->suite.n * sizeof(uint16_t));
-	for (int d = 0; d < 2; d++) {
-		for (size_t i = 0; i < res->n_keys; i++, n++) {
-			struct store_key_in *k = &keys[n];
-
-			memcpy(k->id.b, res->ids[d][i], STORE_KEY_ID_LEN);
-			k->dir = (d == 0) == p->initiator ? STORE_OUTBOUND : STORE_INBOUND;
-			k->key = res->keys->p + ((size_t)d * res->n_keys + i) * HS_KEY_LEN;
-			k->key_len = HS_KEY_LEN;
-			k->not_before = p->now;
-			k->soft_expiry = p->now + p->pol.rekey_interval_s;
-			k->hard_expiry = p->now + p->pol.hard_lifetime_s;
-		}
-	}
-	bench_check(store_put(p->st, &sx, keys, n, p->now), "store_put");
-	p->st_stats.store_wall += wall_now() - w0;
-	ph_add(p, PH_STORE, t0);
-}
-
 static void slot_release(struct slot *s)
 {
 	hs_result_done(&s->res);
@@ -350,7 +454,6 @@ static void start_one(struct party *p, struct slot *s, unsigned n_keys)
 	uint8_t buf[HS_OUT_MAX];
 	struct wbuf w = wbuf_init(buf, sizeof(buf));
 	struct hs_config hc;
-	double t0 = thread_cpu();
 	int r;
 
 	memset(s, 0, sizeof(*s));
@@ -365,7 +468,6 @@ static void start_one(struct party *p, struct slot *s, unsigned n_keys)
 	hc.n_keys = (uint16_t)n_keys;
 	if ((r = hs_init(&s->hs, &hc)) < 0 || (r = hs_start(&s->hs, &w)) < 0)
 		bench_die("initiator: hs start: %d %s", r, hs_abort_reason(&s->hs) ? hs_abort_reason(&s->hs) : "");
-	ph_add(p, PH_HS, t0);
 	frames_put(p, s->xid | XID_SENDER, buf, w.len);
 }
 
@@ -383,16 +485,14 @@ static struct slot *slot_find(struct party *p, uint32_t xid, bool create)
 }
 
 /*
- * Handle one envelope. Returns 1 when the initiator completed an
- * exchange (keys stored after COMMIT), 0 otherwise.
+ * No-store rows: handle one envelope with the hs_* engine directly.
+ * Returns 1 when the initiator completed an exchange (COMMIT), else 0.
  */
-static int on_env(struct party *p, struct run *rn, uint8_t kind, uint32_t xid, const uint8_t *f,
-		  size_t len)
+static int on_env(struct party *p, uint8_t kind, uint32_t xid, const uint8_t *f, size_t len)
 {
 	uint8_t buf[HS_OUT_MAX];
 	struct wbuf w = wbuf_init(buf, sizeof(buf));
 	struct slot *s;
-	double t0;
 	int r;
 
 	if (kind == ENV_STOP) {
@@ -405,21 +505,15 @@ static int on_env(struct party *p, struct run *rn, uint8_t kind, uint32_t xid, c
 		if (kind == ENV_COMMIT) {
 			if (!s->have_res)
 				bench_die("initiator: COMMIT before the keys");
-			if (rn->store)
-				store_keys(p, &s->res);
-			t0 = thread_cpu();
 			slot_release(s);
-			ph_add(p, PH_HS, t0);
-			return 1;
+					return 1;
 		}
-		t0 = thread_cpu();
 		r = hs_recv(&s->hs, f, len, &w);
 		if (r == HS_DONE && (r = hs_result(&s->hs, &s->res)) == 0) {
 			s->have_res = true;
 			r = HS_DONE;
 		}
-		ph_add(p, PH_HS, t0);
-		if (r < 0)
+			if (r < 0)
 			bench_die("initiator: exchange failed: %d %s", r, hs_abort_reason(&s->hs));
 		frames_put(p, s->xid | XID_SENDER, buf, w.len);
 		return 0;
@@ -428,7 +522,6 @@ static int on_env(struct party *p, struct run *rn, uint8_t kind, uint32_t xid, c
 	if (kind != ENV_PROTO || !(xid & XID_SENDER))
 		bench_die("responder: unexpected envelope %u", kind);
 	xid &= ~XID_SENDER;
-	t0 = thread_cpu();
 	if (!(s = slot_find(p, xid, false))) {
 		struct hs_config hc;
 
@@ -447,18 +540,13 @@ static int on_env(struct party *p, struct run *rn, uint8_t kind, uint32_t xid, c
 	r = hs_recv(&s->hs, f, len, &w);
 	if (r == HS_DONE && (r = hs_result(&s->hs, &s->res)) == 0)
 		r = HS_DONE;
-	ph_add(p, PH_HS, t0);
 	if (r < 0)
 		bench_die("responder: exchange failed: %d %s", r, hs_abort_reason(&s->hs));
 	frames_put(p, xid, buf, w.len);
 	if (r == HS_DONE) {
-		if (rn->store)
-			store_keys(p, &s->res);
 		env_put(p, ENV_COMMIT, xid, NULL, 0);
-		t0 = thread_cpu();
 		slot_release(s);
-		ph_add(p, PH_HS, t0);
-	}
+		}
 	return 0;
 }
 
@@ -466,7 +554,7 @@ static int on_env(struct party *p, struct run *rn, uint8_t kind, uint32_t xid, c
  * Read once from the channel and handle every whole envelope. Returns the
  * number of exchanges completed (initiator), or -1 when the channel closed.
  */
-static int pump(struct party *p, struct run *rn)
+static int pump(struct party *p)
 {
 	ssize_t k = tls_conn_read(p->tls, p->in + p->in_len, sizeof(p->in) - p->in_len);
 	size_t off = 0;
@@ -493,7 +581,7 @@ static int pump(struct party *p, struct run *rn)
 		}
 		if (avail < ENV_HDR + body)
 			break;
-		done += on_env(p, rn, e[0], xid, e + ENV_HDR, body);
+		done += on_env(p, e[0], xid, e + ENV_HDR, body);
 		off += ENV_HDR + body;
 		if (opt.flush_each)
 			flush(p);
@@ -562,7 +650,7 @@ static uint64_t run_exchanges(struct party *p, struct run *rn, double deadline, 
 		start_one(p, &p->slots[i], opt.keys);
 	flush(p);
 	while (inflight > 0) {
-		int k = pump(p, rn);
+		int k = pump(p);
 
 		if (k < 0)
 			bench_die("initiator: channel closed");
@@ -580,6 +668,183 @@ static uint64_t run_exchanges(struct party *p, struct run *rn, double deadline, 
 	return done;
 }
 
+/* ---- the control engine (stored rows) --------------------------------------------- */
+
+static bool set_has_psk(const struct mset *set)
+{
+	for (size_t i = 0; set && i < set->n; i++)
+		if (set->ids[i] == KEX_ID_PSK)
+			return true;
+	return false;
+}
+
+/* A fresh engine on the party's fresh store: one peer, rn->depth classes. */
+static void cf_setup(struct party *p, const struct run *rn)
+{
+	struct cf_config *cfg = calloc(1, sizeof(*cfg));
+	struct cf_peer_cfg *pc;
+
+	if (!cfg)
+		bench_die("out of memory");
+	snprintf(cfg->node_id, sizeof(cfg->node_id), "%s", p->name);
+	cfg->psk_dir = pskdir;
+	snprintf(p->revoked, sizeof(p->revoked), "%s/%s.revoked", tmpdir, p->name);
+	unlink(p->revoked);
+	cfg->revoked_path = p->revoked;
+	cfg->n_peers = 1;
+	pc = &cfg->peers[0];
+	snprintf(pc->name, sizeof(pc->name), "%s", p->peer_name);
+	pc->n_classes = rn->depth;
+	for (unsigned k = 0; k < rn->depth; k++) {
+		struct cf_class_cfg *cc = &pc->classes[k];
+
+		cc->policy = p->pol;
+		memcpy(cc->policy.name, class_names[k], strlen(class_names[k]) + 1);
+		/* an exchange asks for pool_high - depth keys, at least pool_high / 4 */
+		cc->policy.pool_high = 4 * opt.keys;
+		cc->policy.pool_low = opt.keys;
+		if (set_has_psk(rn->set))
+			snprintf(cc->psk_id, sizeof(cc->psk_id), "%s", PSK_ID);
+	}
+	pc->static_keys = p->skeys;
+	pc->n_static_keys = p->n_skeys;
+	cfg->now = time(NULL);
+	bench_check(cf_new(cfg, p->st, &p->cf), "cf_new");
+	free(cfg);
+	if (!(p->cp = cf_peer_by_name(p->cf, p->peer_name)))
+		bench_die("cf: no peer");
+}
+
+static void wait_fd(int fd, short events)
+{
+	struct pollfd pf = { .fd = fd, .events = events };
+
+	while (poll(&pf, 1, -1) < 0 && errno == EINTR)
+		;
+}
+
+/* Write what the engine has for the peer (mfsd's conn_flush; the socket is non-blocking). */
+static void cf_flush(struct party *p)
+{
+	const uint8_t *o;
+	size_t n;
+
+	while ((n = cf_link_output(p->cp, &o)) > 0) {
+		ssize_t w;
+
+		if (n > 16384)
+			n = 16384;	/* MFSD_WRITE_CHUNK: OpenSSL retries need the same length */
+		while ((w = tls_conn_write(p->tls, o, n)) == -EAGAIN)
+			wait_fd(p->fd, POLLOUT);
+		if (w != (ssize_t)n)
+			bench_die("%s: tls write: %zd %s", p->name, w, tls_conn_error(p->tls));
+		cf_link_consume(p->cp, n);
+	}
+}
+
+/*
+ * One event-loop turn of mfsd's conn_event(): wait until the channel is
+ * readable, then read until it would block, feeding each read to the
+ * engine and writing its answers at once; then the group commit
+ * (cf_link_commit: one store transaction for all that finished) and its
+ * COMMITs. -1: the channel closed.
+ */
+static int cf_read(struct party *p)
+{
+	uint8_t buf[16384];
+	bool any = false;
+	int r;
+
+	for (;;) {
+		ssize_t k = tls_conn_read(p->tls, buf, sizeof(buf));
+
+		if (k == -EAGAIN) {
+			if (any)
+				break;
+			wait_fd(p->fd, POLLIN);
+			continue;
+		}
+		if (k <= 0)
+			return -1;
+		any = true;
+		if ((r = cf_link_feed(p->cp, buf, (size_t)k, time(NULL))) < 0)
+			bench_die("%s: cf_link_feed: %d (%s)", p->name, r, p->cp->last_error);
+		cf_flush(p);
+	}
+	cf_link_commit(p->cp, time(NULL));
+	cf_flush(p);
+	return 0;
+}
+
+static uint64_t cf_done(const struct party *p)
+{
+	uint64_t n = 0;
+
+	for (size_t i = 0; i < p->cp->cfg.n_classes; i++)
+		n += p->cp->classes[i].exchanges;
+	return n;
+}
+
+static bool cf_busy(const struct party *p)
+{
+	for (size_t i = 0; i < p->cp->cfg.n_classes; i++)
+		if (p->cp->classes[i].x)
+			return true;
+	return false;
+}
+
+static void cf_link_open(struct party *p)
+{
+	int fl = fcntl(p->fd, F_GETFL);
+
+	/* as mfsd: a non-blocking socket, waits in poll() */
+	if (fl < 0 || fcntl(p->fd, F_SETFL, fl | O_NONBLOCK) < 0)
+		bench_die("fcntl: %s", strerror(errno));
+	cf_link_up(p->cp, p->exporter, sizeof(p->exporter), time(NULL));
+}
+
+/*
+ * Initiator: ask for the next exchange of every idle class until the
+ * deadline (at most max exchanges asked for), then let the running ones
+ * finish. Returns the exchanges stored.
+ */
+static uint64_t cf_run(struct party *p, double deadline, uint64_t max)
+{
+	uint64_t base = cf_done(p), asked = 0;
+
+	for (;;) {
+		int64_t now = time(NULL);
+		bool more = asked < max && wall_now() < deadline;
+
+		for (size_t i = 0; more && i < p->cp->cfg.n_classes && asked < max; i++) {
+			struct cf_class *c = &p->cp->classes[i];
+
+			if (c->last_error[0])
+				bench_die("initiator: class %s: %s", c->cfg.policy.name, c->last_error);
+			if (!c->x && cf_rekey(p->cp, c->cfg.policy.name, now) == 0)
+				asked++;
+		}
+		cf_tick(p->cf, now);
+		cf_flush(p);
+		if (!cf_busy(p) && !more)
+			break;
+		if (cf_busy(p) && cf_read(p) < 0)
+			bench_die("initiator: channel closed");
+	}
+	return cf_done(p) - base;
+}
+
+/* Responder: serve until the initiator closes the channel. */
+static void cf_serve(struct party *p)
+{
+	for (;;) {
+		cf_tick(p->cf, time(NULL));
+		cf_flush(p);
+		if (cf_read(p) < 0)
+			break;
+	}
+}
+
 static void *initiator_main(void *arg)
 {
 	struct run *rn = arg;
@@ -591,6 +856,7 @@ static void *initiator_main(void *arg)
 	c_thread = thread_cpu();
 	if (rn->mode == M_NEWTLS || rn->mode == M_TLSONLY) {
 		pthread_barrier_wait(&rn->bar);
+		cur = p;
 		t_start = wall_now();
 		c_start = process_cpu();
 		deadline = t_start + rn->seconds;
@@ -599,11 +865,13 @@ static void *initiator_main(void *arg)
 			tls_up(p, tcp_connect(rn));
 			ph_add(p, PH_TLS, t0);
 			if (rn->mode == M_NEWTLS) {
-				if (run_exchanges(p, rn, deadline, 1) != 1)
+				cf_link_open(p);
+				if (cf_run(p, deadline + 60, 1) != 1)
 					bench_die("initiator: no exchange");
+				cf_link_down(p->cp, "bench: next connection", time(NULL));
 			} else {
 				/* the first server message confirms the channel (tls.h) */
-				if (pump(p, rn) != 0 || !p->stop_seen)
+				if (pump(p) != 0 || !p->stop_seen)
 					bench_die("initiator: no confirmation");
 				p->stop_seen = false;
 			}
@@ -618,19 +886,30 @@ static void *initiator_main(void *arg)
 		close(tcp_connect(rn));		/* wake the acceptor */
 	} else {
 		tls_up(p, tcp_connect(rn));
+		if (rn->store)
+			cf_link_open(p);
 		pthread_barrier_wait(&rn->bar);
 		memset(&p->st_stats, 0, sizeof(p->st_stats));
+		cur = p;
 		c_thread = thread_cpu();
 		t_start = wall_now();
 		c_start = process_cpu();
-		n = run_exchanges(p, rn, t_start + rn->seconds, UINT64_MAX);
+		if (rn->store)
+			n = cf_run(p, t_start + rn->seconds, UINT64_MAX);
+		else
+			n = run_exchanges(p, rn, t_start + rn->seconds, UINT64_MAX);
 		rn->wall = wall_now() - t_start;
 		rn->cpu = process_cpu() - c_start;
-		env_put(p, ENV_STOP, 0, NULL, 0);
-		flush(p);
+		if (rn->store) {
+			cf_link_down(p->cp, "bench: done", time(NULL));
+		} else {
+			env_put(p, ENV_STOP, 0, NULL, 0);
+			flush(p);
+		}
 		tls_down(p);
 	}
 	p->st_stats.cpu_total = thread_cpu() - c_thread;
+	cur = NULL;
 	rn->n = n;
 	return NULL;
 }
@@ -644,6 +923,7 @@ static void *responder_main(void *arg)
 	p->now = time(NULL);
 	if (rn->mode == M_NEWTLS || rn->mode == M_TLSONLY) {
 		pthread_barrier_wait(&rn->bar);
+		cur = p;
 		c_thread = thread_cpu();
 		for (;;) {
 			int fd = tcp_accept(rn);
@@ -659,23 +939,38 @@ static void *responder_main(void *arg)
 				flush(p);
 			}
 			ph_add(p, PH_TLS, t0);
-			while (pump(p, rn) >= 0)
-				;
+			if (rn->mode == M_NEWTLS) {
+				cf_link_open(p);
+				cf_serve(p);
+				cf_link_down(p->cp, "bench: closed", time(NULL));
+			} else {
+				while (pump(p) >= 0)
+					;
+			}
 			t0 = thread_cpu();
 			tls_down(p);
 			ph_add(p, PH_TLS, t0);
 		}
 	} else {
 		tls_up(p, tcp_accept(rn));
+		if (rn->store)
+			cf_link_open(p);
 		pthread_barrier_wait(&rn->bar);
 		memset(&p->st_stats, 0, sizeof(p->st_stats));
+		cur = p;
 		c_thread = thread_cpu();
-		while (!p->stop_seen)
-			if (pump(p, rn) < 0)
-				bench_die("responder: channel closed");
+		if (rn->store) {
+			cf_serve(p);
+			cf_link_down(p->cp, "bench: closed", time(NULL));
+		} else {
+			while (!p->stop_seen)
+				if (pump(p) < 0)
+					bench_die("responder: channel closed");
+		}
 		tls_down(p);
 	}
 	p->st_stats.cpu_total = thread_cpu() - c_thread;
+	cur = NULL;
 	return NULL;
 }
 
@@ -718,6 +1013,10 @@ static void measure(struct run *rn)
 			memcpy(p->pol.required, rn->set->ids, rn->set->n * sizeof(uint16_t));
 		}
 	}
+	if (rn->store) {
+		cf_setup(rn->pi, rn);
+		cf_setup(rn->pr, rn);
+	}
 	atomic_store(&rn->stop, false);
 	pthread_barrier_init(&rn->bar, NULL, 2);
 	if (pthread_create(&tr, NULL, responder_main, rn) || pthread_create(&ti, NULL, initiator_main, rn))
@@ -727,6 +1026,12 @@ static void measure(struct run *rn)
 	pthread_barrier_destroy(&rn->bar);
 	close(rn->listen_fd);
 	if (rn->store) {
+		rn->pi->puts = rn->pi->st_stats.puts;
+		rn->pr->puts = rn->pr->st_stats.puts;
+		cf_free(rn->pi->cf);
+		cf_free(rn->pr->cf);
+		rn->pi->cf = rn->pr->cf = NULL;
+		rn->pi->cp = rn->pr->cp = NULL;
 		store_close(rn->pi->st);
 		store_close(rn->pr->st);
 		rn->pi->st = rn->pr->st = NULL;
@@ -1033,8 +1338,6 @@ static void party_init(struct party *p, const char *name, const char *peer, bool
 	p->pol.min_pq_factors = 0;
 	p->pol.min_families = 0;
 	snprintf(p->db, sizeof(p->db), "%s/%s.db", tmpdir, name);
-	if (!(p->scratch_keys = calloc(2 * HS_KEYS_MAX, sizeof(struct store_key_in))))
-		bench_die("out of memory");
 }
 
 /* Pin each other's certificate and McEliece keys (as mfsd setup does). */
@@ -1063,7 +1366,6 @@ static void party_free(struct party *p)
 {
 	tls_ctx_free(p->ctx);
 	identity_free(p->idn);
-	free(p->scratch_keys);
 }
 
 static bool set_available(const struct mset *s)
@@ -1091,8 +1393,8 @@ static void usage(FILE *f)
 		"  --seconds S      wall time per measurement (default 1.5)\n"
 		"  --reps N         repetitions, median and min..max reported (default 5)\n"
 		"  --keys N         keys per direction per exchange, 1..%d (default %d = pool_high)\n"
-		"  --depth D        exchanges in flight for the 'persistent, D in flight' row,\n"
-		"                   1..%d (default 4; 1 leaves the row out)\n"
+		"  --depth D        exchanges in flight for the 'persistent, D in flight' row\n"
+		"                   (D classes on one link), 1..%d (default 4; 1 leaves the row out)\n"
 		"  --set NAME       only this method set: four-factor, mlkem768, mlkem768+psk, cat5\n"
 		"  --mode NAME      only: persistent (all four), persistent-depth,\n"
 		"                   persistent-no-store, persistent-no-store-depth,\n"
@@ -1103,7 +1405,7 @@ static void usage(FILE *f)
 		"                   must be a disk, not tmpfs, for the fsync cost to count)\n"
 		"  --flush-each     write after every envelope (default: after each read, as mfsd)\n"
 		"  --markdown       tables in Markdown\n",
-		HS_KEYS_MAX, POLICY_DEFAULT_POOL_HIGH, MAX_DEPTH);
+		HS_KEYS_MAX, POLICY_DEFAULT_POOL_HIGH, CF_MAX_CLASSES);
 }
 
 int main(int argc, char **argv)
@@ -1151,7 +1453,7 @@ int main(int argc, char **argv)
 		}
 	}
 	if (optind != argc || opt.seconds <= 0 || opt.reps < 1 || opt.reps > MAX_REPS ||
-	    opt.keys < 1 || opt.keys > HS_KEYS_MAX || opt.depth < 1 || opt.depth > MAX_DEPTH) {
+	    opt.keys < 1 || opt.keys > HS_KEYS_MAX || opt.depth < 1 || opt.depth > CF_MAX_CLASSES) {
 		usage(stderr);
 		return 2;
 	}
@@ -1179,6 +1481,12 @@ int main(int argc, char **argv)
 	party_pin(&pb, &pa);
 	pi = pa.initiator ? &pa : &pb;
 	pr = pa.initiator ? &pb : &pa;
+	/* classes the same party initiates (proto_is_initiator), one per exchange in flight */
+	for (unsigned k = 0, i = 0; k < opt.depth; i++) {
+		snprintf(class_names[k], sizeof(class_names[k]), "bench%u", i);
+		if (proto_is_initiator(pi->name, pr->name, class_names[k]) == 1)
+			k++;
+	}
 
 	for (size_t s = 0; s < N_SETS; s++) {
 		if (opt.only_set && strcmp(opt.only_set, sets[s].name) != 0)

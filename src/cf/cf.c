@@ -252,6 +252,20 @@ static void hs_config_common(struct cf_peer *p, struct cf_xchg *x, struct hs_con
 	hc->tls_exporter_len = sizeof(p->exporter);
 }
 
+/* Both pool depths of a class in one store read. */
+static int pool_depths(struct cf *cf, const struct cf_peer *p, const struct cf_class *c,
+		       size_t *ret_out, size_t *ret_in)
+{
+	uint64_t o, i;
+	int r = store_pool_depths(cf->st, p->cfg.name, c->cfg.policy.name, &o, &i);
+
+	if (r < 0)
+		return r;
+	*ret_out = (size_t)o;
+	*ret_in = (size_t)i;
+	return 0;
+}
+
 int cf_pool_depth(struct cf *cf, const struct cf_peer *p, const struct cf_class *c,
 		  enum store_direction dir, size_t *ret)
 {
@@ -361,9 +375,10 @@ static void class_done(struct cf_peer *p, struct cf_class *c, const struct hs_re
 	c->retry_at = 0;
 	c->policy_unmet = false;
 	c->exchanges++;
+	if (mfs_log_get_level() < MFS_LOG_INFO)
+		return;		/* the line below is all the rest is for */
 	suite_text(c->suite, c->n_suite, suite, sizeof(suite));
-	cf_pool_depth(p->cf, p, c, STORE_OUTBOUND, &dout);
-	cf_pool_depth(p->cf, p, c, STORE_INBOUND, &din);
+	pool_depths(p->cf, p, c, &dout, &din);
 	log_info("peer %s class %s: exchange done (%s), suite %s, %u keys/direction, %lld ms, "
 		 "pool out %zu in %zu", p->cfg.name, c->cfg.policy.name,
 		 c->initiator ? "initiator" : "responder", suite, res->n_keys,
@@ -378,19 +393,16 @@ static bool result_uses_revoked(const struct cf *cf, const struct hs_result *res
 	return false;
 }
 
-static int class_start(struct cf_peer *p, struct cf_class *c, int64_t now)
+/* Start my exchange of class c; depth: the smaller of its two pool depths now. */
+static int class_start(struct cf_peer *p, struct cf_class *c, size_t depth, int64_t now)
 {
 	struct cf_xchg *x;
 	struct hs_config hc;
 	uint8_t buf[HS_OUT_MAX];
 	struct wbuf w = wbuf_init(buf, sizeof(buf));
-	size_t din = 0, dout = 0, depth, n;
+	size_t n;
 	int r;
 
-	if ((r = cf_pool_depth(p->cf, p, c, STORE_OUTBOUND, &dout)) < 0 ||
-	    (r = cf_pool_depth(p->cf, p, c, STORE_INBOUND, &din)) < 0)
-		return r;
-	depth = dout < din ? dout : din;
 	n = depth < c->cfg.policy.pool_high ? c->cfg.policy.pool_high - depth : 0;
 	if (n < c->cfg.policy.pool_high / 4)
 		n = c->cfg.policy.pool_high / 4;	/* a rekey brings a useful batch */
@@ -1016,6 +1028,12 @@ void cf_link_down(struct cf_peer *p, const char *why, int64_t now)
 		return;
 	p->up = false;
 	p->down_since = now;
+	/*
+	 * Exchanges waiting for the group commit: mine got their COMMIT (the
+	 * responder holds them), so they are stored; the peer's never had
+	 * theirs sent, so they are dropped (the initiator discards its copy).
+	 */
+	pending_flush(p, now);
 	mfs_wipe(p->exporter, sizeof(p->exporter));
 	p->in_len = 0;
 	p->out_len = 0;
@@ -1151,6 +1169,20 @@ more:
 	return 0;
 }
 
+int cf_link_feed(struct cf_peer *p, const uint8_t *data, size_t len, int64_t now)
+{
+	int r = link_input(p, data, len, now);
+
+	if (r < 0)
+		pending_flush(p, now);	/* the caller closes the link: store what was COMMITted */
+	return r;
+}
+
+void cf_link_commit(struct cf_peer *p, int64_t now)
+{
+	pending_flush(p, now);
+}
+
 int cf_link_input(struct cf_peer *p, const uint8_t *data, size_t len, int64_t now)
 {
 	int r = link_input(p, data, len, now);
@@ -1212,16 +1244,32 @@ static void tick_class(struct cf_peer *p, struct cf_class *c, int64_t now)
 	size_t dout = 0, din = 0, depth;
 	bool due;
 
-	if (cf_pool_depth(p->cf, p, c, STORE_OUTBOUND, &dout) < 0 ||
-	    cf_pool_depth(p->cf, p, c, STORE_INBOUND, &din) < 0)
+	/*
+	 * Nothing to decide while my exchange runs, or while a WANT would be
+	 * too soon: no store read then (this runs on every loop turn).
+	 */
+	if (c->initiator && c->x) {
+		if (now - c->x->started > CF_XCHG_TIMEOUT_S)
+			mine_fail(p, c, -ETIMEDOUT, "timed out", now);
 		return;
+	}
+	if (!c->initiator && now - c->want_sent < CF_WANT_EVERY_S)
+		return;
+	if (c->initiator && now < c->retry_at)
+		return;
+	/* without a request, the watermarks are looked at once a second */
+	if (!c->want && now == c->depth_checked)
+		return;
+	if (pool_depths(p->cf, p, c, &dout, &din) < 0)
+		return;
+	c->depth_checked = now;
 	depth = dout < din ? dout : din;
 	if (depth < c->cfg.policy.pool_low || depth == 0)
 		c->refilling = true;
 	if (depth >= c->cfg.policy.pool_high)
 		c->refilling = false;
 	if (!c->initiator) {
-		if ((c->refilling || c->want) && now - c->want_sent >= CF_WANT_EVERY_S) {
+		if (c->refilling || c->want) {
 			uint8_t b[1 + POLICY_NAME_MAX];
 			size_t n = strlen(c->cfg.policy.name);
 
@@ -1234,13 +1282,6 @@ static void tick_class(struct cf_peer *p, struct cf_class *c, int64_t now)
 		}
 		return;
 	}
-	if (c->x) {
-		if (now - c->x->started > CF_XCHG_TIMEOUT_S)
-			mine_fail(p, c, -ETIMEDOUT, "timed out", now);
-		return;
-	}
-	if (now < c->retry_at)
-		return;
 	due = c->refilling || c->want ||
 	      now >= cf_class_next_rekey(p, c);
 	if (!due)
@@ -1249,7 +1290,7 @@ static void tick_class(struct cf_peer *p, struct cf_class *c, int64_t now)
 		c->want = false;
 		return;
 	}
-	class_start(p, c, now);
+	class_start(p, c, depth, now);
 }
 
 /* Log the moment a class runs out of outbound keys (fail closed), once. */
@@ -1271,7 +1312,9 @@ int64_t cf_tick(struct cf *cf, int64_t now)
 	 * Keys past hard expiry leave the pools (once a second at most): the
 	 * depths below and cf_class_degraded() count stored states only.
 	 */
-	if (now != cf->expired_at) {
+	bool second = now != cf->expired_at;
+
+	if (second) {
 		int n = store_expire(cf->st, now);
 
 		cf->expired_at = now;
@@ -1289,7 +1332,8 @@ int64_t cf_tick(struct cf *cf, int64_t now)
 				p->resp[j] = NULL;
 			}
 		}
-		for (size_t j = 0; j < p->cfg.n_classes; j++)
+		/* pools change at expiry (once a second) or by takes: a second is soon enough */
+		for (size_t j = 0; second && j < p->cfg.n_classes; j++)
 			watch_fail_closed(p, &p->classes[j]);
 		if (!p->up)
 			continue;
@@ -1306,8 +1350,7 @@ size_t cf_class_degraded(struct cf *cf, struct cf_peer *p, struct cf_class *c, i
 	bool closed = false;
 
 	(void)now;
-	cf_pool_depth(cf, p, c, STORE_OUTBOUND, &dout);
-	cf_pool_depth(cf, p, c, STORE_INBOUND, &din);
+	pool_depths(cf, p, c, &dout, &din);
 	if (!p->up && k < n) {
 		if (p->down_since)
 			snprintf(out[k++], CF_REASON_MAX, "peer unreachable since %lld",

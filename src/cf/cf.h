@@ -6,7 +6,9 @@
  *
  *   cf_new()                     once, with the node's configuration and store
  *   cf_link_up(peer, exporter)   a TLS channel to the peer is established
- *   cf_link_input(peer, bytes)   bytes read from it (any split)
+ *   cf_link_input(peer, bytes)   bytes read from it (any split); or, to
+ *                                store a whole event-loop turn at once,
+ *                                cf_link_feed() per read, then cf_link_commit()
  *   cf_link_output(peer)         bytes to write to it (then cf_link_consume)
  *   cf_link_down(peer)           the channel is gone
  *   cf_tick(now)                 start exchanges that are due; returns the
@@ -115,6 +117,7 @@ struct cf_class {
 	int64_t retry_at;			/* no new exchange before this */
 	unsigned failures;			/* in a row */
 	int64_t want_sent;			/* responder side: last WANT sent */
+	int64_t depth_checked;			/* last tick that read the pool depths */
 	/* last negotiated suite */
 	uint16_t suite[POLICY_MAX_METHODS];
 	size_t n_suite;
@@ -184,8 +187,24 @@ struct cf_class *cf_class_by_name(struct cf_peer *p, const char *name);
 void cf_link_up(struct cf_peer *p, const uint8_t *exporter, size_t exporter_len, int64_t now);
 /* The channel is gone: running exchanges are dropped, unconfirmed keys discarded. */
 void cf_link_down(struct cf_peer *p, const char *why, int64_t now);
-/* Bytes read from the channel. A negative errno: close the channel (p->last_error says why). */
+/*
+ * Bytes read from the channel. A negative errno: close the channel
+ * (p->last_error says why). The exchanges that finish in the call
+ * (responder: the initiator's CONFIRM verified; initiator: COMMIT received)
+ * are stored together in one store_put() transaction (one fsync) at its
+ * end, and only then does the responder's COMMIT go out (group commit).
+ */
 int cf_link_input(struct cf_peer *p, const uint8_t *data, size_t len, int64_t now);
+/*
+ * cf_link_input() without the store step: the finished exchanges wait
+ * (keys in memory, no COMMIT sent) until cf_link_commit(). A daemon feeds
+ * every read of one event-loop turn, writing cf_link_output() between them
+ * (so the peer can work on the answers meanwhile), then commits once: one
+ * fsync per turn, however many exchanges finished in it. On an error the
+ * waiting exchanges are stored (or dropped) at once, as cf_link_input().
+ */
+int cf_link_feed(struct cf_peer *p, const uint8_t *data, size_t len, int64_t now);
+void cf_link_commit(struct cf_peer *p, int64_t now);
 /* Pending output: *ret points at it (valid until the next call into cf). */
 size_t cf_link_output(struct cf_peer *p, const uint8_t **ret);
 void cf_link_consume(struct cf_peer *p, size_t n);

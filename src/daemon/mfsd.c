@@ -471,6 +471,7 @@ static void conn_event(struct daemon *d, struct conn *c, uint32_t events)
 			return;
 		}
 	}
+	r = 0;
 	for (;;) {
 		ssize_t n = tls_conn_read(c->tls, buf, sizeof(buf));
 
@@ -483,14 +484,19 @@ static void conn_event(struct daemon *d, struct conn *c, uint32_t events)
 			return;
 		}
 		c->last_rx_ms = now_ms();
-		r = cf_link_input(c->peer->cp, buf, (size_t)n, time(NULL));
+		r = cf_link_feed(c->peer->cp, buf, (size_t)n, time(NULL));
 		if (r < 0) {
 			conn_close(d, c, c->peer->cp->last_error[0] ? c->peer->cp->last_error :
 				   mfs_strerror(r));
 			return;
 		}
+		/* answers go out at once, so the peer works on them while we read on */
+		if ((r = conn_flush(c)) < 0)
+			break;
 	}
-	if ((r = conn_flush(c)) < 0) {
+	/* group commit: what finished in this turn is stored in one transaction */
+	cf_link_commit(c->peer->cp, time(NULL));
+	if (r < 0 || (r = conn_flush(c)) < 0) {
 		conn_close(d, c, tls_conn_error(c->tls)[0] ? tls_conn_error(c->tls) : mfs_strerror(r));
 		return;
 	}

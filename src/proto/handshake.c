@@ -43,13 +43,9 @@ enum hs_abort {
 #define TH_LEN 48
 #define TH_INIT_LABEL "mfsec v1 transcript"
 #define PURPOSE_MASTER "mfs peer master"
-#define KC_I_INFO "mfsec v1 kc initiator"
-#define KC_R_INFO "mfsec v1 kc responder"
-#define KPOOL_INFO "mfsec v1 pool"
+#define KEY_BLOCK_INFO "mfsec v2 key block"
 #define MAC_I_LABEL "mfsec v1 CONFIRM initiator"
 #define MAC_R_LABEL "mfsec v1 CONFIRM responder"
-#define POOL_SECRET_INFO "mfsec v2 pool secret"
-#define EXCHANGE_ID_INFO "mfsec v2 exchange id"
 #define ELECT_LABEL "mfsec v1 initiator election"
 
 _Static_assert(TH_LEN == MSG_MAC_LEN, "CONFIRM carries an HMAC-SHA-384");
@@ -60,8 +56,14 @@ struct hs_work {
 	uint8_t ss[COMBINER_MAX_METHODS][KEX_SECRET_LEN];
 	uint8_t exporter[HS_EXPORTER_MAX];
 	uint8_t master[HS_MASTER_LEN];
-	uint8_t kc_i[TH_LEN], kc_r[TH_LEN], kpool[TH_LEN];
+	/* the key block, in this order (one HKDF-Expand, docs/protocol.md §5) */
+	uint8_t kc_i[TH_LEN], kc_r[TH_LEN];
+	uint8_t pool[2 * POOL_SECRET_LEN];
+	uint8_t xid[POOL_ID_LEN];
 };
+#define KEY_BLOCK_LEN (2 * TH_LEN + 2 * POOL_SECRET_LEN + POOL_ID_LEN)
+_Static_assert(offsetof(struct hs_work, xid) + POOL_ID_LEN - offsetof(struct hs_work, kc_i) ==
+	       KEY_BLOCK_LEN, "the key block is contiguous");
 
 static const char *abort_str(unsigned int code)
 {
@@ -378,7 +380,8 @@ static int derive(struct hs *hs)
 	struct combiner_input in;
 	const char *id_i, *id_r;
 	struct cbuf extra;
-	size_t n = hs->n_runs;
+	uint8_t info[sizeof(KEY_BLOCK_INFO) + 2];
+	size_t n = hs->n_runs, li;
 	int r;
 
 	memset(cm, 0, sizeof(cm));
@@ -428,13 +431,18 @@ static int derive(struct hs *hs)
 	extra = CBUF(hs->th, TH_LEN);
 	in.extra = &extra;
 	in.n_extra = 1;
+	/*
+	 * kc_i ‖ kc_r ‖ pool_0 ‖ pool_1 ‖ exchange id = HKDF-Expand(master,
+	 * "mfsec v2 key block" ‖ u16 n_keys, 176): one expansion (n_keys is
+	 * fixed since SELECT), each part at its own offset.
+	 */
+	li = strlen(KEY_BLOCK_INFO);
+	memcpy(info, KEY_BLOCK_INFO, li);
+	info[li] = (uint8_t)(hs->n_keys >> 8);
+	info[li + 1] = (uint8_t)hs->n_keys;
 	if ((r = combiner_derive(&in, w->master, HS_MASTER_LEN)) < 0 ||
-	    (r = hkdf_expand(TH_ALG, w->master, HS_MASTER_LEN, (const uint8_t *)KC_I_INFO,
-			     strlen(KC_I_INFO), w->kc_i, TH_LEN)) < 0 ||
-	    (r = hkdf_expand(TH_ALG, w->master, HS_MASTER_LEN, (const uint8_t *)KC_R_INFO,
-			     strlen(KC_R_INFO), w->kc_r, TH_LEN)) < 0 ||
-	    (r = hkdf_expand(TH_ALG, w->master, HS_MASTER_LEN, (const uint8_t *)KPOOL_INFO,
-			     strlen(KPOOL_INFO), w->kpool, TH_LEN)) < 0)
+	    (r = hkdf_expand(TH_ALG, w->master, HS_MASTER_LEN, info, li + 2, w->kc_i,
+			     KEY_BLOCK_LEN)) < 0)
 		return r;
 	mfs_wipe(w->ss, sizeof(w->ss));
 	mfs_wipe(w->master, sizeof(w->master));
@@ -454,30 +462,16 @@ static int confirm_mac(const struct hs *hs, bool initiator, const uint8_t *th, u
 
 /*
  * The exchange's output (docs/protocol.md §7): one pool secret per
- * direction and the exchange ID. Keys are derived from the pool secrets on
- * demand (pool.h), never here.
+ * direction and the exchange ID, from the key block. Keys are derived from
+ * the pool secrets on demand (pool.h), never here.
  */
 static int derive_pool(struct hs *hs)
 {
 	struct hs_work *w = work(hs);
-	uint8_t info[sizeof(POOL_SECRET_INFO) + 3];
-	size_t li = strlen(POOL_SECRET_INFO);
-	int r;
 
-	if (!(hs->pool = secret_alloc(2 * POOL_SECRET_LEN)))
+	if (!(hs->pool = secret_dup(w->pool, sizeof(w->pool))))
 		return -ENOMEM;
-	memcpy(info, POOL_SECRET_INFO, li);
-	info[li + 1] = (uint8_t)(hs->n_keys >> 8);
-	info[li + 2] = (uint8_t)hs->n_keys;
-	for (unsigned d = 0; d < 2; d++) {
-		info[li] = (uint8_t)d;
-		if ((r = hkdf_expand(TH_ALG, w->kpool, TH_LEN, info, li + 3,
-				     hs->pool->p + d * POOL_SECRET_LEN, POOL_SECRET_LEN)) < 0)
-			return r;
-	}
-	if ((r = hkdf_expand(TH_ALG, w->kpool, TH_LEN, (const uint8_t *)EXCHANGE_ID_INFO,
-			     strlen(EXCHANGE_ID_INFO), hs->exchange_id, POOL_ID_LEN)) < 0)
-		return r;
+	memcpy(hs->exchange_id, w->xid, POOL_ID_LEN);
 	pool_exchange_id_from(hs->exchange_id);
 	return 0;
 }
@@ -961,9 +955,12 @@ int hs_recv(struct hs *hs, const uint8_t *frame, size_t len, struct wbuf *out)
 				 abort_str(m.u.notice.code), text);
 		goto out;
 	}
-	/* after SELECT every frame carries the negotiated version */
+	/*
+	 * After SELECT every frame carries the negotiated version; a HELLO is
+	 * always framed as version 1, so a late one is just unexpected (below).
+	 */
 	if (hs->state != ST_R_WAIT_HELLO && hs->state != ST_I_WAIT_SELECT &&
-	    m.version != hs->version) {
+	    m.type != MSGT_HELLO && m.version != hs->version) {
 		r = fail(hs, -EPROTONOSUPPORT, &note, "%s with version %u", msg_type_name(m.type),
 			 m.version);
 		goto out;

@@ -69,10 +69,7 @@ static const char *const stmt_sql[S_COUNT_] = {
 	[S_COUNTS] = "SELECT state, withdrawn, sum(n_keys), sum(out_next), sum(in_count) "
 		     "FROM exchanges WHERE (?1 IS NULL OR peer = ?1) AND (?2 IS NULL OR class = ?2) "
 		     "GROUP BY state, withdrawn",
-	[S_DEPTH_OUT] = "SELECT coalesce(sum(n_keys - out_next), 0) FROM exchanges "
-			"WHERE peer = ?1 AND class = ?2 AND out_blob IS NOT NULL",
-	[S_DEPTH_IN] = "SELECT coalesce(sum(n_keys - in_count), 0) FROM exchanges "
-		       "WHERE peer = ?1 AND class = ?2 AND in_blob IS NOT NULL",
+	[S_DEPTH] = "SELECT out_n, in_n FROM pools WHERE peer = ?1 AND class = ?2",
 	[S_LIST] = "SELECT " X_COLUMNS "FROM exchanges "
 		   "WHERE (?1 IS NULL OR peer = ?1) AND (?2 IS NULL OR class = ?2) ORDER BY xid",
 	[S_AUDIT_APPEND] = "INSERT INTO audit (at, who, what, detail, n_keys) "

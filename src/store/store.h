@@ -183,12 +183,15 @@ int store_put(struct store *st, const struct store_pool_in *in, size_t n, int64_
 
 /*
  * Keys in the pool (PRE_ACTIVE + ACTIVE) of (peer, class_name) in direction
- * dir (STORE_OUTBOUND or STORE_INBOUND), as store_counts() would add them,
- * but reading only the exchanges that still hold some: cheap enough for
- * every exchange.
+ * dir (STORE_OUTBOUND or STORE_INBOUND): what store_counts() adds up, read
+ * from a per-pool counter the store keeps (one row, however many exchanges
+ * are stored), so cheap enough for every exchange and every tick.
  */
 int store_pool_depth(struct store *st, const char *peer, const char *class_name,
 		     enum store_direction dir, uint64_t *ret);
+/* Both directions in one read: *ret_out (outbound) and *ret_in (inbound). */
+int store_pool_depths(struct store *st, const char *peer, const char *class_name,
+		      uint64_t *ret_out, uint64_t *ret_in);
 
 /* Metadata of one key: never key bytes. */
 struct store_key_meta {

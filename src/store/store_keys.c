@@ -267,28 +267,45 @@ int store_put(struct store *st, const struct store_pool_in *in, size_t n, int64_
 	return r;
 }
 
-int store_pool_depth(struct store *st, const char *peer, const char *class_name,
-		     enum store_direction dir, uint64_t *ret)
+int store_pool_depths(struct store *st, const char *peer, const char *class_name,
+		      uint64_t *ret_out, uint64_t *ret_in)
 {
 	sqlite3_stmt *s;
 	int rc, r;
 
-	if (!st || !pool_ok(peer, class_name) || (dir != STORE_OUTBOUND && dir != STORE_INBOUND) ||
-	    !ret)
+	if (!st || !pool_ok(peer, class_name) || !ret_out || !ret_in)
 		return -EINVAL;
-	if ((r = store_stmt(st, dir == STORE_OUTBOUND ? S_DEPTH_OUT : S_DEPTH_IN, &s)) < 0)
+	if ((r = store_stmt(st, S_DEPTH, &s)) < 0)
 		return r;
 	sqlite3_bind_text(s, 1, peer, -1, SQLITE_STATIC);
 	sqlite3_bind_text(s, 2, class_name, -1, SQLITE_STATIC);
 	rc = sqlite3_step(s);
 	if (rc == SQLITE_ROW) {
-		*ret = (uint64_t)sqlite3_column_int64(s, 0);
+		*ret_out = (uint64_t)sqlite3_column_int64(s, 0);
+		*ret_in = (uint64_t)sqlite3_column_int64(s, 1);
+		r = 0;
+	} else if (rc == SQLITE_DONE) {
+		*ret_out = *ret_in = 0;	/* nothing was ever stored for this pool */
 		r = 0;
 	} else {
-		r = store_sql_err(st, rc ? rc : SQLITE_ERROR);
+		r = store_sql_err(st, rc);
 	}
 	store_stmt_done(s);
 	return r;
+}
+
+int store_pool_depth(struct store *st, const char *peer, const char *class_name,
+		     enum store_direction dir, uint64_t *ret)
+{
+	uint64_t d[2];
+	int r;
+
+	if ((dir != STORE_OUTBOUND && dir != STORE_INBOUND) || !ret)
+		return -EINVAL;
+	if ((r = store_pool_depths(st, peer, class_name, &d[0], &d[1])) < 0)
+		return r;
+	*ret = d[dir];
+	return 0;
 }
 
 /* ---- delivery ---- */

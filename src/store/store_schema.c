@@ -50,9 +50,39 @@ static const char schema_v2[] =
 	"CREATE INDEX exchanges_tag ON exchanges (tag);"
 	"CREATE INDEX exchanges_out ON exchanges (peer, class, not_before, xid) "
 	"  WHERE out_blob IS NOT NULL;"
-	"CREATE INDEX exchanges_in ON exchanges (peer, class) WHERE in_blob IS NOT NULL;"
 	"CREATE INDEX exchanges_pool ON exchanges (peer, class, created);"
 	"CREATE INDEX exchanges_live_expiry ON exchanges (hard_expiry) WHERE state <= 1;"
+	/*
+	 * Pool depth per (peer, class): the keys still servable in each
+	 * direction, kept by triggers so that every write path keeps it right
+	 * and reading it costs one row, however many exchanges are stored.
+	 * A row's share: n_keys - delivered while its blob is present, else 0.
+	 */
+	"CREATE TABLE pools ("
+	"  peer TEXT NOT NULL,"
+	"  class TEXT NOT NULL,"
+	"  out_n INTEGER NOT NULL DEFAULT 0 CHECK (out_n >= 0),"
+	"  in_n INTEGER NOT NULL DEFAULT 0 CHECK (in_n >= 0),"
+	"  PRIMARY KEY (peer, class)"
+	") WITHOUT ROWID;"
+	"CREATE TRIGGER pools_insert AFTER INSERT ON exchanges BEGIN"
+	"  INSERT OR IGNORE INTO pools (peer, class) VALUES (NEW.peer, NEW.class);"
+	"  UPDATE pools SET"
+	"    out_n = out_n + CASE WHEN NEW.out_blob IS NULL THEN 0 ELSE NEW.n_keys - NEW.out_next END,"
+	"    in_n = in_n + CASE WHEN NEW.in_blob IS NULL THEN 0 ELSE NEW.n_keys - NEW.in_count END"
+	"    WHERE peer = NEW.peer AND class = NEW.class;"
+	"END;"
+	"CREATE TRIGGER pools_update AFTER UPDATE OF out_next, in_count, out_blob, in_blob"
+	"  ON exchanges BEGIN"
+	"  UPDATE pools SET"
+	"    out_n = out_n + CASE WHEN NEW.out_blob IS NULL THEN 0 ELSE NEW.n_keys - NEW.out_next END"
+	"                  - CASE WHEN OLD.out_blob IS NULL THEN 0 ELSE OLD.n_keys - OLD.out_next END,"
+	"    in_n = in_n + CASE WHEN NEW.in_blob IS NULL THEN 0 ELSE NEW.n_keys - NEW.in_count END"
+	"                - CASE WHEN OLD.in_blob IS NULL THEN 0 ELSE OLD.n_keys - OLD.in_count END"
+	"    WHERE peer = OLD.peer AND class = OLD.class;"
+	"END;"
+	"CREATE TRIGGER exchanges_no_delete BEFORE DELETE ON exchanges"
+	"  BEGIN SELECT RAISE(ABORT, 'exchanges are kept (their metadata is the record)'); END;"
 	/* method -> exchanges derived with it (revocation lookups) */
 	"CREATE TABLE exchange_methods ("
 	"  method INTEGER NOT NULL CHECK (method BETWEEN 0 AND 65535),"

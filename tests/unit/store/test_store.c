@@ -126,6 +126,20 @@ static void assert_key_is(const struct store_key *k, const struct store_key_id *
 	assert_memory_equal(k->key->p, want, T_KEY_LEN);
 }
 
+/* The per-pool counter agrees with the per-key states, both directions. */
+static void assert_depth(struct t *t, const char *peer, const char *cls)
+{
+	struct store_counts c;
+	uint64_t depth;
+
+	for (int d = STORE_OUTBOUND; d <= STORE_INBOUND; d++) {
+		assert_int_equal(store_counts(t->st, peer, cls, (enum store_direction)d, &c), 0);
+		assert_int_equal(store_pool_depth(t->st, peer, cls, (enum store_direction)d, &depth),
+				 0);
+		assert_int_equal(depth, c.state[STORE_PRE_ACTIVE] + c.state[STORE_ACTIVE]);
+	}
+}
+
 static uint64_t count(struct t *t, enum store_key_state s)
 {
 	struct store_counts c;
@@ -182,6 +196,7 @@ static void test_round_trip(void **state)
 	assert_int_equal(m.delivered_at, NOW);
 	assert_int_equal(count(t, STORE_DELIVERED), 3);
 	assert_int_equal(count(t, STORE_ACTIVE), 5);
+	assert_depth(t, "peer-a", "gold");
 
 	/* the pool survives a reopen (a new sealing epoch) */
 	store_close(t->st);
@@ -307,7 +322,9 @@ static void test_order_and_pre_activation(void **state)
 	assert_key_is(&k[0], &now_ids[0]);
 	store_key_done(&k[0]);
 	assert_int_equal(store_take(t->st, "p", "c", "enc", NOW + 49, 1, k), -ENOKEY);
+	assert_depth(t, "p", "c");
 	assert_int_equal(store_expire(t->st, NOW + 60), 0);	/* activates one */
+	assert_depth(t, "p", "c");
 	assert_int_equal(store_counts(t->st, "p", "c", STORE_OUTBOUND, &c), 0);
 	assert_int_equal(c.state[STORE_PRE_ACTIVE], 1);
 	assert_int_equal(c.state[STORE_ACTIVE], 1);
@@ -410,6 +427,7 @@ static void test_expiry(void **state)
 	assert_int_equal(store_expire(t->st, NOW + 100), 6);	/* 4 pool + 2 delivered */
 	assert_int_equal(count(t, STORE_DESTROYED), 6);
 	assert_int_equal(count(t, STORE_ACTIVE), 0);
+	assert_depth(t, "p", "c");
 	assert_int_equal(store_key_info(t->st, &out[2], &m), 0);
 	assert_int_equal(m.state, STORE_DESTROYED);
 	assert_int_equal(m.changed, NOW + 100);
@@ -476,6 +494,7 @@ static void test_withdraw(void **state)
 		assert_true(id_in(&ids[i], a_out + 1, 2) || id_in(&ids[i], a_in, 3));
 	free(ids);
 	assert_int_equal(count(t, STORE_WITHDRAWN), 5);
+	assert_depth(t, "p", "c");
 	/* the next take skips the withdrawn keys */
 	assert_int_equal(store_take(t->st, "p", "c", "enc", NOW, 1, k), 0);
 	assert_key_is(&k[0], &b_out[0]);
@@ -566,6 +585,7 @@ static void test_withdraw_exchange(void **state)
 	assert_int_equal(store_withdraw_exchange(t->st, x.id, x.id_len, "mfsd", "lost", NOW + 1), 4);
 	assert_int_equal(count(t, STORE_WITHDRAWN), 4);
 	assert_int_equal(count(t, STORE_DELIVERED), 2);
+	assert_depth(t, "p", "c");
 	db = raw_open(t);
 	assert_true(blob_is_null(db, &a_out[1], STORE_OUTBOUND));
 	assert_true(blob_is_null(db, &a_in[1], STORE_INBOUND));
@@ -641,6 +661,7 @@ static void test_blob_swap(void **state)
 	assert_int_equal(count(t, STORE_DELIVERED), 3);
 	assert_int_equal(store_audit_list(t->st, 0, audit_cb, &af), 0);
 	assert_int_equal(af.found, 2);
+	assert_depth(t, "p", "c");
 }
 
 static void test_file_modes(void **state)
