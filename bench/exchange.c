@@ -99,6 +99,7 @@
 #include "common.h"
 
 #include "base/buf.h"
+#include "base/log.h"
 #include "cf/cf.h"
 #include "base/secret.h"
 #include "crypto/rng.h"
@@ -133,6 +134,7 @@ static struct {
 	bool markdown;
 	bool refs;
 	bool flush_each;
+	const char *log_level;
 	const char *only_set;
 	const char *only_mode;
 	const char *openssl;
@@ -144,6 +146,7 @@ static struct {
 	.depth = 4,
 	.refs = true,
 	.openssl = "openssl",
+	.log_level = "notice",
 };
 
 static double wall_now(void) { return bench_clock(CLOCK_MONOTONIC); }
@@ -1138,6 +1141,7 @@ struct row {
 	double side[2][MAX_REPS];	/* thread CPU s per exchange: initiator, responder */
 	double ph[PH_N][MAX_REPS];	/* both sides, s per exchange */
 	double store_wall[MAX_REPS];	/* both sides, s per exchange */
+	double puts[MAX_REPS];		/* store transactions (fsyncs) per exchange, both sides */
 	double io[MAX_REPS];		/* both sides: thread CPU not in a phase */
 };
 
@@ -1176,6 +1180,7 @@ static void row_measure(struct row *w, struct party *pi, struct party *pr, doubl
 	}
 	w->io[i] += w->side[0][i] + w->side[1][i];
 	w->store_wall[i] = (pi->st_stats.store_wall + pr->st_stats.store_wall) / n;
+	w->puts[i] = (double)(pi->st_stats.puts + pr->st_stats.puts) / n;
 	w->n++;
 }
 
@@ -1262,11 +1267,12 @@ static void print_tables(void)
 	}
 	printf("\nWhere the time goes (both sides summed, per exchange, medians):\n\n");
 	if (opt.markdown) {
-		printf("| set | mode | hs CPU | store CPU | store wall | TLS CPU | io CPU | wall/exch |\n");
-		printf("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |\n");
+		printf("| set | mode | hs CPU | store CPU | store wall | puts/exch | TLS CPU | io CPU | wall/exch | 2 CPUs / CPU |\n");
+		printf("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
 	} else {
-		printf("%-30s  %-32s  %9s  %9s  %10s  %9s  %9s  %9s\n", "set", "mode", "hs CPU",
-		       "store CPU", "store wall", "TLS CPU", "io CPU", "wall/exch");
+		printf("%-30s  %-32s  %9s  %9s  %10s  %9s  %9s  %9s  %9s  %12s\n", "set", "mode", "hs CPU",
+		       "store CPU", "store wall", "puts/exch", "TLS CPU", "io CPU", "wall/exch",
+		       "2 CPUs / CPU");
 	}
 	for (int i = 0; i < n_rows; i++) {
 		const struct row *w = &rows[i];
@@ -1278,9 +1284,10 @@ static void print_tables(void)
 		fmt_time(d, sizeof(d), bench_median(w->ph[PH_TLS], w->n));
 		fmt_time(e, sizeof(e), bench_median(w->io, w->n));
 		fmt_time(f, sizeof(f), 1 / bench_median(w->rate, w->n));
-		printf(opt.markdown ? "| %s | %s | %s | %s | %s | %s | %s | %s |\n" :
-				      "%-30s  %-32s  %9s  %9s  %10s  %9s  %9s  %9s\n",
-		       w->set ? w->set->label : "-", mode, a, b, c, d, e, f);
+		printf(opt.markdown ? "| %s | %s | %s | %s | %s | %.2f | %s | %s | %s | %.0f/s |\n" :
+				      "%-30s  %-32s  %9s  %9s  %10s  %9.2f  %9s  %9s  %9s  %10.0f/s\n",
+		       w->set ? w->set->label : "-", mode, a, b, c, bench_median(w->puts, w->n), d, e,
+		       f, 2 / bench_median(w->cpu, w->n));
 	}
 	if (opt.refs) {
 		printf("\nReferences measured in this run (ops/s, median of the runs, min..max):\n\n");
@@ -1403,7 +1410,9 @@ static void usage(FILE *f)
 		"  --openssl PATH   openssl binary (default: openssl from PATH)\n"
 		"  --dir DIR        where the stores and identities go (default $TMPDIR or /tmp;\n"
 		"                   must be a disk, not tmpfs, for the fsync cost to count)\n"
-		"  --flush-each     write after every envelope (default: after each read, as mfsd)\n"
+		"  --flush-each     no-store rows: write after every envelope (default: after each read)\n"
+		"  --log-level L    the engines' log level (default notice; at info cf logs one\n"
+		"                   line per exchange and side, as mfsd at log_level = info)\n"
 		"  --markdown       tables in Markdown\n",
 		HS_KEYS_MAX, POLICY_DEFAULT_POOL_HIGH, CF_MAX_CLASSES);
 }
@@ -1411,7 +1420,8 @@ static void usage(FILE *f)
 int main(int argc, char **argv)
 {
 	bench_set_name("bench/exchange");
-	enum { O_SEC = 256, O_REPS, O_KEYS, O_DEPTH, O_SET, O_MODE, O_NOREFS, O_OSSL, O_DIR, O_MD, O_FLUSH };
+	enum { O_SEC = 256, O_REPS, O_KEYS, O_DEPTH, O_SET, O_MODE, O_NOREFS, O_OSSL, O_DIR, O_MD, O_FLUSH,
+	       O_LOG };
 	static const struct option lo[] = {
 		{ "seconds", required_argument, NULL, O_SEC },
 		{ "reps", required_argument, NULL, O_REPS },
@@ -1424,6 +1434,7 @@ int main(int argc, char **argv)
 		{ "dir", required_argument, NULL, O_DIR },
 		{ "markdown", no_argument, NULL, O_MD },
 		{ "flush-each", no_argument, NULL, O_FLUSH },
+		{ "log-level", required_argument, NULL, O_LOG },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -1448,6 +1459,7 @@ int main(int argc, char **argv)
 		case O_DIR: opt.dir = optarg; break;
 		case O_MD: opt.markdown = true; break;
 		case O_FLUSH: opt.flush_each = true; break;
+		case O_LOG: opt.log_level = optarg; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
@@ -1456,6 +1468,15 @@ int main(int argc, char **argv)
 	    opt.keys < 1 || opt.keys > HS_KEYS_MAX || opt.depth < 1 || opt.depth > CF_MAX_CLASSES) {
 		usage(stderr);
 		return 2;
+	}
+	{
+		enum mfs_log_level lv;
+
+		if (mfs_log_level_parse(opt.log_level, &lv) < 0) {
+			usage(stderr);
+			return 2;
+		}
+		mfs_log_set_level(lv);
 	}
 	signal(SIGPIPE, SIG_IGN);
 	tmp = opt.dir ? opt.dir : getenv("TMPDIR");
