@@ -135,6 +135,7 @@ static struct {
 	bool refs;
 	bool flush_each;
 	const char *log_level;
+	bool batch_writes;
 	const char *only_set;
 	const char *only_mode;
 	const char *openssl;
@@ -143,7 +144,7 @@ static struct {
 	.seconds = 1.5,
 	.reps = 5,
 	.keys = POLICY_DEFAULT_POOL_HIGH,
-	.depth = 4,
+	.depth = CF_MAX_CLASSES,
 	.refs = true,
 	.openssl = "openssl",
 	.log_level = "notice",
@@ -748,7 +749,8 @@ static void cf_flush(struct party *p)
 /*
  * One event-loop turn of mfsd's conn_event(): wait until the channel is
  * readable, then read until it would block, feeding each read to the
- * engine and writing its answers at once; then the group commit
+ * engine and writing each answer as soon as it exists (cf_link_feed
+ * returns 1 after one); then the group commit
  * (cf_link_commit: one store transaction for all that finished) and its
  * COMMITs. -1: the channel closed.
  */
@@ -770,9 +772,16 @@ static int cf_read(struct party *p)
 		if (k <= 0)
 			return -1;
 		any = true;
-		if ((r = cf_link_feed(p->cp, buf, (size_t)k, time(NULL))) < 0)
-			bench_die("%s: cf_link_feed: %d (%s)", p->name, r, p->cp->last_error);
-		cf_flush(p);
+		r = cf_link_feed(p->cp, buf, (size_t)k, time(NULL));
+		for (;;) {
+			if (r < 0)
+				bench_die("%s: cf_link_feed: %d (%s)", p->name, r, p->cp->last_error);
+			if (!opt.batch_writes || r == 0)
+				cf_flush(p);	/* each answer as soon as it exists */
+			if (r == 0)
+				break;
+			r = cf_link_feed(p->cp, NULL, 0, time(NULL));
+		}
 	}
 	cf_link_commit(p->cp, time(NULL));
 	cf_flush(p);
@@ -1401,7 +1410,7 @@ static void usage(FILE *f)
 		"  --reps N         repetitions, median and min..max reported (default 5)\n"
 		"  --keys N         keys per direction per exchange, 1..%d (default %d = pool_high)\n"
 		"  --depth D        exchanges in flight for the 'persistent, D in flight' row\n"
-		"                   (D classes on one link), 1..%d (default 4; 1 leaves the row out)\n"
+		"                   (D classes on one link), 1..%d (default %d; 1 leaves the row out)\n"
 		"  --set NAME       only this method set: four-factor, mlkem768, mlkem768+psk, cat5\n"
 		"  --mode NAME      only: persistent (all four), persistent-depth,\n"
 		"                   persistent-no-store, persistent-no-store-depth,\n"
@@ -1411,17 +1420,19 @@ static void usage(FILE *f)
 		"  --dir DIR        where the stores and identities go (default $TMPDIR or /tmp;\n"
 		"                   must be a disk, not tmpfs, for the fsync cost to count)\n"
 		"  --flush-each     no-store rows: write after every envelope (default: after each read)\n"
+		"  --batch-writes   stored rows: write the engine's output once per read, not after\n"
+		"                   every answer (mfsd writes after every answer)\n"
 		"  --log-level L    the engines' log level (default notice; at info cf logs one\n"
 		"                   line per exchange and side, as mfsd at log_level = info)\n"
 		"  --markdown       tables in Markdown\n",
-		HS_KEYS_MAX, POLICY_DEFAULT_POOL_HIGH, CF_MAX_CLASSES);
+		HS_KEYS_MAX, POLICY_DEFAULT_POOL_HIGH, CF_MAX_CLASSES, CF_MAX_CLASSES);
 }
 
 int main(int argc, char **argv)
 {
 	bench_set_name("bench/exchange");
 	enum { O_SEC = 256, O_REPS, O_KEYS, O_DEPTH, O_SET, O_MODE, O_NOREFS, O_OSSL, O_DIR, O_MD, O_FLUSH,
-	       O_LOG };
+	       O_LOG, O_BATCH };
 	static const struct option lo[] = {
 		{ "seconds", required_argument, NULL, O_SEC },
 		{ "reps", required_argument, NULL, O_REPS },
@@ -1435,6 +1446,7 @@ int main(int argc, char **argv)
 		{ "markdown", no_argument, NULL, O_MD },
 		{ "flush-each", no_argument, NULL, O_FLUSH },
 		{ "log-level", required_argument, NULL, O_LOG },
+		{ "batch-writes", no_argument, NULL, O_BATCH },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -1460,6 +1472,7 @@ int main(int argc, char **argv)
 		case O_MD: opt.markdown = true; break;
 		case O_FLUSH: opt.flush_each = true; break;
 		case O_LOG: opt.log_level = optarg; break;
+		case O_BATCH: opt.batch_writes = true; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}

@@ -1057,11 +1057,20 @@ void cf_link_down(struct cf_peer *p, const char *why, int64_t now)
 	p->n_pending = 0;
 }
 
-static int link_input(struct cf_peer *p, const uint8_t *data, size_t len, int64_t now)
+/*
+ * Copy data into the input buffer and handle every whole envelope. yield:
+ * once all data is copied, return 1 right after an envelope whose handling
+ * produced output, leaving the rest buffered (cf_link_feed).
+ */
+static int link_input(struct cf_peer *p, const uint8_t *data, size_t len, int64_t now, bool yield)
 {
-	while (len > 0) {
-		size_t take = CF_INBUF_MAX - p->in_len, off = 0;
+	bool first = true;
 
+	while (len > 0 || first) {
+		size_t take = CF_INBUF_MAX - p->in_len, off = 0, out0 = p->out_len;
+		bool yielded = false;
+
+		first = false;
 		if (take > len)
 			take = len;
 		memcpy(p->in + p->in_len, data, take);
@@ -1157,6 +1166,10 @@ static int link_input(struct cf_peer *p, const uint8_t *data, size_t len, int64_
 			if (!p->up)
 				return -ENOTCONN;
 			off += CF_ENV_HDR_LEN + body;
+			if (yield && len == 0 && p->out_len > out0) {
+				yielded = true;
+				break;
+			}
 		}
 more:
 		if (off == 0 && p->in_len == CF_INBUF_MAX) {
@@ -1165,13 +1178,15 @@ more:
 		}
 		memmove(p->in, p->in + off, p->in_len - off);
 		p->in_len -= off;
+		if (yielded)
+			return 1;
 	}
 	return 0;
 }
 
 int cf_link_feed(struct cf_peer *p, const uint8_t *data, size_t len, int64_t now)
 {
-	int r = link_input(p, data, len, now);
+	int r = link_input(p, data, len, now, true);
 
 	if (r < 0)
 		pending_flush(p, now);	/* the caller closes the link: store what was COMMITted */
@@ -1185,7 +1200,7 @@ void cf_link_commit(struct cf_peer *p, int64_t now)
 
 int cf_link_input(struct cf_peer *p, const uint8_t *data, size_t len, int64_t now)
 {
-	int r = link_input(p, data, len, now);
+	int r = link_input(p, data, len, now, false);
 
 	pending_flush(p, now);
 	return r;

@@ -197,11 +197,16 @@ void cf_link_down(struct cf_peer *p, const char *why, int64_t now);
 int cf_link_input(struct cf_peer *p, const uint8_t *data, size_t len, int64_t now);
 /*
  * cf_link_input() without the store step: the finished exchanges wait
- * (keys in memory, no COMMIT sent) until cf_link_commit(). A daemon feeds
- * every read of one event-loop turn, writing cf_link_output() between them
- * (so the peer can work on the answers meanwhile), then commits once: one
- * fsync per turn, however many exchanges finished in it. On an error the
- * waiting exchanges are stored (or dropped) at once, as cf_link_input().
+ * (keys in memory, no COMMIT sent) until cf_link_commit(). It also stops
+ * early: right after an envelope whose handling produced output it returns
+ * 1, with the rest of the input kept; write cf_link_output() and call
+ * cf_link_feed(p, NULL, 0, now) again until it returns 0 (everything
+ * handled). So a daemon writes each answer as soon as it exists, and the
+ * peer works on it while this side handles the next envelope; then, at the
+ * end of the event-loop turn, one cf_link_commit() stores whatever finished
+ * in the turn with one fsync. Returns 0, 1, or a negative errno as
+ * cf_link_input() (the waiting exchanges are then stored or dropped at
+ * once).
  */
 int cf_link_feed(struct cf_peer *p, const uint8_t *data, size_t len, int64_t now);
 void cf_link_commit(struct cf_peer *p, int64_t now);

@@ -449,7 +449,7 @@ static void conn_established(struct conn *c)
 static void conn_event(struct daemon *d, struct conn *c, uint32_t events)
 {
 	uint8_t buf[16384];
-	int r;
+	int r, w;
 
 	(void)events;
 	if (c->connecting) {
@@ -479,7 +479,7 @@ static void conn_event(struct daemon *d, struct conn *c, uint32_t events)
 			return;
 		}
 	}
-	r = 0;
+	r = w = 0;
 	for (;;) {
 		ssize_t n = tls_conn_read(c->tls, buf, sizeof(buf));
 
@@ -492,19 +492,27 @@ static void conn_event(struct daemon *d, struct conn *c, uint32_t events)
 			return;
 		}
 		c->last_rx_ms = now_ms();
+		/*
+		 * Each answer goes out as soon as it exists (cf_link_feed returns 1
+		 * after one), so the peer works on it while we handle the next.
+		 */
 		r = cf_link_feed(c->peer->cp, buf, (size_t)n, time(NULL));
-		if (r < 0) {
-			conn_close(d, c, c->peer->cp->last_error[0] ? c->peer->cp->last_error :
-				   mfs_strerror(r));
-			return;
+		for (;;) {
+			if (r < 0) {
+				conn_close(d, c, c->peer->cp->last_error[0] ?
+					   c->peer->cp->last_error : mfs_strerror(r));
+				return;
+			}
+			if ((w = conn_flush(c)) < 0 || r == 0)
+				break;
+			r = cf_link_feed(c->peer->cp, NULL, 0, time(NULL));
 		}
-		/* answers go out at once, so the peer works on them while we read on */
-		if ((r = conn_flush(c)) < 0)
+		if (w < 0)
 			break;
 	}
 	/* group commit: what finished in this turn is stored in one transaction */
 	cf_link_commit(c->peer->cp, time(NULL));
-	if (r < 0 || (r = conn_flush(c)) < 0) {
+	if ((r = w) < 0 || (r = conn_flush(c)) < 0) {
 		conn_close(d, c, tls_conn_error(c->tls)[0] ? tls_conn_error(c->tls) : mfs_strerror(r));
 		return;
 	}

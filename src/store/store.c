@@ -31,7 +31,6 @@ static const char *const stmt_sql[S_COUNT_] = {
 			   "n_keys, key_len, not_before, soft_expiry, hard_expiry, created, changed, "
 			   "state, out_blob, in_blob) "
 			   "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12, ?13, ?14, ?15)",
-	[S_PUT_METHOD] = "INSERT INTO exchange_methods (method, xid) VALUES (?1, ?2)",
 	[S_TAKE_SELECT] = "SELECT " X_COLUMNS "FROM exchanges "
 			  "WHERE peer = ?1 AND class = ?2 AND out_blob IS NOT NULL "
 			  "AND not_before <= ?3 AND hard_expiry > ?3 ORDER BY not_before, xid",
@@ -54,18 +53,17 @@ static const char *const stmt_sql[S_COUNT_] = {
 			   "WHERE state <= 1 AND hard_expiry <= ?1",
 	[S_DESTROY] = "UPDATE exchanges SET state = 4, out_blob = NULL, in_blob = NULL, "
 		      "changed = ?1 WHERE state <= 1 AND hard_expiry <= ?1",
-	[S_WITHDRAW_SELECT] = "SELECT " X_COLUMNS "FROM exchanges WHERE xid IN "
-			      "(SELECT xid FROM exchange_methods WHERE method = ?1) "
+	/* the method is checked in C (methods blob): revocation is rare, a put is not */
+	[S_WITHDRAW_SELECT] = "SELECT " X_COLUMNS "FROM exchanges WHERE state <= 1 AND withdrawn = 0 "
 			      "AND (out_blob IS NOT NULL OR in_blob IS NOT NULL) ORDER BY xid",
 	[S_XWITHDRAW] = "UPDATE exchanges SET withdrawn = 1, out_blob = NULL, in_blob = NULL, "
 			"changed = ?2 WHERE xid = ?1",
-	[S_USAGE] = "SELECT " X_COLUMNS "FROM exchanges WHERE xid IN "
-		    "(SELECT xid FROM exchange_methods WHERE method = ?1) "
-		    "AND state <= 1 AND hard_expiry > ?2 ORDER BY peer, class, xid",
+	[S_USAGE] = "SELECT " X_COLUMNS "FROM exchanges WHERE state <= 1 AND hard_expiry > ?1 "
+		    "ORDER BY peer, class, xid",
 	[S_XLIST] = "SELECT exchange_id, created, withdrawn, n_keys, out_next, in_count "
 		    "FROM exchanges WHERE peer = ?1 AND class = ?2 AND state <= 1 "
 		    "AND hard_expiry > ?3 ORDER BY created DESC, xid DESC",
-	[S_XFIND] = "SELECT " X_COLUMNS "FROM exchanges WHERE exchange_id = ?1",
+	[S_XFIND] = "SELECT " X_COLUMNS "FROM exchanges WHERE tag = ?1 AND exchange_id = ?2",
 	[S_COUNTS] = "SELECT state, withdrawn, sum(n_keys), sum(out_next), sum(in_count) "
 		     "FROM exchanges WHERE (?1 IS NULL OR peer = ?1) AND (?2 IS NULL OR class = ?2) "
 		     "GROUP BY state, withdrawn",

@@ -190,13 +190,31 @@ static void xrow_from_put(const struct store_pool_in *p, int64_t now, struct xro
 	x->state = p->not_before > now ? STORE_PRE_ACTIVE : STORE_ACTIVE;
 }
 
+/* Is exchange ID id stored? (through the tag index: the only index on IDs) */
+static int exchange_exists(struct store *st, const uint8_t *id)
+{
+	sqlite3_stmt *s;
+	int rc, r;
+
+	if ((r = store_stmt(st, S_XFIND, &s)) < 0)
+		return r;
+	sqlite3_bind_int64(s, 1, (int64_t)pool_tag(id));
+	sqlite3_bind_blob(s, 2, id, STORE_KEY_ID_LEN, SQLITE_STATIC);
+	rc = sqlite3_step(s);
+	r = rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : store_sql_err(st, rc);
+	store_stmt_done(s);
+	return r;
+}
+
 static int put_one(struct store *st, const struct store_pool_in *p, int64_t now, struct xrow *x)
 {
 	uint8_t methods[METHODS_BLOB_MAX], aad[AAD_MAX];
 	size_t aad_len;
 	sqlite3_stmt *s;
-	int64_t xid;
 	int r;
+
+	if ((r = exchange_exists(st, p->x.id)) != 0)
+		return r < 0 ? r : -EEXIST;
 
 	xrow_from_put(p, now, x);
 	for (size_t i = 0; i < x->n_methods; i++) {
@@ -233,15 +251,6 @@ static int put_one(struct store *st, const struct store_pool_in *p, int64_t now,
 			  SQLITE_STATIC);
 	if ((r = step_done(st, s)) < 0)
 		return r;
-	xid = sqlite3_last_insert_rowid(st->db);
-	if ((r = store_stmt(st, S_PUT_METHOD, &s)) < 0)
-		return r;
-	for (size_t i = 0; i < x->n_methods; i++) {
-		sqlite3_bind_int(s, 1, x->methods[i]);
-		sqlite3_bind_int64(s, 2, xid);
-		if ((r = step_done(st, s)) < 0)
-			return r;
-	}
 	return 0;
 }
 
@@ -691,6 +700,18 @@ static int idv_push(struct idv *a, const struct xrow *x, unsigned dir, unsigned 
 	return 0;
 }
 
+/* Whether the exchange row under s (X_COLUMNS) was derived with method. */
+static bool row_has_method(sqlite3_stmt *s, uint16_t method)
+{
+	const uint8_t *m = sqlite3_column_blob(s, 4);
+	int n = sqlite3_column_bytes(s, 4);
+
+	for (int i = 0; m && i + 1 < n; i += 2)
+		if ((uint16_t)(m[i] << 8 | m[i + 1]) == method)
+			return true;
+	return false;
+}
+
 /* Withdraw x in the open transaction: its undelivered keys go. Appends their IDs to ids. */
 static int withdraw_row(struct store *st, const struct xrow *x, int64_t now, struct idv *ids,
 			size_t *n)
@@ -734,8 +755,9 @@ int store_withdraw_method(struct store *st, uint16_t method, const char *who, co
 	/* Read first, then update: the select must not see its own updates. */
 	if ((r = store_stmt(st, S_WITHDRAW_SELECT, &s)) < 0)
 		goto rollback;
-	sqlite3_bind_int(s, 1, method);
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		if (!row_has_method(s, method))
+			continue;
 		if (n_rows == cap) {
 			cap = cap ? 2 * cap : 16;
 			if (!(tmp = reallocarray(rows, cap, sizeof(*rows)))) {
@@ -796,9 +818,14 @@ int store_withdraw_exchange(struct store *st, const uint8_t *id, size_t id_len, 
 	snprintf(detail + off, sizeof(detail) - off, ": %s", reason);
 	if ((r = store_tx_begin(st)) < 0)
 		return r;
+	if (id_len != STORE_KEY_ID_LEN) {
+		r = -ENOKEY;	/* not an exchange ID of this schema */
+		goto rollback;
+	}
 	if ((r = store_stmt(st, S_XFIND, &s)) < 0)
 		goto rollback;
-	sqlite3_bind_blob(s, 1, id, (int)id_len, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 1, (int64_t)pool_tag(id));
+	sqlite3_bind_blob(s, 2, id, STORE_KEY_ID_LEN, SQLITE_STATIC);
 	rc = sqlite3_step(s);
 	if (rc == SQLITE_ROW)
 		r = store_xrow_from_row(s, &x);
@@ -916,9 +943,10 @@ int store_method_usage(struct store *st, uint16_t method, int64_t now, store_usa
 	memset(&g, 0, sizeof(g));
 	if ((r = store_stmt(st, S_USAGE, &s)) < 0)
 		return r;
-	sqlite3_bind_int(s, 1, method);
-	sqlite3_bind_int64(s, 2, now);
+	sqlite3_bind_int64(s, 1, now);
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		if (!row_has_method(s, method))
+			continue;
 		if ((r = store_xrow_from_row(s, &x)) < 0)
 			break;
 		/* A new group: report the previous one. */

@@ -24,7 +24,7 @@ static const char schema_v2[] =
 	 */
 	"CREATE TABLE exchanges ("
 	"  xid INTEGER PRIMARY KEY,"
-	"  exchange_id BLOB NOT NULL UNIQUE CHECK (length(exchange_id) = 16),"
+	"  exchange_id BLOB NOT NULL CHECK (length(exchange_id) = 16),"
 	"  tag INTEGER NOT NULL,"
 	"  peer TEXT NOT NULL,"
 	"  class TEXT NOT NULL,"
@@ -47,10 +47,10 @@ static const char schema_v2[] =
 	"  CHECK ((out_blob IS NOT NULL) = (state <= 1 AND withdrawn = 0 AND out_next < n_keys)),"
 	"  CHECK ((in_blob IS NOT NULL) = (state <= 1 AND withdrawn = 0 AND in_count < n_keys))"
 	");"
+	/* exchange IDs are unique: store_put checks through this index (no second one) */
 	"CREATE INDEX exchanges_tag ON exchanges (tag);"
 	"CREATE INDEX exchanges_out ON exchanges (peer, class, not_before, xid) "
 	"  WHERE out_blob IS NOT NULL;"
-	"CREATE INDEX exchanges_pool ON exchanges (peer, class, created);"
 	"CREATE INDEX exchanges_live_expiry ON exchanges (hard_expiry) WHERE state <= 1;"
 	/*
 	 * Pool depth per (peer, class): the keys still servable in each
@@ -83,12 +83,6 @@ static const char schema_v2[] =
 	"END;"
 	"CREATE TRIGGER exchanges_no_delete BEFORE DELETE ON exchanges"
 	"  BEGIN SELECT RAISE(ABORT, 'exchanges are kept (their metadata is the record)'); END;"
-	/* method -> exchanges derived with it (revocation lookups) */
-	"CREATE TABLE exchange_methods ("
-	"  method INTEGER NOT NULL CHECK (method BETWEEN 0 AND 65535),"
-	"  xid INTEGER NOT NULL REFERENCES exchanges (xid),"
-	"  PRIMARY KEY (method, xid)"
-	") WITHOUT ROWID;"
 	/*
 	 * Delivery log: keys first..first+count-1 of one direction of one
 	 * exchange went to delivered_to at at (one row per take and exchange,
