@@ -1073,10 +1073,12 @@ static int link_input(struct cf_peer *p, const uint8_t *data, size_t len, int64_
 		first = false;
 		if (take > len)
 			take = len;
-		memcpy(p->in + p->in_len, data, take);
-		p->in_len += take;
-		data += take;
-		len -= take;
+		if (take) {	/* data is NULL when only buffered envelopes are left */
+			memcpy(p->in + p->in_len, data, take);
+			p->in_len += take;
+			data += take;
+			len -= take;
+		}
 		for (;;) {
 			const uint8_t *e = p->in + off;
 			size_t avail = p->in_len - off, body = 0, fl;
