@@ -14,11 +14,14 @@
  * The stored rows (persistent, persistent with D in flight, new-tls) run
  * the real control engine on both sides: cf_new() with one peer and D
  * classes, cf_link_up() with the channel's TLS exporter, then the daemon's
- * loop: cf_tick(), write cf_link_output(), read, cf_link_input(), write.
+ * loop (src/daemon/mfsd.c conn_event): cf_tick(), write cf_link_output(),
+ * wait in poll(), read until the socket would block with each read going to
+ * cf_link_feed() and each answer written as soon as it exists, then
+ * cf_link_commit() (the group commit) and its COMMITs.
  * The initiator asks for the next exchange of a class (cf_rekey) as soon
  * as the class is idle, so exchanges run back to back; everything else
- * (HELD at link-up, pool depths, group commit of the finished exchanges
- * of one input call, COMMIT after the fsync, expiry once a second) is
+ * (HELD at link-up, pool depths, group commit of the exchanges finished
+ * in one turn, COMMIT after the fsync, expiry once a second) is
  * cf.c's own code. An exchange counts when the initiator stored it (after
  * COMMIT). The D classes are chosen so that the same party is the elected
  * initiator of all of them. Pools: pool_high = 4 x --keys, so an exchange
@@ -39,10 +42,11 @@
  *   tls-only            (one row) connection + TLS handshake + exporter +
  *                       close, no exchange: the TLS share of new-tls
  *
- * Each party handles every whole envelope a read brought, then writes all
- * its answers in one TLS record, as mfsd does (cf_link_input, then
- * conn_flush); --flush-each writes after every envelope instead, which lets
- * the two threads overlap more when several exchanges are in flight.
+ * --batch-writes makes the stored rows write the engine's output once per
+ * read instead of after every answer (fewer writes and fsyncs, less
+ * overlap). The no-store rows handle every whole envelope a read brought,
+ * then write all the answers at once; --flush-each writes after every
+ * envelope there.
  *
  * Measures: exchanges/s = completed exchanges (initiator stored the keys
  * after COMMIT) / wall time with both threads running; CPU per exchange =
@@ -54,7 +58,9 @@
  * handshake, exporter, shutdown) and io (the rest: TLS record read/write,
  * cf's envelopes and scheduling). The calls are timed by link-time
  * wrappers (-Wl,--wrap) around the real functions, so cf.c runs unchanged;
- * two clock reads per wrapped call are included (well under 1 us each). Each
+ * two clock reads per wrapped call are included (a thread-CPU read is a
+ * system call, ~0.5 us). puts/exch: store transactions (fsyncs) per
+ * exchange, both sides. Each
  * measurement runs --seconds of wall time on a fresh pair of stores after
  * a short unrecorded warm-up per row, --reps times; the table gives the
  * median and min..max of the reps.
