@@ -1390,6 +1390,17 @@ static void party_free(struct party *p)
 	identity_free(p->idn);
 }
 
+/* The load averages, as /proc/loadavg gives them: how busy the machine was. */
+static void load_note(char *out, size_t size)
+{
+	double l[3];
+
+	if (getloadavg(l, 3) == 3)
+		snprintf(out, size, "%.2f %.2f %.2f", l[0], l[1], l[2]);
+	else
+		snprintf(out, size, "?");
+}
+
 static bool set_available(const struct mset *s)
 {
 	for (size_t i = 0; i < s->n; i++)
@@ -1462,7 +1473,7 @@ int main(int argc, char **argv)
 	uint8_t psk[32];
 	int c, fd;
 	time_t t0 = time(NULL);
-	char date[64];
+	char date[64], load0[64], load1[64];
 
 	while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
 		switch (c) {
@@ -1514,6 +1525,7 @@ int main(int argc, char **argv)
 		bench_die("out of memory");
 	bench_check(crypto_random(kek->p, kek->len), "crypto_random");
 
+	load_note(load0, sizeof(load0));
 	fprintf(stderr, "bench/exchange: generating two identities (ML-DSA-65, McEliece)...\n");
 	party_init(&pa, "bench-a", "bench-b", proto_is_initiator("bench-a", "bench-b", CLASS) == 1);
 	party_init(&pb, "bench-b", "bench-a", !pa.initiator);
@@ -1566,7 +1578,9 @@ int main(int argc, char **argv)
 
 	strftime(date, sizeof(date), "%Y-%m-%d %H:%M UTC", gmtime(&t0));
 	printf("%sdate: %s\n", opt.markdown ? "- " : "", date);
-	printf("%smachine: %ld CPUs (online)\n", opt.markdown ? "- " : "", sysconf(_SC_NPROCESSORS_ONLN));
+	load_note(load1, sizeof(load1));
+	printf("%smachine: %ld CPUs (online); load average (1, 5, 15 min) at the start: %s, at the end: %s\n",
+	       opt.markdown ? "- " : "", sysconf(_SC_NPROCESSORS_ONLN), load0, load1);
 	printf("%sOpenSSL: %s; SQLite: %s\n", opt.markdown ? "- " : "", OpenSSL_version(OPENSSL_VERSION),
 	       sqlite3_libversion());
 	printf("%sbench: --seconds %g --reps %d --keys %u --depth %u; stores and identities in %s\n",
