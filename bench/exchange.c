@@ -42,6 +42,8 @@
  *   tls-only            (one row) connection + TLS handshake + exporter +
  *                       close, no exchange: the TLS share of new-tls
  *
+ * --async-commit stores on a writer thread (cf/commit.h) so that the fsync
+ * does not stop the event loop; mfsd does not do that (yet).
  * --batch-writes makes the stored rows write the engine's output once per
  * read instead of after every answer (fewer writes and fsyncs, less
  * overlap). The no-store rows handle every whole envelope a read brought,
@@ -107,6 +109,7 @@
 #include "base/buf.h"
 #include "base/log.h"
 #include "cf/cf.h"
+#include "cf/commit.h"
 #include "base/secret.h"
 #include "crypto/rng.h"
 #include "kex/kex.h"
@@ -142,6 +145,7 @@ static struct {
 	bool flush_each;
 	const char *log_level;
 	bool batch_writes;
+	bool async_commit;
 	const char *only_set;
 	const char *only_mode;
 	const char *openssl;
@@ -247,6 +251,7 @@ struct party {
 	/* the control engine (stored rows) */
 	struct cf *cf;
 	struct cf_peer *cp;
+	struct cf_committer *cm;	/* the group commit's writer thread */
 	char revoked[PATH_MAX];
 	uint64_t puts;		/* store_put transactions of the last measurement */
 };
@@ -353,13 +358,28 @@ void __wrap_hs_done(struct hs *hs)
 	(void)r;
 }
 
+/* store_put() on a writer thread (commit.c): no party of its own, both summed here. */
+static pthread_mutex_t writer_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct side_stats writer_stats;
+
 int __wrap_store_put(struct store *st, const struct store_pool_in *in, size_t n, int64_t now)
 {
+	double t0, w0;
 	int r;
 
-	TIMED(PH_STORE, __real_store_put(st, in, n, now));
-	if (cur)
+	if (cur) {
+		TIMED(PH_STORE, __real_store_put(st, in, n, now));
 		cur->st_stats.puts++;
+		return r;
+	}
+	t0 = thread_cpu();
+	w0 = wall_now();
+	r = __real_store_put(st, in, n, now);
+	pthread_mutex_lock(&writer_lock);
+	writer_stats.cpu[PH_STORE] += thread_cpu() - t0;
+	writer_stats.store_wall += wall_now() - w0;
+	writer_stats.puts++;
+	pthread_mutex_unlock(&writer_lock);
 	return r;
 }
 
@@ -721,6 +741,8 @@ static void cf_setup(struct party *p, const struct run *rn)
 	cfg->now = time(NULL);
 	bench_check(cf_new(cfg, p->st, &p->cf), "cf_new");
 	free(cfg);
+	if (opt.async_commit)
+		bench_check(cf_committer_new(p->db, kek, &p->cm), "cf_committer_new");
 	if (!(p->cp = cf_peer_by_name(p->cf, p->peer_name)))
 		bench_die("cf: no peer");
 }
@@ -752,32 +774,64 @@ static void cf_flush(struct party *p)
 	}
 }
 
+/* Start the group commit of what waits: here (as mfsd), or on the writer thread (--async-commit). */
+static void cf_commit_kick(struct party *p)
+{
+	struct cf_batch *b;
+
+	if (!p->cm) {
+		cf_link_commit(p->cp, time(NULL));
+		return;
+	}
+	if ((b = cf_link_commit_begin(p->cp, time(NULL)))) {
+		b->now = time(NULL);
+		cf_committer_submit(p->cm, b);
+	}
+}
+
+/* Batches the writer finished: settle them (COMMITs go out), start the next. */
+static void cf_commit_collect(struct party *p, bool wait)
+{
+	struct cf_batch *b;
+
+	while ((b = cf_committer_done(p->cm, wait))) {
+		cf_link_commit_end(b, time(NULL));
+		wait = false;
+	}
+	cf_commit_kick(p);
+	cf_flush(p);
+}
+
 /*
- * One event-loop turn of mfsd's conn_event(): wait until the channel is
- * readable, then read until it would block, feeding each read to the
- * engine and writing each answer as soon as it exists (cf_link_feed
- * returns 1 after one); then the group commit
- * (cf_link_commit: one store transaction for all that finished) and its
- * COMMITs. -1: the channel closed.
+ * One event-loop turn of mfsd's loop: wait until the channel or the
+ * writer thread has something; collect the batches the writer stored
+ * (their COMMITs go out); read the channel until it would block, feeding
+ * each read to the engine and writing each answer as soon as it exists
+ * (cf_link_feed returns 1 after one); then the group commit of what
+ * finished: cf_link_commit() and its COMMITs, as mfsd, or with
+ * --async-commit cf_link_commit_begin() for the writer thread. -1: the
+ * channel closed.
  */
 static int cf_read(struct party *p)
 {
 	uint8_t buf[16384];
-	bool any = false;
+	struct pollfd pf[2] = { { .fd = p->fd, .events = POLLIN },
+				{ .fd = p->cm ? cf_committer_fd(p->cm) : -1, .events = POLLIN } };
 	int r;
 
+	while (poll(pf, 2, -1) < 0 && errno == EINTR)
+		;
+	if (pf[1].revents & POLLIN)
+		cf_commit_collect(p, false);
+	if (!(pf[0].revents & (POLLIN | POLLHUP | POLLERR)))
+		return 0;
 	for (;;) {
 		ssize_t k = tls_conn_read(p->tls, buf, sizeof(buf));
 
-		if (k == -EAGAIN) {
-			if (any)
-				break;
-			wait_fd(p->fd, POLLIN);
-			continue;
-		}
+		if (k == -EAGAIN)
+			break;
 		if (k <= 0)
 			return -1;
-		any = true;
 		r = cf_link_feed(p->cp, buf, (size_t)k, time(NULL));
 		for (;;) {
 			if (r < 0)
@@ -789,9 +843,16 @@ static int cf_read(struct party *p)
 			r = cf_link_feed(p->cp, NULL, 0, time(NULL));
 		}
 	}
-	cf_link_commit(p->cp, time(NULL));
+	cf_commit_kick(p);
 	cf_flush(p);
 	return 0;
+}
+
+/* Before the link goes: wait for the batch the writer has (as mfsd's conn_close). */
+static void cf_commit_drain(struct party *p)
+{
+	while (p->cm && p->cp->batch)
+		cf_commit_collect(p, true);
 }
 
 static uint64_t cf_done(const struct party *p)
@@ -893,6 +954,7 @@ static void *initiator_main(void *arg)
 				if ((k = cf_run(p, deadline + 60, 1)) < 1)
 					bench_die("initiator: no exchange");
 				n += k - 1;
+				cf_commit_drain(p);
 				cf_link_down(p->cp, "bench: next connection", time(NULL));
 			} else {
 				/* the first server message confirms the channel (tls.h) */
@@ -926,6 +988,7 @@ static void *initiator_main(void *arg)
 		rn->wall = wall_now() - t_start;
 		rn->cpu = process_cpu() - c_start;
 		if (rn->store) {
+			cf_commit_drain(p);
 			cf_link_down(p->cp, "bench: done", time(NULL));
 		} else {
 			env_put(p, ENV_STOP, 0, NULL, 0);
@@ -967,6 +1030,7 @@ static void *responder_main(void *arg)
 			if (rn->mode == M_NEWTLS) {
 				cf_link_open(p);
 				cf_serve(p);
+				cf_commit_drain(p);
 				cf_link_down(p->cp, "bench: closed", time(NULL));
 			} else {
 				while (pump(p) >= 0)
@@ -986,6 +1050,7 @@ static void *responder_main(void *arg)
 		c_thread = thread_cpu();
 		if (rn->store) {
 			cf_serve(p);
+			cf_commit_drain(p);
 			cf_link_down(p->cp, "bench: closed", time(NULL));
 		} else {
 			while (!p->stop_seen)
@@ -1042,6 +1107,7 @@ static void measure(struct run *rn)
 		cf_setup(rn->pi, rn);
 		cf_setup(rn->pr, rn);
 	}
+	memset(&writer_stats, 0, sizeof(writer_stats));
 	atomic_store(&rn->stop, false);
 	pthread_barrier_init(&rn->bar, NULL, 2);
 	if (pthread_create(&tr, NULL, responder_main, rn) || pthread_create(&ti, NULL, initiator_main, rn))
@@ -1051,8 +1117,9 @@ static void measure(struct run *rn)
 	pthread_barrier_destroy(&rn->bar);
 	close(rn->listen_fd);
 	if (rn->store) {
-		rn->pi->puts = rn->pi->st_stats.puts;
-		rn->pr->puts = rn->pr->st_stats.puts;
+		cf_committer_free(rn->pi->cm);
+		cf_committer_free(rn->pr->cm);
+		rn->pi->cm = rn->pr->cm = NULL;
 		cf_free(rn->pi->cf);
 		cf_free(rn->pr->cf);
 		rn->pi->cf = rn->pr->cf = NULL;
@@ -1201,8 +1268,11 @@ static void row_measure(struct row *w, struct party *pi, struct party *pr, doubl
 		w->io[i] -= w->ph[ph][i];
 	}
 	w->io[i] += w->side[0][i] + w->side[1][i];
-	w->store_wall[i] = (pi->st_stats.store_wall + pr->st_stats.store_wall) / n;
-	w->puts[i] = (double)(pi->st_stats.puts + pr->st_stats.puts) / n;
+	/* store_put on the writer threads: not in a side's thread CPU, in the process CPU */
+	w->ph[PH_STORE][i] += writer_stats.cpu[PH_STORE] / n;
+	w->store_wall[i] = (pi->st_stats.store_wall + pr->st_stats.store_wall +
+			    writer_stats.store_wall) / n;
+	w->puts[i] = (double)(pi->st_stats.puts + pr->st_stats.puts + writer_stats.puts) / n;
 	w->n++;
 }
 
@@ -1446,6 +1516,9 @@ static void usage(FILE *f)
 		"  --flush-each     no-store rows: write after every envelope (default: after each read)\n"
 		"  --batch-writes   stored rows: write the engine's output once per read, not after\n"
 		"                   every answer (mfsd writes after every answer)\n"
+		"  --async-commit   stored rows: store each turn's exchanges on a writer thread\n"
+		"                   (cf_link_commit_begin/end, cf/commit.h) instead of on the\n"
+		"                   event loop's thread as mfsd does (cf_link_commit)\n"
 		"  --log-level L    the engines' log level (default notice; at info cf logs one\n"
 		"                   line per exchange and side, as mfsd at log_level = info)\n"
 		"  --markdown       tables in Markdown\n",
@@ -1456,7 +1529,7 @@ int main(int argc, char **argv)
 {
 	bench_set_name("bench/exchange");
 	enum { O_SEC = 256, O_REPS, O_KEYS, O_DEPTH, O_SET, O_MODE, O_NOREFS, O_OSSL, O_DIR, O_MD, O_FLUSH,
-	       O_LOG, O_BATCH };
+	       O_LOG, O_BATCH, O_SYNCC };
 	static const struct option lo[] = {
 		{ "seconds", required_argument, NULL, O_SEC },
 		{ "reps", required_argument, NULL, O_REPS },
@@ -1471,6 +1544,7 @@ int main(int argc, char **argv)
 		{ "flush-each", no_argument, NULL, O_FLUSH },
 		{ "log-level", required_argument, NULL, O_LOG },
 		{ "batch-writes", no_argument, NULL, O_BATCH },
+		{ "async-commit", no_argument, NULL, O_SYNCC },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -1497,6 +1571,7 @@ int main(int argc, char **argv)
 		case O_FLUSH: opt.flush_each = true; break;
 		case O_LOG: opt.log_level = optarg; break;
 		case O_BATCH: opt.batch_writes = true; break;
+		case O_SYNCC: opt.async_commit = true; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}

@@ -35,6 +35,8 @@ struct cf_xchg {
 	int64_t t0_ms;
 };
 
+static const char *store_who(const char *who, char buf[static STORE_WHO_MAX + 1]);
+
 static int64_t mono_ms(void)
 {
 	struct timespec ts;
@@ -540,15 +542,17 @@ static void pending_done(struct cf_peer *p, struct cf_xchg *x, int r, int64_t no
 	xchg_free(x);
 }
 
-static void pending_flush(struct cf_peer *p, int64_t now)
+/*
+ * The exchanges waiting for the group commit, as store_put() input:
+ * in[0..n-1] for batch[0..n-1]. Those that cannot be stored are settled
+ * here (dropped, aborted, failed). Returns n.
+ */
+static size_t pending_prepare(struct cf_peer *p, int64_t now, struct store_pool_in *in,
+			      struct cf_xchg **batch)
 {
-	struct store_pool_in in[CF_MAX_PENDING];
-	struct cf_xchg *batch[CF_MAX_PENDING];
 	size_t n = 0, total = p->n_pending;
-	int r = 0;
+	int r;
 
-	if (!total)
-		return;
 	p->n_pending = 0;
 	for (size_t i = 0; i < total; i++) {
 		struct cf_xchg *x = p->pending[i];
@@ -575,16 +579,80 @@ static void pending_flush(struct cf_peer *p, int64_t now)
 		}
 		batch[n++] = x;
 	}
-	if (!n)
-		return;
-	r = store_put(p->cf->st, in, n, now);
-	if (r < 0 && n > 1) {
-		for (size_t i = 0; i < n; i++)
-			pending_done(p, batch[i], store_put(p->cf->st, &in[i], 1, now), now);
-		return;
+	return n;
+}
+
+/*
+ * The store_put() of in[0..n-1] returned r: settle each exchange. A batch
+ * that failed is tried again one by one (synchronously, on the engine's
+ * handle), so one bad exchange fails only itself. An exchange that uses a
+ * method revoked while it was being stored is withdrawn again at once.
+ */
+static void pending_finish(struct cf_peer *p, const struct store_pool_in *in,
+			   struct cf_xchg **batch, size_t n, int r, int64_t now)
+{
+	for (size_t i = 0; i < n; i++) {
+		int ri = r < 0 && n > 1 ? store_put(p->cf->st, &in[i], 1, now) : r;
+
+		if (ri == 0 && result_uses_revoked(p->cf, &batch[i]->res)) {
+			char who[STORE_WHO_MAX + 1];
+
+			store_withdraw_exchange(p->cf->st, in[i].x.id, in[i].x.id_len,
+						store_who("mfsd (revoked while stored)", who),
+						"a method of its suite was revoked", now);
+			if (!batch[i]->mine) {
+				send_notice(p, batch[i]->xid, MSGT_ABORT, 2, "method revoked");
+				xchg_free(batch[i]);
+				continue;
+			}
+			ri = -EKEYREVOKED;
+		}
+		pending_done(p, batch[i], ri, now);
 	}
-	for (size_t i = 0; i < n; i++)
-		pending_done(p, batch[i], r, now);
+}
+
+static void pending_flush(struct cf_peer *p, int64_t now)
+{
+	struct store_pool_in in[CF_MAX_PENDING];
+	struct cf_xchg *batch[CF_MAX_PENDING];
+	size_t n = pending_prepare(p, now, in, batch);
+
+	if (n)
+		pending_finish(p, in, batch, n, store_put(p->cf->st, in, n, now), now);
+}
+
+struct cf_batch *cf_link_commit_begin(struct cf_peer *p, int64_t now)
+{
+	struct cf_batch *b;
+
+	if (p->batch || !p->n_pending)
+		return NULL;	/* one batch of a link at a time: the next waits for it */
+	if (!(b = calloc(1, sizeof(*b)))) {
+		pending_flush(p, now);	/* no memory: store synchronously */
+		return NULL;
+	}
+	b->peer = p;
+	if (!(b->n = pending_prepare(p, now, b->in, b->x))) {
+		free(b);
+		return NULL;
+	}
+	b->result = -EINPROGRESS;
+	p->batch = b;
+	return b;
+}
+
+void cf_link_commit_end(struct cf_batch *b, int64_t now)
+{
+	struct cf_peer *p;
+
+	if (!b)
+		return;
+	p = b->peer;
+	if (p->batch == b)
+		p->batch = NULL;
+	pending_finish(p, b->in, b->x, b->n, b->result, now);
+	mfs_wipe(b->in, sizeof(b->in));
+	free(b);
 }
 
 static struct cf_xchg **resp_slot(struct cf_peer *p, uint32_t xid, bool create)
@@ -1040,6 +1108,9 @@ void cf_link_down(struct cf_peer *p, const char *why, int64_t now)
 	if (why)
 		snprintf(p->last_error, sizeof(p->last_error), "%s", why);
 	for (size_t i = 0; i < p->cfg.n_classes; i++) {
+		/* being stored (an outstanding batch): cf_link_commit_end() settles it */
+		if (p->classes[i].x && p->classes[i].x->pending)
+			continue;
 		/* unconfirmed keys are discarded: the responder may not have them */
 		if (p->classes[i].x)
 			p->classes[i].want = true;	/* run it again once the link is back */
@@ -1266,7 +1337,8 @@ static void tick_class(struct cf_peer *p, struct cf_class *c, int64_t now)
 	 * too soon: no store read then (this runs on every loop turn).
 	 */
 	if (c->initiator && c->x) {
-		if (now - c->x->started > CF_XCHG_TIMEOUT_S)
+		/* (not while it is being stored: the batch owns it until then) */
+		if (!c->x->pending && now - c->x->started > CF_XCHG_TIMEOUT_S)
 			mine_fail(p, c, -ETIMEDOUT, "timed out", now);
 		return;
 	}
@@ -1467,6 +1539,15 @@ void cf_free(struct cf *cf)
 	for (size_t i = 0; i < cf->n_peers; i++) {
 		struct cf_peer *p = &cf->peers[i];
 
+		if (p->batch) {	/* the caller should have ended it: its keys are dropped */
+			for (size_t k = 0; k < p->batch->n; k++) {
+				if (p->batch->x[k]->mine)
+					p->batch->x[k]->cls->x = NULL;
+				xchg_free(p->batch->x[k]);
+			}
+			free(p->batch);
+			p->batch = NULL;
+		}
 		p->up = true;
 		cf_link_down(p, NULL, 0);
 		free(p->in);

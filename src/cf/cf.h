@@ -147,6 +147,7 @@ struct cf_peer {
 	 */
 	struct cf_xchg *pending[CF_MAX_PENDING];
 	size_t n_pending;
+	struct cf_batch *batch;			/* being stored (cf_link_commit_begin) */
 	uint32_t next_xid;
 	uint8_t *in;				/* CF_INBUF_MAX */
 	size_t in_len;
@@ -210,6 +211,33 @@ int cf_link_input(struct cf_peer *p, const uint8_t *data, size_t len, int64_t no
  */
 int cf_link_feed(struct cf_peer *p, const uint8_t *data, size_t len, int64_t now);
 void cf_link_commit(struct cf_peer *p, int64_t now);
+
+/*
+ * The group commit, asynchronous: the store's fsync need not hold up the
+ * event loop. cf_link_commit_begin() moves the exchanges waiting for the
+ * commit into a batch and returns it (NULL when nothing waits, or while an
+ * earlier batch of the link is out: they wait for the next one). The caller
+ * runs store_put(st, b->in, b->n, now) anywhere, typically on a writer
+ * thread with its own store handle (commit.h), sets b->result to its
+ * return value, and hands the batch back with cf_link_commit_end() on the
+ * engine's thread: only then are the responder's COMMITs sent and the
+ * initiator's keys counted as stored. Until then the batch's exchanges are
+ * frozen (no timeout, cf_link_down() leaves them to the batch). End every
+ * batch before cf_free(). The exchanges that finish meanwhile gather for
+ * the next batch, so the batches grow with the fsync's latency.
+ */
+struct cf_xchg;
+struct cf_batch {
+	struct store_pool_in in[CF_MAX_PENDING];
+	size_t n;
+	int result;				/* store_put()'s, set by the caller */
+	struct cf_peer *peer;			/* the engine's */
+	struct cf_xchg *x[CF_MAX_PENDING];
+	struct cf_batch *next;			/* free for the caller's queues */
+	int64_t now;				/* free for the caller: the put's time */
+};
+struct cf_batch *cf_link_commit_begin(struct cf_peer *p, int64_t now);
+void cf_link_commit_end(struct cf_batch *b, int64_t now);
 /* Pending output: *ret points at it (valid until the next call into cf). */
 size_t cf_link_output(struct cf_peer *p, const uint8_t **ret);
 void cf_link_consume(struct cf_peer *p, size_t n);

@@ -310,6 +310,8 @@ static uint8_t env_msg_type(const uint8_t *e, size_t len)
  * cf_link_commit() at the end of the delivery (the group commit).
  */
 static bool feed_mode;
+/* feed_mode with the asynchronous group commit: begin, store_put, end */
+static bool async_mode;
 
 /* Feed bytes to node `to` in pieces of 1..97 bytes (any split must work). */
 static void deliver(struct world *w, int to, const uint8_t *p, size_t len)
@@ -328,8 +330,17 @@ static void deliver(struct world *w, int to, const uint8_t *p, size_t len)
 			r = cf_link_feed(dst, p, k, w->now);
 			while (r == 1)
 				r = cf_link_feed(dst, NULL, 0, w->now);
-			if (r == 0 && (len == k || !dst->up))
+			if (r == 0 && (len == k || !dst->up) && async_mode) {
+				struct cf_batch *b = cf_link_commit_begin(dst, w->now);
+
+				assert_null(cf_link_commit_begin(dst, w->now));	/* one at a time */
+				if (b) {
+					b->result = store_put(dst->cf->st, b->in, b->n, w->now);
+					cf_link_commit_end(b, w->now);
+				}
+			} else if (r == 0 && (len == k || !dst->up)) {
 				cf_link_commit(dst, w->now);
+			}
 		} else {
 			r = cf_link_input(dst, p, k, w->now);
 		}
@@ -1295,6 +1306,20 @@ static void test_commit_lost_feed(void **state)
 	feed_mode = false;
 }
 
+static void test_fill_and_match_async(void **state)
+{
+	feed_mode = async_mode = true;
+	test_fill_and_match(state);
+	feed_mode = async_mode = false;
+}
+
+static void test_commit_lost_async(void **state)
+{
+	feed_mode = async_mode = true;
+	test_commit_lost(state);
+	feed_mode = async_mode = false;
+}
+
 static void test_revoke_during_exchange_feed(void **state)
 {
 	feed_mode = true;
@@ -1316,6 +1341,8 @@ int main(void)
 		cmocka_unit_test(test_fill_and_match_feed),
 		cmocka_unit_test(test_commit_lost_feed),
 		cmocka_unit_test(test_revoke_during_exchange_feed),
+		cmocka_unit_test(test_fill_and_match_async),
+		cmocka_unit_test(test_commit_lost_async),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
