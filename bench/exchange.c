@@ -16,8 +16,8 @@
  * classes, cf_link_up() with the channel's TLS exporter, then the daemon's
  * loop (src/daemon/mfsd.c conn_event): cf_tick(), write cf_link_output(),
  * wait in poll(), read until the socket would block with each read going to
- * cf_link_feed() and each answer written as soon as it exists, then
- * cf_link_commit() (the group commit) and its COMMITs.
+ * cf_link_feed() and its answers written, then cf_link_commit() (the group
+ * commit) and its COMMITs.
  * The initiator asks for the next exchange of a class (cf_rekey) as soon
  * as the class is idle, so exchanges run back to back; everything else
  * (HELD at link-up, pool depths, group commit of the exchanges finished
@@ -44,9 +44,8 @@
  *
  * --async-commit stores on a writer thread (cf/commit.h) so that the fsync
  * does not stop the event loop; mfsd does not do that (yet).
- * --batch-writes makes the stored rows write the engine's output once per
- * read instead of after every answer (fewer writes and fsyncs, less
- * overlap). The no-store rows handle every whole envelope a read brought,
+ * --flush-answers makes the stored rows write after every answer of the
+ * engine instead of once per read (more overlap, more writes and fsyncs). The no-store rows handle every whole envelope a read brought,
  * then write all the answers at once; --flush-each writes after every
  * envelope there.
  *
@@ -144,7 +143,7 @@ static struct {
 	bool refs;
 	bool flush_each;
 	const char *log_level;
-	bool batch_writes;
+	bool flush_answers;
 	bool async_commit;
 	const char *only_set;
 	const char *only_mode;
@@ -806,8 +805,8 @@ static void cf_commit_collect(struct party *p, bool wait)
  * One event-loop turn of mfsd's loop: wait until the channel or the
  * writer thread has something; collect the batches the writer stored
  * (their COMMITs go out); read the channel until it would block, feeding
- * each read to the engine and writing each answer as soon as it exists
- * (cf_link_feed returns 1 after one); then the group commit of what
+ * each read to the engine and writing its answers (after each one with
+ * --flush-answers: cf_link_feed returns 1 after one); then the group commit of what
  * finished: cf_link_commit() and its COMMITs, as mfsd, or with
  * --async-commit cf_link_commit_begin() for the writer thread. -1: the
  * channel closed.
@@ -836,8 +835,8 @@ static int cf_read(struct party *p)
 		for (;;) {
 			if (r < 0)
 				bench_die("%s: cf_link_feed: %d (%s)", p->name, r, p->cp->last_error);
-			if (!opt.batch_writes || r == 0)
-				cf_flush(p);	/* each answer as soon as it exists */
+			if (opt.flush_answers || r == 0)
+				cf_flush(p);	/* once per read, as mfsd; or after each answer */
 			if (r == 0)
 				break;
 			r = cf_link_feed(p->cp, NULL, 0, time(NULL));
@@ -1514,8 +1513,8 @@ static void usage(FILE *f)
 		"  --dir DIR        where the stores and identities go (default $TMPDIR or /tmp;\n"
 		"                   must be a disk, not tmpfs, for the fsync cost to count)\n"
 		"  --flush-each     no-store rows: write after every envelope (default: after each read)\n"
-		"  --batch-writes   stored rows: write the engine's output once per read, not after\n"
-		"                   every answer (mfsd writes after every answer)\n"
+		"  --flush-answers  stored rows: write after every answer of the engine, not once\n"
+		"                   per read as mfsd (more overlap, more writes and fsyncs)\n"
 		"  --async-commit   stored rows: store each turn's exchanges on a writer thread\n"
 		"                   (cf_link_commit_begin/end, cf/commit.h) instead of on the\n"
 		"                   event loop's thread as mfsd does (cf_link_commit)\n"
@@ -1543,7 +1542,7 @@ int main(int argc, char **argv)
 		{ "markdown", no_argument, NULL, O_MD },
 		{ "flush-each", no_argument, NULL, O_FLUSH },
 		{ "log-level", required_argument, NULL, O_LOG },
-		{ "batch-writes", no_argument, NULL, O_BATCH },
+		{ "flush-answers", no_argument, NULL, O_BATCH },
 		{ "async-commit", no_argument, NULL, O_SYNCC },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
@@ -1570,7 +1569,7 @@ int main(int argc, char **argv)
 		case O_MD: opt.markdown = true; break;
 		case O_FLUSH: opt.flush_each = true; break;
 		case O_LOG: opt.log_level = optarg; break;
-		case O_BATCH: opt.batch_writes = true; break;
+		case O_BATCH: opt.flush_answers = true; break;
 		case O_SYNCC: opt.async_commit = true; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
