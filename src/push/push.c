@@ -53,6 +53,7 @@ struct push_conn {
 	size_t n_keys;
 	unsigned unused;			/* outbound: pushed, not yet reported in use */
 	bool starved;				/* outbound: the pool had too few keys */
+	bool refill;				/* outbound: keys went into use in this input */
 	int64_t last_try;
 };
 
@@ -415,7 +416,8 @@ static int on_report(struct push_conn *pc, const struct pushwire_msg *m, int64_t
 			if (pc->dir == STORE_OUTBOUND) {
 				if (pc->unused)
 					pc->unused--;
-				fill(pc, now);
+				/* after the whole input: one store_take (one fsync) for all */
+				pc->refill = true;
 			}
 		}
 		break;
@@ -516,6 +518,10 @@ int push_conn_input(struct push_conn *pc, const uint8_t *data, size_t len, int64
 		}
 		memmove(pc->in, pc->in + off, pc->in_len - off);
 		pc->in_len -= off;
+	}
+	if (pc->refill) {
+		pc->refill = false;
+		fill(pc, now);
 	}
 	return pc->closing ? -EPROTO : 0;
 }

@@ -21,7 +21,11 @@ static int rm_entry(const char *path, const struct stat *sb, int flag, struct FT
 
 int push_env_open(struct push_env *e, uint64_t volume)
 {
-	const char *base = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
+	return push_env_open_in(e, access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp", volume);
+}
+
+int push_env_open_in(struct push_env *e, const char *base, uint64_t volume)
+{
 	struct cf_config cfg = { 0 };
 	struct secret *kek = NULL;
 	char path[320];

@@ -29,6 +29,8 @@ struct push_env {
 
 /* volume: the class's rekey_volume in bytes. Returns 0 or a negative errno. */
 int push_env_open(struct push_env *e, uint64_t volume);
+/* The same with the temporary directory under base (e.g. a real disk for benchmarks). */
+int push_env_open_in(struct push_env *e, const char *base, uint64_t volume);
 void push_env_close(struct push_env *e);
 /*
  * Store one exchange of n keys per direction (not_before PUSH_ENV_NOW, hard
