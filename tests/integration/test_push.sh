@@ -10,9 +10,12 @@
 # subscribed and no key delivered twice after the restart; no key bytes in
 # logs.
 #
-#   test_push.sh MFSD MFSCTL MFS-KEX
+#   test_push.sh MFSD MFSCTL MFS-KEX [PUSH_SUBSCRIBER]
+#
+# PUSH_SUBSCRIBER: examples/push_subscriber.c built against libmfs-client.
 set -uo pipefail
 MFSD=$(realpath "$1") MFSCTL=$(realpath "$2") MFSKEX=$(realpath "$3")
+EXAMPLE=${4:+$(realpath "$4")}
 HERE=$(dirname "$(realpath "$0")")
 T=$(mktemp -d /tmp/push-test.XXXXXX)
 PIDS=()
@@ -199,6 +202,10 @@ ids=set(open(\"before.ids\").read().split()+open(\"after.ids\").read().split())
 k={x[\"id\"]:x[\"state\"] for x in json.load(sys.stdin)[\"keys\"]}
 sys.exit(0 if all(k.get(i)==\"delivered\" for i in ids) else 1)'"
 
+if [ -n "$EXAMPLE" ]; then
+	"$EXAMPLE" "$T/office.push" gpu-dc training 2 >example.out 2>&1
+	check "examples/push_subscriber: 2 keys" test "$(grep -c '^key ' example.out)" -eq 2
+fi
 kill "$SUB_IN" 2>/dev/null
 # ---- no key bytes in logs ----
 leak() {
