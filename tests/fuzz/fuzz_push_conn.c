@@ -112,8 +112,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			fuzz_fail("push_conn_input returned", r);
 		check_out(pc, (sel & 3) >= 2);
 		off += n;
-		if (push_conn_closing(pc))
+		if (push_conn_closing(pc)) {
+			const uint8_t *p;
+
+			/* a closing connection takes nothing more and says nothing more */
+			if (push_conn_input(pc, data, size, PUSH_ENV_NOW) >= 0 ||
+			    push_conn_output(pc, &p) != 0)
+				fuzz_fail("a closing connection went on", 0);
 			break;
+		}
 	}
 	push_tick(env.push, PUSH_ENV_NOW + (int64_t)size);
 	check_out(pc, (sel & 3) >= 2);
