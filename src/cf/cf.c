@@ -659,6 +659,9 @@ static int revoke_apply(struct cf *cf, uint16_t method, const char *origin, cons
 					    p->cfg.name, c->cfg.policy.name, method_name(method));
 		}
 	}
+	/* delivered keys derived with it: the push layer retires them at its subscribers */
+	if (cf->hooks.revoked)
+		cf->hooks.revoked(cf->hooks.arg, method, now);
 	if (ret_withdrawn)
 		*ret_withdrawn = (size_t)n;
 	return 0;

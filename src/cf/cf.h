@@ -178,9 +178,10 @@ struct cf_revoked {
 };
 
 /*
- * Callbacks for the link envelopes of the push layer (TAKEN, INSTALLED),
+ * Callbacks for the push layer: the link envelopes TAKEN and INSTALLED,
  * called from cf_link_input() with the envelope's class and ids (pointers
- * valid during the call). They must not call cf_link_input().
+ * valid during the call), and revocations. They must not call
+ * cf_link_input().
  */
 struct cf_hooks {
 	void *arg;
@@ -188,6 +189,8 @@ struct cf_hooks {
 		      size_t n, int64_t now);
 	void (*installed)(void *arg, struct cf_peer *p, struct cf_class *c, const uint8_t *id,
 			  int64_t now);
+	/* a method was revoked (here or by a peer), after its pool keys were withdrawn */
+	void (*revoked)(void *arg, uint16_t method, int64_t now);
 };
 
 struct cf {

@@ -93,6 +93,7 @@ static const struct key_def node_keys[] = {
 	{"push_socket", V_SOCKET_PATH, N(push_socket), 0, 0, 0, false},
 	{"push_socket_mode", V_MODE, N(push_socket_mode), 0, 0, 0777, false},
 	{"push_socket_group", V_U32, N(push_socket_group), 0, 0, CONFIG_NO_GROUP - 1, false},
+	{"push_socket_owner", V_U32, N(push_socket_owner), 0, 0, CONFIG_NO_GROUP - 1, false},
 };
 #undef N
 /* Indexes into node_keys used by the checks. */
@@ -1115,6 +1116,7 @@ static void node_defaults(struct config_node *node)
 	node->log_level = MFS_LOG_INFO;
 	node->push_socket_mode = CONFIG_DEFAULT_PUSH_MODE;
 	node->push_socket_group = CONFIG_NO_GROUP;
+	node->push_socket_owner = CONFIG_NO_GROUP;
 }
 
 int config_parse_string(const char *text, size_t len, const char *name,

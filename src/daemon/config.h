@@ -104,6 +104,7 @@ struct config_node {
 	char push_socket[CONFIG_SOCKET_PATH_MAX];	/* docs/push.md; "" = none */
 	uint32_t push_socket_mode;		/* permission bits, <= 0777 */
 	uint32_t push_socket_group;		/* gid, or CONFIG_NO_GROUP */
+	uint32_t push_socket_owner;		/* uid, or CONFIG_NO_GROUP (not set) */
 };
 
 /* One entry of a class's push_allow list: who may get its keys (SO_PEERCRED). */

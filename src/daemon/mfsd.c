@@ -302,8 +302,12 @@ static int open_push(struct daemon *d)
 	r = bind(d->push_fd, (struct sockaddr *)&sa, sizeof(sa));
 	umask(old);
 	if (r < 0 ||
-	    (d->cfg->node.push_socket_group != CONFIG_NO_GROUP &&
-	     chown(path, (uid_t)-1, (gid_t)d->cfg->node.push_socket_group) < 0) ||
+	    ((d->cfg->node.push_socket_group != CONFIG_NO_GROUP ||
+	      d->cfg->node.push_socket_owner != CONFIG_NO_GROUP) &&
+	     chown(path, d->cfg->node.push_socket_owner != CONFIG_NO_GROUP ?
+			 (uid_t)d->cfg->node.push_socket_owner : (uid_t)-1,
+		   d->cfg->node.push_socket_group != CONFIG_NO_GROUP ?
+			 (gid_t)d->cfg->node.push_socket_group : (gid_t)-1) < 0) ||
 	    chmod(path, (mode_t)d->cfg->node.push_socket_mode) < 0 || listen(d->push_fd, 16) < 0) {
 		r = -errno;
 		log_err("push socket %s: %s", path, mfs_strerror(r));
@@ -785,6 +789,18 @@ static void on_push_accept(struct daemon *d)
 			close(fd);
 			free(ps);
 			continue;
+		}
+		{
+			/* supplementary groups, for gid:N in push_allow (Linux >= 4.13) */
+			gid_t g[PUSH_GROUPS_MAX];
+			uint32_t g32[PUSH_GROUPS_MAX];
+			socklen_t gl = sizeof(g);
+
+			if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, g, &gl) == 0) {
+				for (size_t i = 0; i < gl / sizeof(g[0]); i++)
+					g32[i] = (uint32_t)g[i];
+				push_conn_set_groups(ps->pc, g32, gl / sizeof(g[0]));
+			}
 		}
 		d->pushes[slot] = ps;
 	}

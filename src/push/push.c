@@ -18,7 +18,7 @@ _Static_assert(CF_SUB_CLIENT_MAX == PUSHWIRE_NAME_MAX, "client name length");
 struct push_key {
 	uint8_t id[STORE_KEY_ID_LEN];
 	int64_t soft_expiry, hard_expiry;
-	bool installed, in_use, retired_volume, retired_soft, retired_hard;
+	bool installed, in_use, retired_volume, retired_soft, retired_hard, retired_withdrawn;
 	uint64_t bytes, packets;
 };
 
@@ -39,6 +39,8 @@ struct push_pool {
 struct push_conn {
 	struct push *push;
 	uint32_t uid, gid, pid;
+	uint32_t groups[PUSH_GROUPS_MAX];	/* supplementary (SO_PEERGROUPS) */
+	size_t n_groups;
 	char name[PUSHWIRE_NAME_MAX + 1];
 	char who[STORE_WHO_MAX + 1];		/* "push:UID:NAME" / "get:UID:NAME" */
 	bool hello, closing;
@@ -291,13 +293,23 @@ static void drain_pending(struct push_pool *pl, int64_t now)
 	}
 }
 
+static bool in_groups(const struct push_conn *pc, uint32_t gid)
+{
+	if (pc->gid == gid)
+		return true;
+	for (size_t i = 0; i < pc->n_groups; i++)
+		if (pc->groups[i] == gid)
+			return true;
+	return false;
+}
+
 static bool allowed(const struct push_pool *pl, const struct push_conn *pc)
 {
 	if (pc->uid == pc->push->self_uid)
 		return true;
 	for (size_t i = 0; i < pl->n_allow; i++)
 		if ((pl->allow[i].kind == PUSH_UID && pl->allow[i].id == pc->uid) ||
-		    (pl->allow[i].kind == PUSH_GID && pl->allow[i].id == pc->gid))
+		    (pl->allow[i].kind == PUSH_GID && in_groups(pc, pl->allow[i].id)))
 			return true;
 	return false;
 }
@@ -573,6 +585,14 @@ int push_conn_new(struct push *push, uint32_t uid, uint32_t gid, uint32_t pid,
 	return 0;
 }
 
+void push_conn_set_groups(struct push_conn *pc, const uint32_t *gids, size_t n)
+{
+	if (n > PUSH_GROUPS_MAX)
+		n = PUSH_GROUPS_MAX;
+	memcpy(pc->groups, gids, n * sizeof(*gids));
+	pc->n_groups = n;
+}
+
 void push_conn_free(struct push_conn *pc)
 {
 	struct push *push;
@@ -634,6 +654,52 @@ static void on_installed(void *arg, struct cf_peer *p, struct cf_class *c, const
 	c->subs[STORE_OUTBOUND].has_peer_installed = true;
 	memcpy(c->subs[STORE_OUTBOUND].peer_installed, id, STORE_KEY_ID_LEN);
 	out_frame(pc, &m);
+}
+
+/*
+ * A method was revoked: every key pushed to a subscriber that was derived
+ * with it is retired there (reason WITHDRAWN); an outbound subscriber that
+ * had not used it yet gets a replacement from the pool (the pool's own keys
+ * of that method were withdrawn already).
+ */
+static void on_revoked(void *arg, uint16_t method, int64_t now)
+{
+	struct push *push = arg;
+
+	for (size_t i = 0; i < PUSH_MAX_CONNS; i++) {
+		struct push_conn *pc = push->conns[i];
+
+		if (!pc || !pc->pool || pc->closing)
+			continue;
+		for (size_t j = 0; j < pc->n_keys; j++) {
+			struct push_key *k = &pc->keys[j];
+			struct store_key_meta m;
+			struct store_key_id kid;
+			struct pushwire_msg rt = { .type = PW_RETIRE, .key_id = k->id,
+						   .reason = PWR_WITHDRAWN };
+			bool uses = false;
+
+			if (k->retired_withdrawn || k->retired_hard)
+				continue;
+			memcpy(kid.b, k->id, STORE_KEY_ID_LEN);
+			if (store_key_info(push->st, &kid, &m) < 0)
+				continue;
+			for (size_t x = 0; x < m.n_methods; x++)
+				uses |= m.methods[x] == method;
+			if (!uses)
+				continue;
+			k->retired_withdrawn = true;
+			out_frame(pc, &rt);
+			if (pc->dir == STORE_OUTBOUND && !k->in_use && pc->unused) {
+				pc->unused--;
+				pc->refill = true;
+			}
+		}
+		if (pc->refill) {
+			pc->refill = false;
+			fill(pc, now);
+		}
+	}
 }
 
 /* ---- link-up announcements ---- */
@@ -724,7 +790,8 @@ void push_tick(struct push *push, int64_t now)
 int push_new(struct cf *cf, struct store *st, uint32_t self_uid, struct push **ret)
 {
 	struct push *push = calloc(1, sizeof(*push));
-	struct cf_hooks h = { .taken = on_taken, .installed = on_installed };
+	struct cf_hooks h = { .taken = on_taken, .installed = on_installed,
+			      .revoked = on_revoked };
 
 	if (!push)
 		return -ENOMEM;

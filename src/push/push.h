@@ -34,6 +34,7 @@
 #define PUSH_TRACK_MAX 64		/* keys remembered per subscription */
 #define PUSH_ALLOW_MAX 16
 #define PUSH_REANNOUNCE_MAX 64		/* ids announced again per class on link-up */
+#define PUSH_GROUPS_MAX 32		/* supplementary groups kept per client */
 
 struct push;
 struct push_conn;
@@ -62,6 +63,11 @@ int push_allow_add(struct push *push, const char *peer, const char *class_name,
 /* A client connected with these credentials. -EMFILE over PUSH_MAX_CONNS, -ENOMEM. */
 int push_conn_new(struct push *push, uint32_t uid, uint32_t gid, uint32_t pid,
 		  struct push_conn **ret);
+/*
+ * Its supplementary groups (SO_PEERGROUPS), also matched against gid:N of
+ * push_allow; at most PUSH_GROUPS_MAX are kept (copied).
+ */
+void push_conn_set_groups(struct push_conn *pc, const uint32_t *gids, size_t n);
 /*
  * Bytes read from the client. Returns 0, or a negative errno when the
  * connection must be closed after its pending output is written (a fatal

@@ -175,6 +175,9 @@ if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null; then
 	out=$(setpriv --reuid 65534 --regid 4242 --clear-groups \
 		"$MFSCTL" key --push-socket office.push get gpu-dc training 2>&1); rc=$?
 	check "SO_PEERCRED: gid 4242 in push_allow is served" test $rc -eq 0
+	out=$(setpriv --reuid 65534 --regid 65534 --groups 4242 \
+		"$MFSCTL" key --push-socket office.push get gpu-dc training 2>&1); rc=$?
+	check "SO_PEERGROUPS: supplementary group 4242 in push_allow is served" test $rc -eq 0
 else
 	skip "SO_PEERCRED refusal needs root and setpriv"
 fi

@@ -195,11 +195,12 @@ static void test_minimal_and_defaults(void **state)
 
 	/* the push socket and a class's push_allow */
 	cfg = parse_ok(NODE "push_socket = /run/mfsd/push.sock\npush_socket_mode = 0660\n"
-		       "push_socket_group = 990\n" PEER CLASS
+		       "push_socket_group = 990\npush_socket_owner = 1001\n" PEER CLASS
 		       "push_allow = uid:1001, gid:990 ,uid:0\n", NULL);
 	assert_string_equal(cfg->node.push_socket, "/run/mfsd/push.sock");
 	assert_int_equal(cfg->node.push_socket_mode, 0660);
 	assert_int_equal(cfg->node.push_socket_group, 990);
+	assert_int_equal(cfg->node.push_socket_owner, 1001);
 	cls = &cfg->peers[0].classes[0];
 	assert_int_equal(cls->n_push_allow, 3);
 	assert_int_equal(cls->push_allow[0].kind, CONFIG_PRINCIPAL_UID);

@@ -19,6 +19,7 @@
 
 #include "client/pushwire.h"
 #include "push/push.h"
+#include "kex/kex.h"
 #include "push_env.h"
 
 #define NOW PUSH_ENV_NOW
@@ -409,6 +410,47 @@ static void test_tick_expiry(void **state)
 	push_conn_free(pc);
 }
 
+/* A revoked method: pushed keys derived with it are retired (WITHDRAWN), the unused one replaced. */
+static void test_revocation(void **state)
+{
+	uint8_t out_ids[2 * 16], more[2 * 16];
+	struct pushwire_msg m = pool_msg(PW_SUBSCRIBE);
+	struct push_conn *pc;
+	size_t withdrawn = 0;
+	struct out o;
+
+	(void)state;
+	drain();
+	assert_int_equal(push_env_put(&env, 2, out_ids, NULL), 0);
+	pc = hello(0, 0);
+	m.direction = 0;
+	m.ahead = 1;
+	send_msg(pc, &m);
+	send_msg(pc, &(struct pushwire_msg){ .type = PW_IN_USE, .key_id = out_ids });
+	take_out(pc, &o);
+	assert_int_equal(o.n, 3);	/* SUBSCRIBED, KEY A, KEY B (A went into use) */
+	/* one more key in the pool: withdrawn by the revocation, never pushed */
+	assert_int_equal(push_env_put(&env, 1, NULL, NULL), 0);
+	assert_int_equal(cf_revoke(env.cf, KEX_ID_PSK, "test", "unit test", NOW, &withdrawn), 0);
+	assert_true(withdrawn >= 1);
+	take_out(pc, &o);
+	assert_int_equal(o.n, 2);
+	assert_int_equal(o.m[0].type, PW_RETIRE);
+	assert_int_equal(o.m[0].reason, PWR_WITHDRAWN);
+	assert_memory_equal(o.m[0].key_id, out_ids, 16);
+	assert_int_equal(o.m[1].reason, PWR_WITHDRAWN);
+	assert_memory_equal(o.m[1].key_id, out_ids + 16, 16);
+	/* the replacement comes when the pool has keys again (here: a put; in mfsd an exchange) */
+	assert_int_equal(push_env_put(&env, 1, more, NULL), 0);
+	push_tick(env.push, NOW + 2);
+	take_out(pc, &o);
+	assert_int_equal(o.n, 1);
+	assert_int_equal(o.m[0].type, PW_KEY);
+	assert_memory_equal(o.m[0].key_id, more, 16);
+	assert_int_equal(cf_restore(env.cf, KEX_ID_PSK, "test", NOW), 0);
+	push_conn_free(pc);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -419,6 +461,7 @@ int main(void)
 		cmocka_unit_test(test_report_unknown_and_state),
 		cmocka_unit_test(test_inbound_subscription),
 		cmocka_unit_test(test_tick_expiry),
+		cmocka_unit_test(test_revocation),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
