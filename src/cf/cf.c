@@ -10,6 +10,7 @@
 #include "base/log.h"
 #include "base/secret.h"
 #include "cf/cf.h"
+#include "cf/rotate.h"
 #include "crypto/rng.h"
 #include "kex/psk_file.h"
 #include "proto/handshake.h"
@@ -32,6 +33,9 @@ struct cf_xchg {
 	uint16_t revoked[CF_MAX_REVOKED];
 	int64_t started;
 	int64_t t0_ms;
+	/* the static keys as they were when it started (a rotation may replace them) */
+	struct hs_static_key sk[CF_MAX_STATIC];
+	size_t n_sk;
 };
 
 static int64_t mono_ms(void)
@@ -178,6 +182,11 @@ static int env_send(struct cf_peer *p, uint8_t kind, uint32_t xid, const void *b
 	return 0;
 }
 
+int cf_env_send(struct cf_peer *p, uint8_t kind, uint32_t xid, const void *body, size_t len)
+{
+	return env_send(p, kind, xid, body, len);
+}
+
 /* Send every frame in buf as its own PROTO envelope. */
 static int send_frames(struct cf_peer *p, uint32_t wire_xid, const uint8_t *buf, size_t len)
 {
@@ -243,8 +252,10 @@ static void hs_config_common(struct cf_peer *p, struct cf_xchg *x, struct hs_con
 	hc->peer_id = p->cfg.name;
 	hc->revoked = x->revoked;
 	hc->n_revoked = revoked_ids(cf, x->revoked);
-	hc->static_keys = p->cfg.static_keys;
-	hc->n_static_keys = p->cfg.n_static_keys;
+	x->n_sk = p->n_skeys;
+	memcpy(x->sk, p->skeys, sizeof(x->sk));
+	hc->static_keys = x->sk;
+	hc->n_static_keys = x->n_sk;
 	hc->psk_lookup = psk_dir_lookup;
 	hc->psk_arg = (void *)cf->cfg.psk_dir;
 	hc->tls_exporter = p->exporter;
@@ -945,6 +956,8 @@ void cf_link_up(struct cf_peer *p, const uint8_t *exporter, size_t exporter_len,
 		if (p->classes[i].initiator)
 			held_send(p, &p->classes[i], now);
 	}
+	/* a static key the peer has not pinned yet: before any exchange too */
+	cf_rot_link_up(p);
 }
 
 void cf_link_down(struct cf_peer *p, const char *why, int64_t now)
@@ -969,6 +982,7 @@ void cf_link_down(struct cf_peer *p, const char *why, int64_t now)
 		xchg_free(p->resp[i]);
 		p->resp[i] = NULL;
 	}
+	cf_rot_link_down(p);
 }
 
 int cf_link_input(struct cf_peer *p, const uint8_t *data, size_t len, int64_t now)
@@ -1009,6 +1023,19 @@ int cf_link_input(struct cf_peer *p, const uint8_t *data, size_t len, int64_t no
 				body = 2;
 				break;
 			case CF_ENV_PING:
+				break;
+			case CF_ENV_ROTATE:
+				if (avail < CF_ENV_HDR_LEN + CF_ROT_HDR_LEN)
+					goto more;
+				body = CF_ROT_HDR_LEN + ((size_t)e[CF_ENV_HDR_LEN + 74] << 8 |
+							 e[CF_ENV_HDR_LEN + 75]);
+				if (xid != 0 || body > CF_ROT_HDR_LEN + CF_ROT_CHUNK)
+					r = -EBADMSG;
+				break;
+			case CF_ENV_ROTATE_ACK:
+				body = CF_ROT_ACK_LEN;
+				if (xid != 0)
+					r = -EBADMSG;
 				break;
 			case CF_ENV_HELD: {
 				size_t nl, n;
@@ -1064,6 +1091,12 @@ int cf_link_input(struct cf_peer *p, const uint8_t *data, size_t len, int64_t no
 				break;
 			case CF_ENV_HELD:
 				r = on_held(p, e, now);
+				break;
+			case CF_ENV_ROTATE:
+				r = cf_rot_on_rotate(p, e, body, now);
+				break;
+			case CF_ENV_ROTATE_ACK:
+				r = cf_rot_on_ack(p, e, now);
 				break;
 			}
 			if (r < 0)
@@ -1220,7 +1253,41 @@ int64_t cf_tick(struct cf *cf, int64_t now)
 		for (size_t j = 0; j < p->cfg.n_classes; j++)
 			tick_class(p, &p->classes[j], now);
 	}
+	cf_rot_tick(cf, now);
 	return now + 1;
+}
+
+static bool xchg_holds(const struct cf_xchg *x, const struct keyring_key *k)
+{
+	for (size_t i = 0; x && i < x->n_sk; i++)
+		if (x->sk[i].pk == k->pk || x->sk[i].peer_pk == k->pk)
+			return true;
+	return false;
+}
+
+bool cf_static_in_use(const struct cf *cf, const struct keyring_key *k)
+{
+	for (size_t i = 0; i < cf->n_peers; i++) {
+		const struct cf_peer *p = &cf->peers[i];
+
+		for (size_t j = 0; j < p->cfg.n_classes; j++)
+			if (xchg_holds(p->classes[j].x, k))
+				return true;
+		for (size_t j = 0; j < CF_MAX_RESPONDER; j++)
+			if (xchg_holds(p->resp[j], k))
+				return true;
+	}
+	return false;
+}
+
+uint64_t cf_orphans_withdrawn(const struct cf *cf)
+{
+	uint64_t n = 0;
+
+	for (size_t i = 0; i < cf->n_peers; i++)
+		for (size_t j = 0; j < cf->peers[i].cfg.n_classes; j++)
+			n += cf->peers[i].classes[j].orphans_withdrawn;
+	return n;
 }
 
 size_t cf_class_degraded(struct cf *cf, struct cf_peer *p, struct cf_class *c, int64_t now,
@@ -1285,11 +1352,17 @@ int cf_new(const struct cf_config *cfg, struct store *st, struct cf **ret)
 	struct cf *cf;
 	int r;
 
-	if (!cfg || !st || cfg->n_peers > CF_MAX_PEERS || !cfg->node_id[0])
-		return -EINVAL;
-	if (!(cf = calloc(1, sizeof(*cf))))
-		return -ENOMEM;
+	if (!cfg || !st || cfg->n_peers > CF_MAX_PEERS || !cfg->node_id[0]) {
+		r = -EINVAL;
+		goto fail_keys;
+	}
+	if (!(cf = calloc(1, sizeof(*cf)))) {
+		r = -ENOMEM;
+		goto fail_keys;
+	}
 	cf->cfg = *cfg;
+	cf->cfg.keys = NULL;
+	cf->keys = cfg->keys;
 	cf->st = st;
 	cf->n_peers = cfg->n_peers;
 	for (size_t i = 0; i < cf->n_peers; i++) {
@@ -1314,6 +1387,14 @@ int cf_new(const struct cf_config *cfg, struct store *st, struct cf **ret)
 			c->rekey_base = cfg->now;
 			draw_jitter(c);
 		}
+		if (cf->keys) {
+			cf_rot_rebuild(cf, p);
+		} else {
+			p->n_skeys = p->cfg.n_static_keys < CF_MAX_STATIC ? p->cfg.n_static_keys :
+									   CF_MAX_STATIC;
+			if (p->n_skeys)
+				memcpy(p->skeys, p->cfg.static_keys, p->n_skeys * sizeof(p->skeys[0]));
+		}
 	}
 	if ((r = revoked_load(cf)) < 0)
 		goto fail;
@@ -1321,6 +1402,13 @@ int cf_new(const struct cf_config *cfg, struct store *st, struct cf **ret)
 	return 0;
 fail:
 	cf_free(cf);
+	return r;
+fail_keys:
+	if (cfg && cfg->keys) {
+		struct cf tmp = { .keys = cfg->keys };
+
+		cf_rot_free(&tmp);
+	}
 	return r;
 }
 
@@ -1336,5 +1424,6 @@ void cf_free(struct cf *cf)
 		free(p->in);
 		free(p->out);
 	}
+	cf_rot_free(cf);
 	free(cf);
 }

@@ -88,6 +88,8 @@ static const struct key_def node_keys[] = {
 	{"admin_socket", V_SOCKET_PATH, N(admin_socket), 0, 0, 0, false},
 	{"psk_dir", V_PATH, N(psk_dir), 0, 0, 0, false},
 	{"log_level", V_LOG_LEVEL, N(log_level), 0, 0, 0, false},
+	{"static_key_rotate", V_DURATION, N(static_rotate_s), 0, 1, CONFIG_DURATION_MAX, false},
+	{"static_key_grace", V_DURATION, N(static_grace_s), 0, 1, CONFIG_DURATION_MAX, false},
 };
 #undef N
 /* Indexes into node_keys used by the checks. */
@@ -1033,6 +1035,8 @@ static void node_defaults(struct config_node *node)
 	memcpy(node->admin_socket, CONFIG_DEFAULT_ADMIN_SOCKET, sizeof(CONFIG_DEFAULT_ADMIN_SOCKET));
 	memcpy(node->psk_dir, CONFIG_DEFAULT_PSK_DIR, sizeof(CONFIG_DEFAULT_PSK_DIR));
 	node->log_level = MFS_LOG_INFO;
+	node->static_rotate_s = CONFIG_DEFAULT_STATIC_ROTATE_S;
+	node->static_grace_s = CONFIG_DEFAULT_STATIC_GRACE_S;
 }
 
 int config_parse_string(const char *text, size_t len, const char *name,

@@ -50,6 +50,8 @@
 #define CONFIG_DEFAULT_STATE_DIR "/var/lib/mfsd"
 #define CONFIG_DEFAULT_ADMIN_SOCKET "/run/mfsd/admin.sock"
 #define CONFIG_DEFAULT_PSK_DIR "/etc/mfsd/psk"
+#define CONFIG_DEFAULT_STATIC_ROTATE_S (30U * 24 * 3600)	/* 30d */
+#define CONFIG_DEFAULT_STATIC_GRACE_S (10U * 60)		/* 10m */
 
 /* The Classic McEliece parameter sets a node holds static keys for. */
 enum config_mceliece {
@@ -98,6 +100,8 @@ struct config_node {
 	char admin_socket[CONFIG_SOCKET_PATH_MAX];
 	char psk_dir[CONFIG_PATH_MAX];		/* <psk_dir>/<id>.psk, see kex/psk_file.h */
 	enum mfs_log_level log_level;
+	uint32_t static_rotate_s;		/* McEliece static key rotation interval */
+	uint32_t static_grace_s;		/* old key kept this long after the peers re-pinned */
 };
 
 struct config_class {

@@ -20,11 +20,13 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -37,6 +39,7 @@
 #include "base/log.h"
 #include "base/secret.h"
 #include "cf/cf.h"
+#include "cf/keyring.h"
 #include "daemon/config.h"
 #include "daemon/setup.h"
 #include "ops/admin.h"
@@ -57,11 +60,31 @@
 #define MFSD_PING_MS 2000
 #define MFSD_LINK_IDLE_MS 8000
 #define MFSD_WRITE_CHUNK 16384
+#define MFSD_MAX_PENDING 32		/* inbound connections before their handshake is done */
 
-enum ev_kind { EV_LISTEN, EV_ADMIN_LISTEN, EV_SIGNAL, EV_CONN, EV_ADMIN };
+enum ev_kind { EV_LISTEN, EV_ADMIN_LISTEN, EV_SIGNAL, EV_CONN, EV_ADMIN, EV_KEYGEN };
+
 
 struct ev {
 	enum ev_kind kind;
+};
+
+/*
+ * Static key generation for a rotation (cf_rot_due): 40-300 ms of CPU plus
+ * 0.5-1 MiB written and fsync'd, so it runs on a thread of its own and
+ * reports through an eventfd; the event loop and the exchanges never wait
+ * for it. One at a time.
+ */
+struct keygen {
+	struct ev ev;
+	int efd;
+	pthread_t th;
+	bool running;
+	uint16_t method;
+	int64_t now;
+	char dir[PATH_MAX];
+	struct keyring_key *key;	/* result */
+	int err;
 };
 
 struct conn {
@@ -107,7 +130,7 @@ struct daemon {
 	struct store *st;
 	struct cf *cf;
 	struct tls_ctx *ctx[2];
-	struct mfsd_keys *keys;
+	struct cf_keys *keys;		/* until the engine takes them */
 	struct peer_rt peers[CONFIG_MAX_PEERS];
 	size_t n_peers;
 	int ep;
@@ -116,6 +139,9 @@ struct daemon {
 	struct admin_conn *admins[MFSD_MAX_ADMIN];
 	char kek_path[PATH_MAX + 16], db_path[PATH_MAX + 16], revoked_path[PATH_MAX + 16];
 	struct conn *dead;		/* closed connections, freed after each batch */
+	struct keygen kg;
+	/* inbound connections whose peer is not known yet (its certificate says) */
+	struct conn *pending[MFSD_MAX_PENDING];
 	bool stop;
 };
 
@@ -292,9 +318,14 @@ static void conn_close(struct daemon *d, struct conn *c, const char *why)
 	if (c->established) {
 		log_notice("peer %s: disconnected: %s", p->cfg->name, why);
 		cf_link_down(p->cp, why, time(NULL));
+	} else if (!p) {
+		log_info("inbound connection failed: %s", why);
 	} else {
-		log_info("peer %s: connection failed: %s", p ? p->cfg->name : "?", why);
+		log_info("peer %s: connection failed: %s", p->cfg->name, why);
 	}
+	for (size_t i = 0; i < MFSD_MAX_PENDING; i++)
+		if (d->pending[i] == c)
+			d->pending[i] = NULL;
 	if (p && p->conn == c) {
 		p->conn = NULL;
 		if (p->i_connect) {
@@ -334,10 +365,19 @@ static void keepalive(int fd)
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 }
 
+/*
+ * A connection: outbound to peer p (client), or inbound (p NULL) from any
+ * peer that connects here, told apart by its pinned certificate alone
+ * (tls_conn_new_server_multi), never by its source address.
+ */
 static struct conn *conn_new(struct daemon *d, struct peer_rt *p, int fd, bool client)
 {
 	struct conn *c = calloc(1, sizeof(*c));
-	int r;
+	uint8_t pins[CONFIG_MAX_PEERS][IDENTITY_FPR_LEN];
+	enum tls_group groups[CONFIG_MAX_PEERS];
+	struct tls_ctx *ctx = NULL;
+	size_t n = 0;
+	int r = 0;
 
 	if (!c)
 		return NULL;
@@ -346,8 +386,21 @@ static struct conn *conn_new(struct daemon *d, struct peer_rt *p, int fd, bool c
 	c->peer = p;
 	c->client = client;
 	c->started = time(NULL);
-	if ((r = tls_conn_new(p->ctx, client ? TLS_CLIENT : TLS_SERVER, p->cfg->cert_sha256,
-			      &c->tls)) < 0 || (r = tls_conn_set_fd(c->tls, fd)) < 0 ||
+	if (!p) {
+		for (size_t i = 0; i < d->n_peers; i++) {
+			if (d->peers[i].i_connect || !d->peers[i].cfg)
+				continue;
+			memcpy(pins[n], d->peers[i].cfg->cert_sha256, IDENTITY_FPR_LEN);
+			groups[n++] = d->peers[i].cfg->tls_group == CONFIG_TLS_MLKEM1024 ?
+				      TLS_GROUP_MLKEM1024 : TLS_GROUP_X25519MLKEM768;
+			ctx = d->peers[i].ctx;
+		}
+		r = n ? tls_conn_new_server_multi(ctx, pins, groups, n, &c->tls) : -ENOENT;
+	} else {
+		r = tls_conn_new(p->ctx, client ? TLS_CLIENT : TLS_SERVER, p->cfg->cert_sha256,
+				 &c->tls);
+	}
+	if (r < 0 || (r = tls_conn_set_fd(c->tls, fd)) < 0 ||
 	    ep_set(d, fd, &c->ev, EPOLLIN | EPOLLOUT, true) < 0) {
 		tls_conn_free(c->tls);
 		free(c);
@@ -422,6 +475,20 @@ static int conn_flush(struct conn *c)
 	}
 }
 
+/* Which peer an inbound connection is: the one whose pin its certificate matched. */
+static struct peer_rt *peer_of_inbound(struct daemon *d, struct conn *c)
+{
+	int idx = tls_conn_peer_index(c->tls), k = 0;
+
+	for (size_t i = 0; idx >= 0 && i < d->n_peers; i++) {
+		if (d->peers[i].i_connect || !d->peers[i].cfg)
+			continue;
+		if (k++ == idx)
+			return &d->peers[i];
+	}
+	return NULL;
+}
+
 static void conn_established(struct conn *c)
 {
 	struct peer_rt *p = c->peer;
@@ -465,6 +532,22 @@ static void conn_event(struct daemon *d, struct conn *c, uint32_t events)
 								     mfs_strerror(r));
 			return;
 		}
+		if (!c->peer) {
+			struct peer_rt *p = peer_of_inbound(d, c);
+
+			if (!p) {
+				conn_close(d, c, "no peer for the certificate");
+				return;
+			}
+			for (size_t i = 0; i < MFSD_MAX_PENDING; i++)
+				if (d->pending[i] == c)
+					d->pending[i] = NULL;
+			/* the newest connection wins: the old one belongs to a peer that restarted */
+			if (p->conn)
+				conn_close(d, p->conn, "replaced by a new connection");
+			c->peer = p;
+			p->conn = c;
+		}
 		conn_established(c);
 		if (!c->established) {
 			conn_close(d, c, "TLS exporter failed");
@@ -498,56 +581,30 @@ out:
 	conn_update_events(d, c);
 }
 
-/* Which peer an inbound connection is: the peers that connect to us, by source address. */
-static struct peer_rt *peer_for_inbound(struct daemon *d, const struct sockaddr_storage *ss)
-{
-	char host[INET6_ADDRSTRLEN] = "";
-	struct peer_rt *only = NULL;
-	size_t n = 0;
-
-	if (ss->ss_family == AF_INET)
-		inet_ntop(AF_INET, &((const struct sockaddr_in *)ss)->sin_addr, host, sizeof(host));
-	else if (ss->ss_family == AF_INET6)
-		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)ss)->sin6_addr, host, sizeof(host));
-	for (size_t i = 0; i < d->n_peers; i++) {
-		if (d->peers[i].i_connect)
-			continue;
-		only = &d->peers[i];
-		n++;
-	}
-	if (n == 1)
-		return only;
-	for (size_t i = 0; i < d->n_peers; i++)
-		if (!d->peers[i].i_connect && !strcmp(d->peers[i].cfg->address.host, host))
-			return &d->peers[i];
-	return NULL;
-}
-
 static void on_accept(struct daemon *d)
 {
 	for (;;) {
-		struct sockaddr_storage ss;
-		socklen_t len = sizeof(ss);
-		int fd = accept4(d->listen_fd, (struct sockaddr *)&ss, &len,
-				 SOCK_NONBLOCK | SOCK_CLOEXEC);
-		struct peer_rt *p;
+		int fd = accept4(d->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		size_t slot = MFSD_MAX_PENDING;
 		struct conn *c;
 
 		if (fd < 0)
 			return;
-		if (!(p = peer_for_inbound(d, &ss))) {
-			log_warning("inbound connection from an address of no peer that connects here");
+		for (size_t i = 0; i < MFSD_MAX_PENDING; i++)
+			if (!d->pending[i])
+				slot = i;
+		if (slot == MFSD_MAX_PENDING) {
+			log_warning("inbound connection refused: %d handshakes already pending",
+				    MFSD_MAX_PENDING);
 			close(fd);
 			continue;
 		}
-		if (!(c = conn_new(d, p, fd, false))) {
+		if (!(c = conn_new(d, NULL, fd, false))) {
+			log_warning("inbound connection refused: no peer connects to this node");
 			close(fd);
 			continue;
 		}
-		/* the newest connection wins: the old one belongs to a peer that restarted */
-		if (p->conn)
-			conn_close(d, p->conn, "replaced by a new connection");
-		p->conn = c;
+		d->pending[slot] = c;
 	}
 }
 
@@ -686,6 +743,90 @@ static void admin_event(struct daemon *d, struct admin_conn *a, uint32_t events)
 		a->events = ev;
 }
 
+/* ---- static key generation (rotation) ---- */
+
+static void *keygen_main(void *arg)
+{
+	struct keygen *kg = arg;
+	uint64_t one = 1;
+
+	kg->err = keyring_generate(kg->method, kg->dir, kg->now, &kg->key);
+	/* the loop reads it; a failed write leaves the thread to be joined at exit */
+	if (write(kg->efd, &one, sizeof(one)) != sizeof(one))
+		kg->err = kg->err < 0 ? kg->err : -EIO;
+	return NULL;
+}
+
+static void keygen_maybe_start(struct daemon *d)
+{
+	struct keygen *kg = &d->kg;
+	uint16_t method;
+	int r;
+
+	if (kg->running || kg->efd < 0 || !cf_rot_due(d->cf, time(NULL), &method))
+		return;
+	kg->method = method;
+	kg->now = time(NULL);
+	kg->key = NULL;
+	kg->err = 0;
+	cf_rot_started(d->cf, method);
+	if ((r = pthread_create(&kg->th, NULL, keygen_main, kg)) != 0) {
+		cf_rot_failed(d->cf, method, -r, time(NULL));
+		return;
+	}
+	kg->running = true;
+	log_info("static key rotation: generating a new %s key",
+		 kex_method_by_id(method) ? kex_method_by_id(method)->name : "?");
+}
+
+static void keygen_done(struct daemon *d)
+{
+	struct keygen *kg = &d->kg;
+	uint64_t v;
+
+	if (read(kg->efd, &v, sizeof(v)) != sizeof(v) || !kg->running)
+		return;
+	pthread_join(kg->th, NULL);
+	kg->running = false;
+	if (kg->err < 0)
+		cf_rot_failed(d->cf, kg->method, kg->err, time(NULL));
+	else
+		cf_rot_install(d->cf, kg->key, time(NULL));	/* takes the key */
+	kg->key = NULL;
+}
+
+static int keygen_open(struct daemon *d)
+{
+	struct keygen *kg = &d->kg;
+
+	if (mfsd_keyring_dir(d->cfg, kg->dir, sizeof(kg->dir)) < 0)
+		return -ENAMETOOLONG;
+	if ((kg->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0)
+		return -errno;
+	kg->ev.kind = EV_KEYGEN;
+	return ep_set(d, kg->efd, &kg->ev, EPOLLIN, true);
+}
+
+static void keygen_close(struct daemon *d)
+{
+	struct keygen *kg = &d->kg;
+
+	if (kg->running) {
+		/* at most one key generation: wait for it, then remove what it wrote */
+		pthread_join(kg->th, NULL);
+		kg->running = false;
+		if (kg->key) {
+			keyring_destroy_file(kg->key->sk_path);
+			keyring_destroy_file(kg->key->pk_path);
+			keyring_key_free(kg->key);
+			kg->key = NULL;
+		}
+	}
+	if (kg->efd >= 0)
+		close(kg->efd);
+	kg->efd = -1;
+}
+
 /* ---- main loop ---- */
 
 static void run(struct daemon *d)
@@ -697,6 +838,10 @@ static void run(struct daemon *d)
 		int n;
 
 		cf_tick(d->cf, time(NULL));
+		keygen_maybe_start(d);
+		for (size_t i = 0; i < MFSD_MAX_PENDING; i++)
+			if (d->pending[i] && time(NULL) - d->pending[i]->started > MFSD_TLS_TIMEOUT_S)
+				conn_close(d, d->pending[i], "TLS handshake timed out");
 		for (size_t i = 0; i < d->n_peers; i++) {
 			struct peer_rt *p = &d->peers[i];
 
@@ -767,6 +912,9 @@ static void run(struct daemon *d)
 			case EV_ADMIN:
 				admin_event(d, (struct admin_conn *)ev, evs[i].events);
 				break;
+			case EV_KEYGEN:
+				keygen_done(d);
+				break;
 			}
 		}
 		conn_reap(d);
@@ -785,6 +933,9 @@ static void daemon_free(struct daemon *d)
 			conn_close(d, c, "shutdown");
 		}
 	}
+	for (size_t i = 0; i < MFSD_MAX_PENDING; i++)
+		if (d->pending[i])
+			conn_close(d, d->pending[i], "shutdown");
 	for (size_t i = 0; i < MFSD_MAX_ADMIN; i++)
 		if (d->admins[i])
 			admin_close(d, d->admins[i]);
@@ -795,6 +946,7 @@ static void daemon_free(struct daemon *d)
 	}
 	if (d->listen_fd >= 0)
 		close(d->listen_fd);
+	keygen_close(d);
 	if (d->sig_fd >= 0)
 		close(d->sig_fd);
 	if (d->ep >= 0)
@@ -817,8 +969,10 @@ int main(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
-	struct daemon d = { .ep = -1, .listen_fd = -1, .admin_fd = -1, .sig_fd = -1 };
+	struct daemon d = { .ep = -1, .listen_fd = -1, .admin_fd = -1, .sig_fd = -1,
+			    .kg = { .efd = -1 } };
 	const char *config_path = NULL, *level_arg = NULL;
+	char path[PATH_MAX];
 	struct config_error cerr;
 	enum mfs_log_level level;
 	bool foreground = false;
@@ -854,6 +1008,10 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	mfs_log_set_level(level_arg ? level : d.cfg->node.log_level);
+	/* a static key destruction a crash interrupted: finished before the identity is read */
+	if (mfsd_keyring_dir(d.cfg, path, sizeof(path)) == 0 && (r = keyring_recover(path)) < 0)
+		log_warning("%s: cannot finish destroying an old static key: %s", path,
+			    mfs_strerror(r));
 	if ((r = load_identity(&d)) < 0 || (r = open_state(&d)) < 0 ||
 	    (r = mfsd_keys_load(d.cfg, &d.keys)) < 0)
 		goto out;
@@ -873,7 +1031,9 @@ int main(int argc, char **argv)
 		}
 		p->ctx = d.ctx[g];
 	}
-	if ((r = mfsd_cf_new(d.cfg, d.keys, d.st, d.revoked_path, &d.cf)) < 0) {
+	r = mfsd_cf_new(d.cfg, d.keys, d.st, d.revoked_path, &d.cf);
+	d.keys = NULL;	/* the engine's now */
+	if (r < 0) {
 		log_err("control engine: %s%s", mfs_strerror(r),
 			r == -EBADMSG ? " (the revocation file in state_dir is malformed)" : "");
 		goto out;
@@ -884,7 +1044,8 @@ int main(int argc, char **argv)
 		r = -errno;
 		goto out;
 	}
-	if ((r = open_signals(&d)) < 0 || (r = open_listen(&d)) < 0 || (r = open_admin(&d)) < 0) {
+	if ((r = open_signals(&d)) < 0 || (r = open_listen(&d)) < 0 || (r = open_admin(&d)) < 0 ||
+	    (r = keygen_open(&d)) < 0) {
 		log_err("startup: %s", mfs_strerror(r));
 		goto out;
 	}
