@@ -9,7 +9,8 @@
 # (pin_* lines). The class "PEER $CLASS" uses McEliece-460896 + PSK, with
 # ML-KEM-768 optional; CLASS, REKEY, HARD, LOW and HIGH set its name,
 # rekey interval, hard lifetime and pool watermarks. The PSK is
-# psk/office-gpu-dc.psk.
+# psk/office-gpu-dc.psk. NODE_EXTRA (optional) is appended to [node]
+# (e.g. "static_key_grace = 5s").
 mfsd_conf() {
 	local fpr sha3
 	fpr=$(sed -n 's/^pin_cert_sha256 = //p' "$7")
@@ -26,6 +27,7 @@ state_dir = $8
 admin_socket = $1.sock
 psk_dir = psk
 log_level = info
+${NODE_EXTRA:-}
 
 [peer $2]
 address = 127.0.0.1:$6
