@@ -10,7 +10,7 @@
 #include "base/log.h"
 #include "base/secret.h"
 #include "cf/cf.h"
-#include "cf/rotate.h"
+#include "cf/internal.h"
 #include "crypto/rng.h"
 #include "kex/psk_file.h"
 #include "proto/handshake.h"
@@ -36,6 +36,8 @@ struct cf_xchg {
 	/* the static keys as they were when it started (a rotation may replace them) */
 	struct hs_static_key sk[CF_MAX_STATIC];
 	size_t n_sk;
+	/* the policies it started with (a reload may change or remove the class) */
+	struct class_policy policies[CF_MAX_CLASSES];
 };
 
 static int64_t mono_ms(void)
@@ -236,6 +238,11 @@ static void xchg_free(struct cf_xchg *x)
 	free(x);
 }
 
+void cf_xchg_free(struct cf_xchg *x)
+{
+	xchg_free(x);
+}
+
 static size_t revoked_ids(const struct cf *cf, uint16_t *out)
 {
 	for (size_t i = 0; i < cf->n_revoked; i++)
@@ -433,7 +440,8 @@ static int class_start(struct cf_peer *p, struct cf_class *c, int64_t now)
 	x->t0_ms = mono_ms();
 	hs_config_common(p, x, &hc);
 	hc.role = HS_INITIATOR;
-	hc.policy = &c->cfg.policy;
+	x->policies[0] = c->cfg.policy;
+	hc.policy = &x->policies[0];
 	hc.psk_id = c->cfg.psk_id[0] ? c->cfg.psk_id : NULL;
 	hc.n_keys = (uint16_t)n;
 	if ((r = hs_init(&x->hs, &hc)) < 0 || (r = hs_start(&x->hs, &w)) < 0) {
@@ -560,7 +568,8 @@ static int on_theirs(struct cf_peer *p, uint32_t xid, const uint8_t *f, size_t l
 		x->t0_ms = mono_ms();
 		hs_config_common(p, x, &hc);
 		hc.role = HS_RESPONDER;
-		hc.classes = p->policies;
+		memcpy(x->policies, p->policies, sizeof(x->policies));
+		hc.classes = x->policies;
 		hc.n_classes = p->cfg.n_classes;
 		hc.n_keys = HS_KEYS_MAX;
 		if ((r = hs_init(&x->hs, &hc)) < 0) {
@@ -1347,6 +1356,18 @@ struct cf_class *cf_class_by_name(struct cf_peer *p, const char *name)
 	return NULL;
 }
 
+int cf_class_init(struct cf *cf, struct cf_peer *p, struct cf_class *c, int64_t now)
+{
+	int r = proto_is_initiator(cf->cfg.node_id, p->cfg.name, c->cfg.policy.name);
+
+	if (r < 0)
+		return r;
+	c->initiator = r == 1;
+	c->rekey_base = now;
+	draw_jitter(c);
+	return 0;
+}
+
 int cf_new(const struct cf_config *cfg, struct store *st, struct cf **ret)
 {
 	struct cf *cf;
@@ -1362,6 +1383,13 @@ int cf_new(const struct cf_config *cfg, struct store *st, struct cf **ret)
 	}
 	cf->cfg = *cfg;
 	cf->cfg.keys = NULL;
+	if (snprintf(cf->psk_dir, sizeof(cf->psk_dir), "%s", cfg->psk_dir ? cfg->psk_dir : "") >=
+	    (int)sizeof(cf->psk_dir)) {
+		r = -ENAMETOOLONG;
+		free(cf);
+		goto fail_keys;
+	}
+	cf->cfg.psk_dir = cfg->psk_dir ? cf->psk_dir : NULL;
 	cf->keys = cfg->keys;
 	cf->st = st;
 	cf->n_peers = cfg->n_peers;
@@ -1376,16 +1404,10 @@ int cf_new(const struct cf_config *cfg, struct store *st, struct cf **ret)
 			goto fail;
 		}
 		for (size_t j = 0; j < p->cfg.n_classes; j++) {
-			struct cf_class *c = &p->classes[j];
-
-			c->cfg = p->cfg.classes[j];
-			p->policies[j] = c->cfg.policy;
-			r = proto_is_initiator(cfg->node_id, p->cfg.name, c->cfg.policy.name);
-			if (r < 0)
+			p->classes[j].cfg = p->cfg.classes[j];
+			p->policies[j] = p->classes[j].cfg.policy;
+			if ((r = cf_class_init(cf, p, &p->classes[j], cfg->now)) < 0)
 				goto fail;
-			c->initiator = r == 1;
-			c->rekey_base = cfg->now;
-			draw_jitter(c);
 		}
 		if (cf->keys) {
 			cf_rot_rebuild(cf, p);

@@ -146,7 +146,7 @@ struct cf_stats {
 
 struct cf_config {
 	char node_id[CF_NAME_MAX + 1];
-	const char *psk_dir;			/* borrowed */
+	const char *psk_dir;			/* copied by cf_new() (exchanges in flight use it) */
 	const char *revoked_path;		/* borrowed: the persisted revocations */
 	struct cf_peer_cfg peers[CF_MAX_PEERS];
 	size_t n_peers;
@@ -226,6 +226,7 @@ struct cf {
 	int64_t expired_at;			/* last store_expire() (cf_tick) */
 	struct cf_keys *keys;			/* owned; NULL without rotation */
 	struct cf_stats stats;
+	char psk_dir[PATH_MAX];			/* cfg.psk_dir points here */
 };
 
 /*
@@ -282,6 +283,27 @@ size_t cf_class_degraded(struct cf *cf, struct cf_peer *p, struct cf_class *c, i
 
 /* Next rekey time of a class (0 when unknown). */
 int64_t cf_class_next_rekey(const struct cf_peer *p, const struct cf_class *c);
+
+/*
+ * Apply a reloaded configuration (mfsd on SIGHUP; reconf.c). cfg is complete,
+ * as for cf_new(), with the same node id; cfg->keys (taken, may be NULL) are
+ * the static keys loaded for it: the pins of new peers and of the peers
+ * whose repin[i] is set (their pinned key file changed) are taken from it,
+ * every other pin and the own keys stay as they run (possibly rotated);
+ * the rotation interval and grace come from it. Peers are matched by name
+ * and keep their slot, link, pools, exchanges and rotation state; a peer no
+ * longer configured leaves an empty slot (name "", no classes; drop its
+ * link first); a new peer takes an empty slot or a new one. ret_slot[i]
+ * (may be NULL): the slot of cfg->peers[i] in cf->peers. Classes are matched
+ * by name: a kept class takes the new policy and PSK id (an exchange in
+ * flight finishes under the policy it started with), a new class starts
+ * now, a removed class is dropped (with its exchange in flight; its keys
+ * stay in the store until they expire). Returns 0, -EINVAL (another node
+ * id, too many peers), -ENOMEM (then nothing changed, or a new peer was
+ * added without classes).
+ */
+int cf_reconfigure(struct cf *cf, const struct cf_config *cfg, const bool *repin, int64_t now,
+		   size_t *ret_slot);
 
 /* Exchanges withdrawn by HELD reconciliation, summed over every class (this run). */
 uint64_t cf_orphans_withdrawn(const struct cf *cf);

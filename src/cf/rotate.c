@@ -31,7 +31,7 @@
 #include <string.h>
 
 #include "base/log.h"
-#include "cf/rotate.h"
+#include "cf/internal.h"
 #include "crypto/hash.h"
 
 static const char *mname(uint16_t id)

@@ -146,16 +146,13 @@ fail:
 	return r;
 }
 
-int mfsd_cf_new(const struct config *cfg, struct cf_keys *keys, struct store *st,
-		const char *revoked_path, struct cf **ret)
+struct cf_config *mfsd_cf_config(const struct config *cfg, struct cf_keys *keys,
+				 const char *revoked_path)
 {
 	struct cf_config *cc = calloc(1, sizeof(*cc));
-	int r;
 
-	if (!cc) {
-		mfsd_keys_free(keys);
-		return -ENOMEM;
-	}
+	if (!cc)
+		return NULL;
 	snprintf(cc->node_id, sizeof(cc->node_id), "%s", cfg->node.id);
 	cc->psk_dir = cfg->node.psk_dir;
 	cc->revoked_path = revoked_path;
@@ -173,6 +170,19 @@ int mfsd_cf_new(const struct config *cfg, struct cf_keys *keys, struct store *st
 			snprintf(pc->classes[j].psk_id, sizeof(pc->classes[j].psk_id), "%s",
 				 cp->classes[j].psk_id);
 		}
+	}
+	return cc;
+}
+
+int mfsd_cf_new(const struct config *cfg, struct cf_keys *keys, struct store *st,
+		const char *revoked_path, struct cf **ret)
+{
+	struct cf_config *cc = mfsd_cf_config(cfg, keys, revoked_path);
+	int r;
+
+	if (!cc) {
+		mfsd_keys_free(keys);
+		return -ENOMEM;
 	}
 	r = cf_new(cc, st, ret);
 	free(cc);

@@ -25,6 +25,14 @@ int mfsd_keyring_dir(const struct config *cfg, char *out, size_t size);
 int mfsd_keys_load(const struct config *cfg, struct cf_keys **ret);
 void mfsd_keys_free(struct cf_keys *k);
 
+/*
+ * The engine configuration of cfg (malloc()ed; NULL on -ENOMEM), with keys
+ * (not taken here: whoever gets the result passes it to cf_new() or
+ * cf_reconfigure(), which take it). It borrows cfg's strings.
+ */
+struct cf_config *mfsd_cf_config(const struct config *cfg, struct cf_keys *keys,
+				 const char *revoked_path);
+
 /* The control engine of cfg. It takes keys (also on failure); revoked_path must outlive it. */
 int mfsd_cf_new(const struct config *cfg, struct cf_keys *keys, struct store *st,
 		const char *revoked_path, struct cf **ret);

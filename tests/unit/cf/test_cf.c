@@ -32,7 +32,7 @@
 #include "base/secret.h"
 #include "cf/cf.h"
 #include "cf/keyring.h"
-#include "cf/rotate.h"
+#include "cf/internal.h"
 #include "crypto/hash.h"
 #include "kex/kex.h"
 #include "proto/handshake.h"

@@ -1,15 +1,19 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * Internal to the engine: the static key rotation (rotate.c) as cf.c calls
- * it, and what rotate.c needs from cf.c. The public side is in cf.h.
+ * Internal to the engine (src/cf/): what cf.c, rotate.c (static key
+ * rotation) and reconf.c (cf_reconfigure) share. The public side is cf.h.
  */
-#ifndef MFS_CF_ROTATE_H
-#define MFS_CF_ROTATE_H
+#ifndef MFS_CF_INTERNAL_H
+#define MFS_CF_INTERNAL_H
 
 #include "cf/cf.h"
 
 /* cf.c: queue one envelope; -ENOTCONN when the link is down. */
 int cf_env_send(struct cf_peer *p, uint8_t kind, uint32_t xid, const void *body, size_t len);
+/* cf.c: release an exchange (NULL-safe). */
+void cf_xchg_free(struct cf_xchg *x);
+/* cf.c: set up class c of p from c->cfg (election, rekey timer from now). */
+int cf_class_init(struct cf *cf, struct cf_peer *p, struct cf_class *c, int64_t now);
 /* cf.c: a running exchange still holds a copy of k. */
 bool cf_static_in_use(const struct cf *cf, const struct keyring_key *k);
 
