@@ -880,6 +880,89 @@ static void test_rotate_refused(void **state)
 	}
 }
 
+/* ---- reloading the configuration (cf_reconfigure) ---- */
+
+/*
+ * Both sides reload while exchanges are in flight: bulk gets new
+ * watermarks, strict is removed, a class "extra" is added. The exchanges in
+ * flight finish, the link never drops, bulk refills to its new high
+ * watermark, extra fills from nothing. Then a peer is added and removed on
+ * one side: the existing peer keeps its slot and its link.
+ */
+static void test_reconfigure(void **state)
+{
+	struct world *w = world_filled();
+	struct cf_peer *before[2] = { w->n[0].p, w->n[1].p };
+	size_t slot[2];
+
+	(void)state;
+	rekey_all(w);
+	w->now += 1;
+	cf_tick(w->n[0].cf, w->now);
+	cf_tick(w->n[1].cf, w->now);	/* exchanges are now in flight */
+	for (int i = 0; i < 2; i++) {
+		struct cf_config *c = calloc(1, sizeof(*c));
+		struct cf_peer_cfg *pc;
+
+		assert_non_null(c);
+		*c = w->n[i].cfg;
+		pc = &c->peers[0];
+		pc->classes[0].policy.pool_low = 2 * BULK_HIGH - 4;
+		pc->classes[0].policy.pool_high = 2 * BULK_HIGH;
+		pc->classes[1] = pc->classes[0];	/* replaces strict */
+		snprintf(pc->classes[1].policy.name, sizeof(pc->classes[1].policy.name), "extra");
+		pc->classes[1].policy.pool_low = 2;
+		pc->classes[1].policy.pool_high = 4;
+		assert_int_equal(cf_reconfigure(w->n[i].cf, c, NULL, w->now, slot), 0);
+		assert_int_equal(slot[0], 0);
+		assert_ptr_equal(cf_peer_by_name(w->n[i].cf, w->n[1 - i].name), before[i]);
+		w->n[i].cfg = *c;
+		free(c);
+	}
+	assert_null(cf_class_by_name(w->n[0].p, "strict"));
+	assert_non_null(cf_class_by_name(w->n[0].p, "extra"));
+	run(w);
+	assert_int_equal(w->link_errors, 0);
+	assert_true(w->n[0].p->up && w->n[1].p->up);
+	assert_string_equal(cls(w, 0, "bulk")->last_error, "");
+	assert_string_equal(cls(w, 1, "bulk")->last_error, "");
+	for (int i = 0; i < 2; i++) {
+		assert_true(depth(w, i, "bulk", STORE_OUTBOUND) >= 2 * BULK_HIGH);
+		assert_true(depth(w, i, "extra", STORE_INBOUND) >= 4);
+	}
+	assert_pools_match(w, "bulk");
+	assert_pools_match(w, "extra");
+
+	/* a peer added (no link yet), then removed: node-b keeps slot 0 and its link */
+	struct cf_config *c = calloc(1, sizeof(*c));
+
+	assert_non_null(c);
+	*c = w->n[0].cfg;
+	c->n_peers = 2;
+	c->peers[1] = c->peers[0];
+	snprintf(c->peers[1].name, sizeof(c->peers[1].name), "node-c");
+	assert_int_equal(cf_reconfigure(w->n[0].cf, c, NULL, w->now, slot), 0);
+	assert_int_equal(slot[0], 0);
+	assert_int_equal(slot[1], 1);
+	assert_int_equal(w->n[0].cf->n_peers, 2);
+	assert_non_null(cf_class_by_name(&w->n[0].cf->peers[1], "extra"));
+	c->n_peers = 1;
+	assert_int_equal(cf_reconfigure(w->n[0].cf, c, NULL, w->now, slot), 0);
+	assert_int_equal(w->n[0].cf->n_peers, 1);
+	assert_null(cf_peer_by_name(w->n[0].cf, "node-c"));
+	assert_true(w->n[0].p->up);
+	/* another node id is refused */
+	snprintf(c->node_id, sizeof(c->node_id), "someone-else");
+	assert_int_equal(cf_reconfigure(w->n[0].cf, c, NULL, w->now, NULL), -EINVAL);
+	free(c);
+	rekey_all(w);
+	w->now += 1;
+	run(w);
+	assert_string_equal(cls(w, 0, "bulk")->last_error, "");
+	assert_int_equal(w->link_errors, 0);
+	world_free(w);
+}
+
 /* ---- tests ---- */
 
 /*
@@ -1574,6 +1657,7 @@ int main(void)
 		cmocka_unit_test(test_rotate),
 		cmocka_unit_test(test_rotate_restart_in_grace),
 		cmocka_unit_test(test_rotate_refused),
+		cmocka_unit_test(test_reconfigure),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
