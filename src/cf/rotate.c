@@ -9,10 +9,13 @@
  *   2. the record own-<method> commits cur = new, prev = old;
  *   3. every connected peer that pins the set gets ROTATE (the new public
  *      key in chunks, binding the old key id); a peer that is down gets it
- *      when its link comes up, before anything else on that link. From then
- *      on this side names the new key in its exchanges with that peer: the
- *      link is ordered, so the peer has the new pin before it sees the new
- *      id. Exchanges already running keep the keys they started with;
+ *      when its link comes up, before anything else on that link. Once the
+ *      peer acknowledged it, this side names the new key in the exchanges
+ *      it starts or answers with that peer: everything the peer sent after
+ *      its ROTATE_ACK was sent with the new pin in place (the link is
+ *      ordered both ways), and an exchange the peer started before its
+ *      re-pin is still answered with the old key. Exchanges already running
+ *      keep the keys they started with;
  *   4. ROTATE_ACK from every such peer, then the grace period, then the old
  *      pair is destroyed (record first, then the files wiped and removed).
  *      A peer that refuses keeps being served with the old key (which is
@@ -91,8 +94,13 @@ void cf_rot_rebuild(struct cf *cf, struct cf_peer *p)
 		for (int s = 0; s < KEYRING_SETS; s++) {
 			struct keyring_key *own = k->own[s].cur, *pin = k->pin[pi][s].cur;
 
-			if (p->rot[s].refused && k->own[s].prev)
-				own = k->own[s].prev;	/* the peer kept the old pin */
+			/*
+			 * The new key only once the peer acknowledged it: an exchange
+			 * this side answers now may have been started by the peer
+			 * before it re-pinned (its HELLO was sent before its ACK).
+			 */
+			if (k->own[s].prev && !p->rot[s].acked)
+				own = k->own[s].prev;
 			if (pass == 1)
 				pin = k->pin[pi][s].prev;	/* entry 2: the previous pin */
 			if (!own || !pin || n == CF_MAX_STATIC)
@@ -388,6 +396,7 @@ int cf_rot_on_ack(struct cf_peer *p, const uint8_t *e, int64_t now)
 	}
 	p->rot[s].acked = true;
 	p->rot[s].acked_at = now;
+	cf_rot_rebuild(p->cf, p);
 	log_info("peer %s %s the new %s key", p->cfg.name,
 		 status == CF_ROT_PINNED ? "pinned" : "does not use", mname(method));
 	return 0;

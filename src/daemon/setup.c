@@ -109,6 +109,11 @@ static int load_pin(const struct config *cfg, struct cf_keys *k, size_t i, int s
 			mfs_strerror(r));
 		return r;
 	}
+	if (rec.cur && !memcmp(rec.cur->id, cp->mceliece[s].sha3, KEYRING_ID_LEN)) {
+		/* the operator has put the re-pinned key into the configuration */
+		slot_free(&rec);
+		return 0;
+	}
 	if (!rec.have_base || memcmp(rec.base, cp->mceliece[s].sha3, KEYRING_ID_LEN) != 0) {
 		log_warning("%s: ignored: the configuration pins another %s key of peer %s than "
 			    "the one this record re-pinned from", path, name, cp->name);

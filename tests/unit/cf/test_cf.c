@@ -741,14 +741,14 @@ static void test_rotate(void **state)
 	 * A peer that still names its old key (as one restored from an older
 	 * record would): the previous pin, chosen by the key id, serves it.
 	 */
-	w->n[o].p->rot[0].refused = true;
+	w->n[o].p->rot[0].acked = false;
 	cf_rot_rebuild(w->n[o].cf, w->n[o].p);
 	assert_memory_equal(w->n[o].p->skeys[0].pk_id, old, KEYRING_ID_LEN);
 	w->now += 1;
 	rekey_all(w);
 	run(w);
 	assert_exchanges_work(w, ex);
-	w->n[o].p->rot[0].refused = false;
+	w->n[o].p->rot[0].acked = true;
 	cf_rot_rebuild(w->n[o].cf, w->n[o].p);
 
 	/* later exchanges: the new key */
@@ -792,6 +792,42 @@ static void test_rotate(void **state)
 
 	assert_true(cf_rot_due(w->n[o].cf, w->now, &method));
 	assert_int_equal(method, KEX_ID_MCELIECE460896);
+	world_free(w);
+}
+
+/*
+ * The responder of bulk rotates while the initiator's HELLO is on its way:
+ * the initiator started before it re-pinned, so the rotating side must
+ * answer with the old key until the acknowledgement (a SELECT naming the
+ * new key would meet only the old pin).
+ */
+static void test_rotate_responder(void **state)
+{
+	struct world *w;
+	uint64_t ex[2];
+	int o;
+
+	(void)state;
+	if (!have_mce)
+		skip();
+	w = world_keyring();
+	o = 1 - initiator(w, "bulk");
+	ex[0] = cls(w, 0, "bulk")->exchanges;
+	ex[1] = cls(w, 1, "bulk")->exchanges;
+	w->now += 1;
+	rekey_all(w);
+	cf_tick(w->n[0].cf, w->now);
+	cf_tick(w->n[1].cf, w->now);	/* the initiator's HELLO is queued */
+	assert_int_equal(cf_rot_install(w->n[o].cf, new_key(w, o), w->now), 0);
+	run(w);
+	assert_exchanges_work(w, ex);
+	assert_true(w->n[o].p->rot[0].acked);
+	w->now += 1;
+	rekey_all(w);
+	run(w);
+	assert_exchanges_work(w, ex);
+	assert_memory_equal(w->n[o].p->skeys[0].pk_id, w->n[o].cf->keys->own[0].cur->id,
+			    KEYRING_ID_LEN);
 	world_free(w);
 }
 
@@ -1655,6 +1691,7 @@ int main(void)
 		cmocka_unit_test(test_continuity),
 		cmocka_unit_test(test_revoke_long_peer_name),
 		cmocka_unit_test(test_rotate),
+		cmocka_unit_test(test_rotate_responder),
 		cmocka_unit_test(test_rotate_restart_in_grace),
 		cmocka_unit_test(test_rotate_refused),
 		cmocka_unit_test(test_reconfigure),
