@@ -166,7 +166,11 @@ static void usage(FILE *f)
 		   "  -c, --config FILE      configuration file (docs/config.md)\n"
 		   "  -f, --foreground       stay in the foreground (default: detach)\n"
 		   "  -l, --log-level LEVEL  err, warning, notice, info, debug (overrides the file)\n"
-		   "  -h, --help             this text\n");
+		   "  -h, --help             this text\n\n"
+		   "Signals: SIGHUP reloads FILE (checked in full first; on an error the running\n"
+		   "configuration stays and 'mfsctl status' shows file:line: reason); SIGTERM and\n"
+		   "SIGINT stop the daemon. Static McEliece keys rotate in the background\n"
+		   "(static_key_rotate, 'mfsctl rotate-static'; docs/mfsd.md).\n");
 }
 
 /* ---- startup ---- */
@@ -1170,7 +1174,7 @@ int main(int argc, char **argv)
 	struct daemon d = { .ep = -1, .listen_fd = -1, .admin_fd = -1, .sig_fd = -1,
 			    .kg = { .efd = -1 } };
 	const char *config_path = NULL, *level_arg = NULL;
-	char path[PATH_MAX];
+	char path[PATH_MAX], config_abs[PATH_MAX];
 	struct config_error cerr;
 	enum mfs_log_level level;
 	bool foreground = false;
@@ -1201,7 +1205,12 @@ int main(int argc, char **argv)
 		fprintf(stderr, "mfsd: cannot harden the process: %s\n", mfs_strerror(r));
 		return 1;
 	}
-	d.config_path = config_path;
+	/* absolute: daemon(3) changes to /, and SIGHUP reads the file again */
+	if (!realpath(config_path, config_abs)) {
+		fprintf(stderr, "mfsd: %s: %s\n", config_path, strerror(errno));
+		return 1;
+	}
+	d.config_path = config_abs;
 	d.have_level_arg = level_arg != NULL;
 	d.level_arg = level_arg ? level : MFS_LOG_INFO;
 	if ((r = config_load(config_path, NULL, &d.cfg, &cerr)) < 0) {

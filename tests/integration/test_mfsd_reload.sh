@@ -77,7 +77,7 @@ line=$(grep -n '^pool_low' office.conf | cut -d: -f1)
 hup office
 check "broken file: the failure is counted" wait_for 10 is = office "d['counters']['reload_failures']" 1
 check "broken file: status gives file:line: reason" \
-	is = office "d['reload']['error']" "office.conf:$line: pool_low: 'eight' is not a number"
+	is = office "d['reload']['error']" "$(realpath "$T")/office.conf:$line: pool_low: 'eight' is not a number"
 check "broken file: logged with file:line" grep -q "reload failed: .*office.conf:$line: pool_low" office.log
 check "broken file: node state degraded" is = office "d['state']" degraded
 check "broken file: mfsctl status says so" bash -c "'$MFSCTL' --socket office.sock status | grep -q 'reload failed at .*office.conf:$line'"
