@@ -201,6 +201,7 @@ struct cf_peer {
 	size_t n_skeys;
 	struct cf_rot_peer {			/* rotation state per McEliece set */
 		bool acked, refused;		/* the peer answered our announcement */
+		bool announced;			/* queued whole on this link */
 		int64_t acked_at;
 		uint8_t *buf;			/* the peer's announcement being received */
 		size_t len, total;

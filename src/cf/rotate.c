@@ -142,27 +142,35 @@ static void announce(struct cf_peer *p, int s)
 		b[75] = (uint8_t)n;
 		memcpy(b + CF_ROT_HDR_LEN, cur->pk + off, n);
 		if (cf_env_send(p, CF_ENV_ROTATE, 0, b, CF_ROT_HDR_LEN + n) < 0) {
-			log_warning("peer %s: cannot queue the %s key announcement", p->cfg.name,
+			/* (output full) sent again from offset 0 by a later tick */
+			log_warning("peer %s: cannot queue the %s key announcement yet", p->cfg.name,
 				    mname(cur->method));
-			break;
+			free(b);
+			return;
 		}
 		off += n;
 	}
 	free(b);
+	p->rot[s].announced = true;
 	log_info("peer %s: announced the new %s key", p->cfg.name, mname(cur->method));
 }
 
-void cf_rot_link_up(struct cf_peer *p)
+/* What p still has to be told (link-up, or a tick after the output was full). */
+static void announce_pending(struct cf_peer *p)
 {
 	struct cf_keys *k = p->cf->keys;
 	size_t pi = peer_index(p->cf, p);
 
-	if (!k)
-		return;
-	for (int s = 0; s < KEYRING_SETS; s++) {
-		if (k->own[s].prev && k->pin[pi][s].cur && !p->rot[s].acked && !p->rot[s].refused)
+	for (int s = 0; k && p->up && s < KEYRING_SETS; s++) {
+		if (k->own[s].prev && k->pin[pi][s].cur && !p->rot[s].acked &&
+		    !p->rot[s].refused && !p->rot[s].announced)
 			announce(p, s);
 	}
+}
+
+void cf_rot_link_up(struct cf_peer *p)
+{
+	announce_pending(p);
 }
 
 void cf_rot_link_down(struct cf_peer *p)
@@ -172,6 +180,7 @@ void cf_rot_link_down(struct cf_peer *p)
 		p->rot[s].buf = NULL;
 		p->rot[s].len = p->rot[s].total = 0;
 		p->rot[s].skip = false;
+		p->rot[s].announced = false;
 	}
 }
 
@@ -211,6 +220,7 @@ int cf_rot_install(struct cf *cf, struct keyring_key *key, int64_t now)
 
 		p->rot[s].acked = false;
 		p->rot[s].refused = false;
+		p->rot[s].announced = false;
 		p->rot[s].acked_at = 0;
 		if (!k->pin[i][s].cur)
 			continue;
@@ -497,6 +507,8 @@ void cf_rot_tick(struct cf *cf, int64_t now)
 		for (size_t i = 0; i < cf->n_peers; i++)
 			pin_tick(cf, i, s, now);
 	}
+	for (size_t i = 0; i < cf->n_peers; i++)
+		announce_pending(&cf->peers[i]);
 	reap(cf);
 }
 
