@@ -200,11 +200,13 @@ static json_t *static_json(const struct cf *cf)
 	for (int s = 0; a && cf->keys && s < KEYRING_SETS; s++) {
 		const struct keyring_slot *sl = &cf->keys->own[s];
 		const struct kex_method *m = kex_method_by_id(keyring_method(s));
-		json_t *pinned = json_array(), *pending = json_array();
+		json_t *pinned, *pending;
 		const char *state;
 
 		if (!sl->cur)
 			continue;
+		pinned = json_array();
+		pending = json_array();
 		for (size_t i = 0; pinned && pending && i < cf->n_peers; i++) {
 			const struct cf_peer *p = &cf->peers[i];
 

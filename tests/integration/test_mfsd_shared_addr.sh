@@ -87,7 +87,12 @@ b1=$(up_since branch-1)
 kill -9 "${PID[branch-2]}"; wait "${PID[branch-2]}" 2>/dev/null
 start branch-2
 check "branch-2 reconnected after its restart" wait_for 20 peer_up branch-2 gpu-dc
-check "branch-1's link was not disturbed" test "$(up_since branch-1)" = "$b1"
+if [ "$(up_since branch-1)" = "$b1" ]; then ok "branch-1's link was not disturbed"
+else
+	bad "branch-1's link was not disturbed"
+	grep -h 'branch-1: \(disconnected\|connected\)' gpu-dc.log | sed 's/^/    gpu-dc: /'
+	grep -h 'disconnected' branch-1.log | sed 's/^/    branch-1: /'
+fi
 check "branch-2's pool still full" wait_for 20 pool_full gpu-dc branch-2
 
 # a node gpu-dc does not pin, connecting from the same address: refused
