@@ -86,6 +86,7 @@ struct keygen {
 	char dir[PATH_MAX];
 	struct keyring_key *key;	/* result */
 	int err;
+	int64_t ms;			/* how long it took (monotonic) */
 };
 
 struct conn {
@@ -759,7 +760,10 @@ static void *keygen_main(void *arg)
 	struct keygen *kg = arg;
 	uint64_t one = 1;
 
+	int64_t t0 = now_ms();
+
 	kg->err = keyring_generate(kg->method, kg->dir, kg->now, &kg->key);
+	kg->ms = now_ms() - t0;
 	/* the loop reads it; a failed write leaves the thread to be joined at exit */
 	if (write(kg->efd, &one, sizeof(one)) != sizeof(one))
 		kg->err = kg->err < 0 ? kg->err : -EIO;
@@ -797,10 +801,14 @@ static void keygen_done(struct daemon *d)
 		return;
 	pthread_join(kg->th, NULL);
 	kg->running = false;
-	if (kg->err < 0)
+	if (kg->err < 0) {
 		cf_rot_failed(d->cf, kg->method, kg->err, time(NULL));
-	else
+	} else {
+		log_info("static key rotation: new %s pair generated and written in %lld ms "
+			 "(worker thread)", kex_method_by_id(kg->method) ?
+			 kex_method_by_id(kg->method)->name : "?", (long long)kg->ms);
 		cf_rot_install(d->cf, kg->key, time(NULL));	/* takes the key */
+	}
 	kg->key = NULL;
 }
 
