@@ -345,6 +345,8 @@ static int record_parse(char *text, struct record *rec)
 		} else {
 			return -EBADMSG;
 		}
+		if (strcmp(line, "base") && strcmp(line, "cur") && strcmp(line, "prev") && v[0] != '/')
+			return -EBADMSG;	/* paths are absolute (the configuration resolves them) */
 		if (r < 0)
 			return -EBADMSG;
 	}
@@ -353,24 +355,76 @@ static int record_parse(char *text, struct record *rec)
 	return 0;
 }
 
+/*
+ * A file a record may have destroyed: a regular file of exactly the size of
+ * a McEliece public or secret key. A damaged record therefore cannot make
+ * mfsd remove anything else (recovery runs before anything is checked).
+ */
+static bool key_sized(const char *path)
+{
+	struct stat st;
+
+	if (lstat(path, &st) < 0)
+		return errno == ENOENT;	/* nothing to do */
+	if (!S_ISREG(st.st_mode))
+		return false;
+	for (int s = 0; s < KEYRING_SETS; s++) {
+		const struct kex_kem *kem = kem_of(set_methods[s]);
+
+		if (kem && ((size_t)st.st_size == kem->pk_len || (size_t)st.st_size == kem->sk_len ||
+			    (size_t)st.st_size == kem->sk_len_alt))
+			return true;
+	}
+	return false;
+}
+
+static int destroy_listed(const char *path)
+{
+	return key_sized(path) ? keyring_destroy_file(path) : -EPERM;
+}
+
+/*
+ * Parse a record's bytes (bounded, no NUL, "key value" lines of the keys
+ * above, absolute paths).
+ */
+static int record_parse_bytes(const uint8_t *data, size_t len, struct record *rec)
+{
+	char *text;
+	int r;
+
+	if (len > KEYRING_RECORD_MAX || memchr(data, '\0', len))
+		return -EBADMSG;
+	if (!(text = malloc(len + 1)))
+		return -ENOMEM;
+	memcpy(text, data, len);
+	text[len] = '\0';
+	r = record_parse(text, rec);
+	free(text);
+	return r;
+}
+
+int keyring_check_record(const uint8_t *data, size_t len)
+{
+	struct record *rec = calloc(1, sizeof(*rec));
+	int r;
+
+	if (!rec)
+		return -ENOMEM;
+	r = record_parse_bytes(data, len, rec);
+	free(rec);
+	return r;
+}
+
 static int record_read(const char *path, struct record *rec)
 {
 	uint8_t *data = NULL;
 	size_t len = 0;
-	char *text;
 	int r;
 
 	if ((r = file_read(path, KEYRING_RECORD_MAX, FILE_NO_FOLLOW, &data, &len)) < 0)
 		return r;
-	if (!(text = malloc(len + 1))) {
-		free(data);
-		return -ENOMEM;
-	}
-	memcpy(text, data, len);
-	text[len] = '\0';
+	r = record_parse_bytes(data, len, rec);
 	free(data);
-	r = strlen(text) == len ? record_parse(text, rec) : -EBADMSG;
-	free(text);
 	return r;
 }
 
@@ -398,7 +452,7 @@ int keyring_load_record(const char *path, uint16_t method, bool own, struct keyr
 	if ((slash = strrchr(dir, '/')))
 		*slash = '\0';
 	for (size_t i = 0; i < rec->n_destroy; i++)
-		keyring_destroy_file(rec->destroy[i]);
+		destroy_listed(rec->destroy[i]);
 	r = own ? keyring_load_own(method, rec->cur_sk, rec->cur_pk, &slot.cur) :
 		  keyring_load_pin(method, rec->cur_pk, rec->cur, &slot.cur);
 	if (r < 0)
@@ -507,7 +561,7 @@ int keyring_recover(const char *dir)
 			continue;
 		if (record_read(path, rec) == 0)
 			for (size_t i = 0; i < rec->n_destroy; i++)
-				if (keyring_destroy_file(rec->destroy[i]) < 0)
+				if (destroy_listed(rec->destroy[i]) < 0)
 					r = -EIO;
 		free(rec);
 	}

@@ -112,6 +112,16 @@ int keyring_load_record(const char *path, uint16_t method, bool own, struct keyr
 int keyring_save_record(const char *path, const struct keyring_slot *slot,
 			const char *const *destroy);
 
+/*
+ * Check the bytes of a record file with the parser keyring_load_record()
+ * uses: 0, -EBADMSG (bounded: KEYRING_RECORD_MAX bytes, no NUL, known keys,
+ * 64-hex-digit ids, absolute paths under PATH_MAX, at most
+ * KEYRING_DESTROY_MAX "destroy" lines), -ENOMEM. A "destroy" line is
+ * acted on only for a regular file of a McEliece key's exact size, so a
+ * damaged record cannot make mfsd remove anything else.
+ */
+int keyring_check_record(const uint8_t *data, size_t len);
+
 /* Wipe (overwrite with zeros, fsync) and remove a key file; a missing file is fine. */
 int keyring_destroy_file(const char *path);
 

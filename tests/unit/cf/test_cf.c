@@ -916,6 +916,55 @@ static void test_rotate_refused(void **state)
 	}
 }
 
+/*
+ * The record parser (keyring.h): what mfsd writes parses; relative paths,
+ * bad ids, unknown keys, NUL bytes and oversize records do not; a "destroy"
+ * line removes a key-sized file and nothing else.
+ */
+static void test_keyring_record(void **state)
+{
+	static const char good[] =
+		"base cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc\n"
+		"cur aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa 17\n"
+		"cur_pk /x/pin-a-mceliece460896-aaaaaaaaaaaaaaaa.pk\n"
+		"prev cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc 12\n"
+		"prev_pk /etc/mfsd/peers/a.pk\n";
+	const char *bad[] = {
+		"cur aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa 17\ncur_pk rel.pk\n",
+		"cur aaaa 17\ncur_pk /x.pk\n",
+		"cur aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa 17\ncur_pk /x.pk\nwhat /y\n",
+		"cur_pk /x.pk\n",
+		"cur aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa 1x\ncur_pk /x.pk\n",
+	};
+	char dir[] = "/tmp/mfs-keyring-XXXXXX", rec[96], victim[96], text[512];
+	uint8_t *big = calloc(1, KEYRING_RECORD_MAX + 1);
+	struct keyring_slot slot;
+
+	(void)state;
+	assert_int_equal(keyring_check_record((const uint8_t *)good, strlen(good)), 0);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		assert_int_equal(keyring_check_record((const uint8_t *)bad[i], strlen(bad[i])), -EBADMSG);
+	assert_int_equal(keyring_check_record((const uint8_t *)"cur \0", 5), -EBADMSG);
+	assert_non_null(big);
+	memset(big, 'a', KEYRING_RECORD_MAX + 1);
+	assert_int_equal(keyring_check_record(big, KEYRING_RECORD_MAX + 1), -EBADMSG);
+	free(big);
+
+	/* a damaged record that names another file under "destroy": left alone */
+	assert_non_null(mkdtemp(dir));
+	snprintf(victim, sizeof(victim), "%s/precious.txt", dir);
+	assert_int_equal(file_write_atomic(victim, "keep me\n", 8, 0), 0);
+	snprintf(rec, sizeof(rec), "%s/pin-x-mceliece460896", dir);
+	snprintf(text, sizeof(text), "cur %064d 1\ncur_pk %s/none.pk\ndestroy %s\n", 0, dir, victim);
+	assert_int_equal(file_write_atomic(rec, text, strlen(text), FILE_SECRET), 0);
+	assert_int_equal(keyring_recover(dir), -EIO);
+	assert_int_not_equal(keyring_load_record(rec, KEX_ID_MCELIECE460896, false, &slot), 0);
+	assert_int_equal(access(victim, F_OK), 0);
+	unlink(victim);
+	unlink(rec);
+	rmdir(dir);
+}
+
 /* ---- reloading the configuration (cf_reconfigure) ---- */
 
 /*
@@ -1694,6 +1743,7 @@ int main(void)
 		cmocka_unit_test(test_rotate_responder),
 		cmocka_unit_test(test_rotate_restart_in_grace),
 		cmocka_unit_test(test_rotate_refused),
+		cmocka_unit_test(test_keyring_record),
 		cmocka_unit_test(test_reconfigure),
 	};
 
