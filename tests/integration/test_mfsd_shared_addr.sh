@@ -6,7 +6,8 @@
 # would). gpu-dc must map each inbound TLS connection to its peer by the
 # pinned certificate, never by the source address: both links come up and
 # fill their pools, a restart of one branch does not disturb the other, and
-# a fourth node with a certificate gpu-dc does not pin is refused.
+# a fourth node with a certificate gpu-dc does not pin is refused. Then
+# gpu-dc rotates its static McEliece key and both branches re-pin it.
 #
 #   test_mfsd_shared_addr.sh MFSD MFSCTL MFS-KEX
 set -uo pipefail
@@ -103,6 +104,15 @@ check "the intruder is refused by certificate" wait_for 20 bash -c "grep -q 'mat
 check "the intruder is disconnected" wait_for 10 bash -c "grep -q 'peer gpu-dc: disconnected' evil.log"
 check "the intruder got no key" test "$(st evil "d['peers'][0]['classes'][0]['pool']['outbound']")" = 0
 peer_up gpu-dc branch-1 && peer_up gpu-dc branch-2 && ok "both branches still up" || bad "both branches still up"
+
+# the hub rotates its static key: both branches behind the one address re-pin it
+old_id=$(st gpu-dc "d['static_keys'][0]['id']")
+pin_of_hub() { st "$1" "[p for p in d['peers'] if p['name']=='gpu-dc'][0]['pins'][0]['id']"; }
+repinned() { local p; p=$(pin_of_hub "$1"); [ -n "$p" ] && [ "$p" != "$old_id" ] && [ "$p" = "$(st gpu-dc "d['static_keys'][0]['id']")" ]; }
+"$MFSCTL" --socket gpu-dc.sock rotate-static >/dev/null 2>&1
+check "hub rotation: branch-1 re-pinned" wait_for 20 repinned branch-1
+check "hub rotation: branch-2 re-pinned" wait_for 20 repinned branch-2
+check "hub rotation: both acknowledged" wait_for 10 bash -c "'$MFSCTL' --socket gpu-dc.sock --json status | grep -q '\"state\": \"grace\"'"
 
 for n in gpu-dc branch-1 branch-2 evil; do kill "${PID[$n]}" 2>/dev/null; wait "${PID[$n]}" 2>/dev/null; done
 echo "$pass passed, $fail failed"
