@@ -283,6 +283,8 @@ static json_t *status_json(struct cf *cf, int64_t now, bool classes)
 	bool degraded = false;
 
 	for (size_t i = 0; peers && i < cf->n_peers; i++) {
+		if (!cf->peers[i].cfg.name[0])
+			continue;	/* the slot of a peer a reload removed */
 		json_t *pj = peer_json(cf, &cf->peers[i], now, classes);
 		json_t *cl = pj ? json_object_get(pj, "classes") : NULL;
 		size_t k;

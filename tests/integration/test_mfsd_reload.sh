@@ -6,7 +6,8 @@
 # configuration stays, the log and mfsctl status give file:line: reason, the
 # failure is counted); valid changes apply without dropping the link or the
 # pools: new watermarks and rekey interval, a class added on both sides, a
-# third peer added and removed again.
+# third peer added and removed again, then the first peer removed (its slot
+# stays empty while the other link goes on).
 #
 #   test_mfsd_reload.sh MFSD MFSCTL MFS-KEX
 set -uo pipefail
@@ -146,6 +147,23 @@ check "peer removed: branch sees the link drop" wait_for 20 is = branch "d['peer
 check "peer removed: gpu-dc's link untouched" is = office "$(peer gpu-dc)['up_since']" "$up0"
 check "peer removed: gpu-dc's pools intact" pools_at office gpu-dc training 40
 check "reloads counted" is = office "d['counters']['reloads']" 3
+
+# 5. branch back, then gpu-dc (the first peer) removed: its slot stays empty, branch keeps its link
+{ cat office.conf; mfsd_conf office branch id-office id-branch "${PORT[office]}" "${PORT[branch]}" branch.pins state-office |
+	sed -n '/^\[peer /,$p'; } >office.conf.new && mv office.conf.new office.conf
+hup office
+check "branch added again" wait_for 20 is = office "$(peer branch)['connected']" True
+upb=$(up_since office branch)
+{ sed -n '1,/^\[peer gpu-dc\]/p' office.conf | sed '$d'; sed -n '/^\[peer branch\]/,$p' office.conf; } >office.conf.new &&
+	mv office.conf.new office.conf
+hup office
+check "first peer removed: only branch is listed" wait_for 10 is = office "[p['name'] for p in d['peers']]" "['branch']"
+check "first peer removed: gpu-dc sees the link drop" wait_for 20 is = gpu-dc "d['peers'][0]['connected']" False
+check "first peer removed: branch's link untouched" is = office "$(peer branch)['up_since']" "$upb"
+check "first peer removed: the node is not degraded by the empty slot" wait_for 10 is = office "d['state']" ok
+n0=$(st office "$(klass branch training)['exchanges']")
+"$MFSCTL" --socket office.sock rekey branch >/dev/null
+check "first peer removed: exchanges with branch go on" wait_for 15 ge office "$(klass branch training)['exchanges']" $((n0 + 1))
 
 for n in office gpu-dc branch; do kill "${PID[$n]}" 2>/dev/null; wait "${PID[$n]}" 2>/dev/null; done
 echo "$pass passed, $fail failed"
