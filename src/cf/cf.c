@@ -10,6 +10,7 @@
 #include "base/log.h"
 #include "base/secret.h"
 #include "cf/cf.h"
+#include "cf/internal.h"
 #include "crypto/rng.h"
 #include "kex/psk_file.h"
 #include "proto/handshake.h"
@@ -21,6 +22,7 @@
 
 _Static_assert(CF_TEXT_MAX == MSG_TEXT_MAX, "CF_TEXT_MAX");
 _Static_assert(CF_FRAME_MAX == MSG_FRAME_MAX, "CF_FRAME_MAX");
+_Static_assert(CF_KEY_ID_LEN == STORE_KEY_ID_LEN, "CF_KEY_ID_LEN");
 
 struct cf_xchg {
 	uint32_t xid;			/* without CF_XID_SENDER */
@@ -33,6 +35,11 @@ struct cf_xchg {
 	uint16_t revoked[CF_MAX_REVOKED];
 	int64_t started;
 	int64_t t0_ms;
+	/* the static keys as they were when it started (a rotation may replace them) */
+	struct hs_static_key sk[CF_MAX_STATIC];
+	size_t n_sk;
+	/* the policies it started with (a reload may change or remove the class) */
+	struct class_policy policies[CF_MAX_CLASSES];
 };
 
 static const char *store_who(const char *who, char buf[static STORE_WHO_MAX + 1]);
@@ -181,6 +188,11 @@ static int env_send(struct cf_peer *p, uint8_t kind, uint32_t xid, const void *b
 	return 0;
 }
 
+int cf_env_send(struct cf_peer *p, uint8_t kind, uint32_t xid, const void *body, size_t len)
+{
+	return env_send(p, kind, xid, body, len);
+}
+
 /* Send every frame in buf as its own PROTO envelope. */
 static int send_frames(struct cf_peer *p, uint32_t wire_xid, const uint8_t *buf, size_t len)
 {
@@ -230,6 +242,11 @@ static void xchg_free(struct cf_xchg *x)
 	free(x);
 }
 
+void cf_xchg_free(struct cf_xchg *x)
+{
+	xchg_free(x);
+}
+
 static size_t revoked_ids(const struct cf *cf, uint16_t *out)
 {
 	for (size_t i = 0; i < cf->n_revoked; i++)
@@ -246,8 +263,10 @@ static void hs_config_common(struct cf_peer *p, struct cf_xchg *x, struct hs_con
 	hc->peer_id = p->cfg.name;
 	hc->revoked = x->revoked;
 	hc->n_revoked = revoked_ids(cf, x->revoked);
-	hc->static_keys = p->cfg.static_keys;
-	hc->n_static_keys = p->cfg.n_static_keys;
+	x->n_sk = p->n_skeys;
+	memcpy(x->sk, p->skeys, sizeof(x->sk));
+	hc->static_keys = x->sk;
+	hc->n_static_keys = x->n_sk;
 	hc->psk_lookup = psk_dir_lookup;
 	hc->psk_arg = (void *)cf->cfg.psk_dir;
 	hc->tls_exporter = p->exporter;
@@ -423,7 +442,8 @@ static int class_start(struct cf_peer *p, struct cf_class *c, size_t depth, int6
 	x->t0_ms = mono_ms();
 	hs_config_common(p, x, &hc);
 	hc.role = HS_INITIATOR;
-	hc.policy = &c->cfg.policy;
+	x->policies[0] = c->cfg.policy;
+	hc.policy = &x->policies[0];
 	hc.psk_id = c->cfg.psk_id[0] ? c->cfg.psk_id : NULL;
 	hc.n_keys = (uint16_t)n;
 	if ((r = hs_init(&x->hs, &hc)) < 0 || (r = hs_start(&x->hs, &w)) < 0) {
@@ -691,7 +711,8 @@ static int on_theirs(struct cf_peer *p, uint32_t xid, const uint8_t *f, size_t l
 		x->t0_ms = mono_ms();
 		hs_config_common(p, x, &hc);
 		hc.role = HS_RESPONDER;
-		hc.classes = p->policies;
+		memcpy(x->policies, p->policies, sizeof(x->policies));
+		hc.classes = x->policies;
 		hc.n_classes = p->cfg.n_classes;
 		hc.n_keys = HS_KEYS_MAX;
 		if ((r = hs_init(&x->hs, &hc)) < 0) {
@@ -801,6 +822,9 @@ static int revoke_apply(struct cf *cf, uint16_t method, const char *origin, cons
 					    p->cfg.name, c->cfg.policy.name, method_name(method));
 		}
 	}
+	/* delivered keys derived with it: the push layer retires them at its subscribers */
+	if (cf->hooks.revoked)
+		cf->hooks.revoked(cf->hooks.arg, method, now);
 	if (ret_withdrawn)
 		*ret_withdrawn = (size_t)n;
 	return 0;
@@ -1088,6 +1112,8 @@ void cf_link_up(struct cf_peer *p, const uint8_t *exporter, size_t exporter_len,
 		if (p->classes[i].initiator)
 			held_send(p, &p->classes[i], now);
 	}
+	/* a static key the peer has not pinned yet: before any exchange too */
+	cf_rot_link_up(p);
 }
 
 void cf_link_down(struct cf_peer *p, const char *why, int64_t now)
@@ -1126,6 +1152,77 @@ void cf_link_down(struct cf_peer *p, const char *why, int64_t now)
 		if (!p->pending[i]->mine)
 			xchg_free(p->pending[i]);
 	p->n_pending = 0;
+	cf_rot_link_down(p);
+}
+
+/* TAKEN / INSTALLED (the lengths are checked by the caller): hand them to the push layer. */
+static int on_push_env(struct cf_peer *p, uint8_t kind, const uint8_t *e, size_t len, int64_t now)
+{
+	struct cf *cf = p->cf;
+	char name[256];
+	struct cf_class *c;
+	size_t nl = e[0];
+
+	memcpy(name, e + 1, nl);
+	name[nl] = '\0';
+	if (!(c = cf_class_by_name(p, name))) {
+		snprintf(p->last_error, sizeof(p->last_error), "%s for unknown class",
+			 kind == CF_ENV_TAKEN ? "TAKEN" : "INSTALLED");
+		return -EBADMSG;
+	}
+	if (kind == CF_ENV_TAKEN) {
+		size_t n = e[1 + nl];
+
+		if (len != 2 + nl + n * CF_KEY_ID_LEN)
+			return -EBADMSG;
+		if (cf->hooks.taken)
+			cf->hooks.taken(cf->hooks.arg, p, c, e + 2 + nl, n, now);
+	} else {
+		if (len != 1 + nl + CF_KEY_ID_LEN)
+			return -EBADMSG;
+		if (cf->hooks.installed)
+			cf->hooks.installed(cf->hooks.arg, p, c, e + 1 + nl, now);
+	}
+	return 0;
+}
+
+void cf_set_hooks(struct cf *cf, const struct cf_hooks *h)
+{
+	if (h)
+		cf->hooks = *h;
+	else
+		memset(&cf->hooks, 0, sizeof(cf->hooks));
+}
+
+int cf_send_taken(struct cf_peer *p, const struct cf_class *c, const uint8_t *ids, size_t n)
+{
+	uint8_t b[2 + POLICY_NAME_MAX + CF_TAKEN_MAX * CF_KEY_ID_LEN];
+	size_t nl = strlen(c->cfg.policy.name);
+
+	if (!p->up)
+		return -ENOTCONN;
+	if (n == 0 || n > CF_TAKEN_MAX || nl > POLICY_NAME_MAX)
+		return -EINVAL;
+	b[0] = (uint8_t)nl;
+	memcpy(b + 1, c->cfg.policy.name, nl);
+	b[1 + nl] = (uint8_t)n;
+	memcpy(b + 2 + nl, ids, n * CF_KEY_ID_LEN);
+	return env_send(p, CF_ENV_TAKEN, 0, b, 2 + nl + n * CF_KEY_ID_LEN);
+}
+
+int cf_send_installed(struct cf_peer *p, const struct cf_class *c, const uint8_t *id)
+{
+	uint8_t b[1 + POLICY_NAME_MAX + CF_KEY_ID_LEN];
+	size_t nl = strlen(c->cfg.policy.name);
+
+	if (!p->up)
+		return -ENOTCONN;
+	if (nl > POLICY_NAME_MAX)
+		return -EINVAL;
+	b[0] = (uint8_t)nl;
+	memcpy(b + 1, c->cfg.policy.name, nl);
+	memcpy(b + 1 + nl, id, CF_KEY_ID_LEN);
+	return env_send(p, CF_ENV_INSTALLED, 0, b, 1 + nl + CF_KEY_ID_LEN);
 }
 
 /*
@@ -1178,6 +1275,19 @@ static int link_input(struct cf_peer *p, const uint8_t *data, size_t len, int64_
 				break;
 			case CF_ENV_PING:
 				break;
+			case CF_ENV_ROTATE:
+				if (avail < CF_ENV_HDR_LEN + CF_ROT_HDR_LEN)
+					goto more;
+				body = CF_ROT_HDR_LEN + ((size_t)e[CF_ENV_HDR_LEN + 74] << 8 |
+							 e[CF_ENV_HDR_LEN + 75]);
+				if (xid != 0 || body > CF_ROT_HDR_LEN + CF_ROT_CHUNK)
+					r = -EBADMSG;
+				break;
+			case CF_ENV_ROTATE_ACK:
+				body = CF_ROT_ACK_LEN;
+				if (xid != 0)
+					r = -EBADMSG;
+				break;
 			case CF_ENV_HELD: {
 				size_t nl, n;
 
@@ -1191,6 +1301,27 @@ static int link_input(struct cf_peer *p, const uint8_t *data, size_t len, int64_
 				if (n > CF_HELD_MAX || xid != 0)
 					r = -EBADMSG;
 				body = 1 + nl + 10 + n * CF_HELD_ID_LEN;
+				break;
+			}
+			case CF_ENV_TAKEN:
+			case CF_ENV_INSTALLED: {
+				size_t nl, n = 1;
+
+				if (avail < CF_ENV_HDR_LEN + 1)
+					goto more;
+				nl = e[CF_ENV_HDR_LEN];
+				if (e[0] == CF_ENV_TAKEN) {
+					if (avail < CF_ENV_HDR_LEN + 2 + nl)
+						goto more;
+					n = e[CF_ENV_HDR_LEN + 1 + nl];
+					if (n == 0 || n > CF_TAKEN_MAX)
+						r = -EBADMSG;
+					body = 2 + nl + n * CF_KEY_ID_LEN;
+				} else {
+					body = 1 + nl + CF_KEY_ID_LEN;
+				}
+				if (xid != 0)
+					r = -EBADMSG;
 				break;
 			}
 			default:
@@ -1232,6 +1363,16 @@ static int link_input(struct cf_peer *p, const uint8_t *data, size_t len, int64_
 				break;
 			case CF_ENV_HELD:
 				r = on_held(p, e, now);
+				break;
+			case CF_ENV_TAKEN:
+			case CF_ENV_INSTALLED:
+				r = on_push_env(p, e[-CF_ENV_HDR_LEN], e, body, now);
+				break;
+			case CF_ENV_ROTATE:
+				r = cf_rot_on_rotate(p, e, body, now);
+				break;
+			case CF_ENV_ROTATE_ACK:
+				r = cf_rot_on_ack(p, e, now);
 				break;
 			}
 			if (r < 0)
@@ -1429,7 +1570,41 @@ int64_t cf_tick(struct cf *cf, int64_t now)
 		for (size_t j = 0; j < p->cfg.n_classes; j++)
 			tick_class(p, &p->classes[j], now);
 	}
+	cf_rot_tick(cf, now);
 	return now + 1;
+}
+
+static bool xchg_holds(const struct cf_xchg *x, const struct keyring_key *k)
+{
+	for (size_t i = 0; x && i < x->n_sk; i++)
+		if (x->sk[i].pk == k->pk || x->sk[i].peer_pk == k->pk)
+			return true;
+	return false;
+}
+
+bool cf_static_in_use(const struct cf *cf, const struct keyring_key *k)
+{
+	for (size_t i = 0; i < cf->n_peers; i++) {
+		const struct cf_peer *p = &cf->peers[i];
+
+		for (size_t j = 0; j < p->cfg.n_classes; j++)
+			if (xchg_holds(p->classes[j].x, k))
+				return true;
+		for (size_t j = 0; j < CF_MAX_RESPONDER; j++)
+			if (xchg_holds(p->resp[j], k))
+				return true;
+	}
+	return false;
+}
+
+uint64_t cf_orphans_withdrawn(const struct cf *cf)
+{
+	uint64_t n = 0;
+
+	for (size_t i = 0; i < cf->n_peers; i++)
+		for (size_t j = 0; j < cf->peers[i].cfg.n_classes; j++)
+			n += cf->peers[i].classes[j].orphans_withdrawn;
+	return n;
 }
 
 size_t cf_class_degraded(struct cf *cf, struct cf_peer *p, struct cf_class *c, int64_t now,
@@ -1488,16 +1663,41 @@ struct cf_class *cf_class_by_name(struct cf_peer *p, const char *name)
 	return NULL;
 }
 
+int cf_class_init(struct cf *cf, struct cf_peer *p, struct cf_class *c, int64_t now)
+{
+	int r = proto_is_initiator(cf->cfg.node_id, p->cfg.name, c->cfg.policy.name);
+
+	if (r < 0)
+		return r;
+	c->initiator = r == 1;
+	c->rekey_base = now;
+	draw_jitter(c);
+	return 0;
+}
+
 int cf_new(const struct cf_config *cfg, struct store *st, struct cf **ret)
 {
 	struct cf *cf;
 	int r;
 
-	if (!cfg || !st || cfg->n_peers > CF_MAX_PEERS || !cfg->node_id[0])
-		return -EINVAL;
-	if (!(cf = calloc(1, sizeof(*cf))))
-		return -ENOMEM;
+	if (!cfg || !st || cfg->n_peers > CF_MAX_PEERS || !cfg->node_id[0]) {
+		r = -EINVAL;
+		goto fail_keys;
+	}
+	if (!(cf = calloc(1, sizeof(*cf)))) {
+		r = -ENOMEM;
+		goto fail_keys;
+	}
 	cf->cfg = *cfg;
+	cf->cfg.keys = NULL;
+	if (snprintf(cf->psk_dir, sizeof(cf->psk_dir), "%s", cfg->psk_dir ? cfg->psk_dir : "") >=
+	    (int)sizeof(cf->psk_dir)) {
+		r = -ENAMETOOLONG;
+		free(cf);
+		goto fail_keys;
+	}
+	cf->cfg.psk_dir = cfg->psk_dir ? cf->psk_dir : NULL;
+	cf->keys = cfg->keys;
 	cf->st = st;
 	cf->n_peers = cfg->n_peers;
 	for (size_t i = 0; i < cf->n_peers; i++) {
@@ -1511,16 +1711,18 @@ int cf_new(const struct cf_config *cfg, struct store *st, struct cf **ret)
 			goto fail;
 		}
 		for (size_t j = 0; j < p->cfg.n_classes; j++) {
-			struct cf_class *c = &p->classes[j];
-
-			c->cfg = p->cfg.classes[j];
-			p->policies[j] = c->cfg.policy;
-			r = proto_is_initiator(cfg->node_id, p->cfg.name, c->cfg.policy.name);
-			if (r < 0)
+			p->classes[j].cfg = p->cfg.classes[j];
+			p->policies[j] = p->classes[j].cfg.policy;
+			if ((r = cf_class_init(cf, p, &p->classes[j], cfg->now)) < 0)
 				goto fail;
-			c->initiator = r == 1;
-			c->rekey_base = cfg->now;
-			draw_jitter(c);
+		}
+		if (cf->keys) {
+			cf_rot_rebuild(cf, p);
+		} else {
+			p->n_skeys = p->cfg.n_static_keys < CF_MAX_STATIC ? p->cfg.n_static_keys :
+									   CF_MAX_STATIC;
+			if (p->n_skeys)
+				memcpy(p->skeys, p->cfg.static_keys, p->n_skeys * sizeof(p->skeys[0]));
 		}
 	}
 	if ((r = revoked_load(cf)) < 0)
@@ -1529,6 +1731,13 @@ int cf_new(const struct cf_config *cfg, struct store *st, struct cf **ret)
 	return 0;
 fail:
 	cf_free(cf);
+	return r;
+fail_keys:
+	if (cfg && cfg->keys) {
+		struct cf tmp = { .keys = cfg->keys };
+
+		cf_rot_free(&tmp);
+	}
 	return r;
 }
 
@@ -1553,5 +1762,6 @@ void cf_free(struct cf *cf)
 		free(p->in);
 		free(p->out);
 	}
+	cf_rot_free(cf);
 	free(cf);
 }

@@ -36,7 +36,19 @@
  * when since is not 0): their COMMIT was lost. xid names an exchange: bit
  * 31 is set when the sender of the envelope initiated it, so both sides can
  * number their own exchanges independently; xid 0 carries link messages
- * (REVOKE, REVOKE_ACK, WANT, RESTORE, PING, HELD).
+ * (REVOKE, REVOKE_ACK, WANT, RESTORE, PING, HELD, ROTATE, ROTATE_ACK).
+ *
+ * Static key rotation (rotate.c, docs/mfsd.md "Static key rotation"): kind 7
+ * ROTATE: body u16 method ‖ 32-byte old key id ‖ 32-byte new key id ‖ u32
+ * total ‖ u32 offset ‖ u16 n ‖ n bytes: one chunk (n ≤ CF_ROT_CHUNK) of the
+ * sender's new static public key of that method (total bytes, exactly the
+ * method's public key size), sent in order from offset 0; the ids are
+ * SHA3-256 of the old and the new public key. The receiver re-pins when the
+ * last chunk has arrived, the key hashes to the new id and the old id is its
+ * current pin of the sender; it answers kind 8 ROTATE_ACK: body u16 method ‖
+ * 32-byte new key id ‖ u8 status (enum cf_rot_status). The TLS channel is
+ * mutually authenticated with pinned certificates, so the announcement is
+ * the peer's; the old id binds it to the key it replaces.
  */
 #ifndef MFS_CF_CF_H
 #define MFS_CF_CF_H
@@ -45,6 +57,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "cf/keyring.h"
 #include "kex/kex.h"
 #include "proto/policy.h"
 #include "proto/tls.h"
@@ -52,7 +65,7 @@
 
 #define CF_MAX_PEERS 16
 #define CF_MAX_CLASSES 8
-#define CF_MAX_STATIC 2
+#define CF_MAX_STATIC 4		/* per peer: 2 sets, each with a previous pin in a grace period */
 #define CF_MAX_REVOKED 16
 #define CF_MAX_RESPONDER 16		/* concurrent peer-initiated exchanges per link */
 #define CF_MAX_PENDING (CF_MAX_RESPONDER + CF_MAX_CLASSES)	/* finished, not yet stored */
@@ -72,11 +85,30 @@ enum cf_env_kind {
 	CF_ENV_RESTORE = 4,
 	CF_ENV_PING = 5,
 	CF_ENV_HELD = 6,
+	CF_ENV_TAKEN = 7,	/* vec8 class ‖ u8 n ‖ n × key id: the sender's push subscriber
+				   was given these outbound keys (docs/push.md) */
+	CF_ENV_INSTALLED = 8,	/* vec8 class ‖ key id: the receiver's subscriber installed it */
+	/* 9, 10: QKD_IDS, QKD_READY (the QKD issue) */
+	CF_ENV_ROTATE = 11,	/* static key rotation (cf/rotate.c) */
+	CF_ENV_ROTATE_ACK = 12,
+};
+#define CF_ROT_CHUNK 16384		/* public key bytes per ROTATE envelope */
+#define CF_ROT_HDR_LEN (2 + 32 + 32 + 4 + 4 + 2)
+#define CF_ROT_ACK_LEN (2 + 32 + 1)
+#define CF_ROT_RETRY_S 60		/* after a failed key generation */
+
+enum cf_rot_status {
+	CF_ROT_PINNED = 0,		/* the new key is pinned (now, or already) */
+	CF_ROT_REFUSED = 1,		/* the old id is not the pin, the key does not hash to the id, … */
+	CF_ROT_UNUSED = 2,		/* this side pins no key of that method for the sender */
 };
 #define CF_ENV_HDR_LEN 5
 #define CF_XID_SENDER 0x80000000U
 #define CF_HELD_MAX 256			/* exchange ids in one HELD (newest first) */
 #define CF_HELD_ID_LEN 16		/* = HS_KEY_ID_LEN: an exchange id */
+#define CF_TAKEN_MAX 64			/* key ids in one TAKEN */
+#define CF_KEY_ID_LEN 16		/* = STORE_KEY_ID_LEN */
+#define CF_SUB_CLIENT_MAX 32
 
 /* Configuration of one class (copied). */
 struct cf_class_cfg {
@@ -93,17 +125,66 @@ struct cf_peer_cfg {
 	size_t n_static_keys;
 };
 
+/*
+ * Static McEliece keys when the engine manages their rotation: this node's
+ * pairs and each peer's pins (by peer index, the order of cf_config.peers),
+ * as keyring.h loaded them. cf_new() takes ownership (also on failure).
+ */
+struct cf_keys {
+	char dir[PATH_MAX];			/* keyring directory (state_dir/static) */
+	uint32_t rotate_s;			/* rotate own keys this often; 0 = never by itself */
+	uint32_t grace_s;			/* keep a previous key this long */
+	struct keyring_slot own[KEYRING_SETS];
+	struct keyring_slot pin[CF_MAX_PEERS][KEYRING_SETS];
+	/* run time */
+	bool requested[KEYRING_SETS];		/* mfsctl rotate-static */
+	bool busy[KEYRING_SETS];		/* the daemon generates a key */
+	int64_t retry_at[KEYRING_SETS];
+	struct keyring_key *grave[16];		/* replaced keys, freed once no exchange uses them */
+};
+
+/* Counters shown by mfsctl status (this run). The daemon fills the reload ones. */
+struct cf_stats {
+	uint64_t rotations;			/* own static keys replaced */
+	uint64_t rotation_failures;		/* key generation or commit failed */
+	uint64_t repins;			/* peers' keys re-pinned */
+	uint64_t static_destroyed;		/* own previous keys destroyed after the grace */
+	uint64_t reloads, reload_failures;
+	int64_t last_reload;			/* 0 = none */
+	char reload_error[2 * CF_REASON_MAX];	/* "" when the last reload worked */
+};
+
 struct cf_config {
 	char node_id[CF_NAME_MAX + 1];
-	const char *psk_dir;			/* borrowed */
+	const char *psk_dir;			/* copied by cf_new() (exchanges in flight use it) */
 	const char *revoked_path;		/* borrowed: the persisted revocations */
 	struct cf_peer_cfg peers[CF_MAX_PEERS];
 	size_t n_peers;
 	int64_t now;				/* start time */
+	struct cf_keys *keys;			/* NULL: peers' static_keys as given, no rotation */
 };
 
 struct cf_xchg;
 struct hs_static_key;	/* proto/handshake.h */
+
+/*
+ * What the push layer (src/push/) reports of the subscription of one
+ * direction of a class, for mfsctl status: kept here so that the admin API
+ * shows it without depending on that layer. Written only by src/push/.
+ */
+struct cf_sub_info {
+	bool active;
+	char client[CF_SUB_CLIENT_MAX + 1];	/* the name from HELLO */
+	uint32_t uid, pid;
+	int64_t since;
+	uint64_t delivered;			/* keys pushed on this subscription */
+	bool has_installed, has_in_use, has_peer_installed;
+	uint8_t installed[CF_KEY_ID_LEN];	/* newest acknowledged (INSTALLED) */
+	uint8_t in_use[CF_KEY_ID_LEN];		/* newest reported IN_USE */
+	uint8_t peer_installed[CF_KEY_ID_LEN];	/* newest the peer's subscriber installed */
+	int64_t in_use_since;
+	uint64_t bytes, packets;		/* usage of the in-use key */
+};
 
 struct cf_class {
 	struct cf_class_cfg cfg;
@@ -128,6 +209,8 @@ struct cf_class {
 	bool had_keys;				/* outbound pool non-empty at the last tick */
 	bool resp_stored;			/* responder: stored an exchange on this link */
 	uint64_t orphans_withdrawn;		/* responder: exchanges withdrawn on HELD, this run */
+	struct cf_sub_info subs[2];		/* push subscription per direction (status) */
+	uint64_t volume_rekeys;			/* rekeys asked by reported usage, this run */
 };
 
 struct cf_peer {
@@ -154,6 +237,18 @@ struct cf_peer {
 	uint8_t *out;				/* grows */
 	size_t out_len, out_cap;
 	char last_error[CF_REASON_MAX];
+	/* static keys of exchanges started now (each exchange keeps a copy) */
+	struct hs_static_key skeys[CF_MAX_STATIC];
+	size_t n_skeys;
+	struct cf_rot_peer {			/* rotation state per McEliece set */
+		bool acked, refused;		/* the peer answered our announcement */
+		bool announced;			/* queued whole on this link */
+		int64_t acked_at;
+		uint8_t *buf;			/* the peer's announcement being received */
+		size_t len, total;
+		bool skip;			/* already pinned: chunks are only counted */
+		uint8_t old_id[KEYRING_ID_LEN], new_id[KEYRING_ID_LEN];
+	} rot[KEYRING_SETS];
 };
 
 struct cf_revoked {
@@ -163,14 +258,34 @@ struct cf_revoked {
 	int64_t at;
 };
 
+/*
+ * Callbacks for the push layer: the link envelopes TAKEN and INSTALLED,
+ * called from cf_link_input() with the envelope's class and ids (pointers
+ * valid during the call), and revocations. They must not call
+ * cf_link_input().
+ */
+struct cf_hooks {
+	void *arg;
+	void (*taken)(void *arg, struct cf_peer *p, struct cf_class *c, const uint8_t *ids,
+		      size_t n, int64_t now);
+	void (*installed)(void *arg, struct cf_peer *p, struct cf_class *c, const uint8_t *id,
+			  int64_t now);
+	/* a method was revoked (here or by a peer), after its pool keys were withdrawn */
+	void (*revoked)(void *arg, uint16_t method, int64_t now);
+};
+
 struct cf {
 	struct cf_config cfg;
+	struct cf_hooks hooks;
 	struct store *st;			/* borrowed */
 	struct cf_peer peers[CF_MAX_PEERS];
 	size_t n_peers;
 	struct cf_revoked revoked[CF_MAX_REVOKED];
 	size_t n_revoked;
 	int64_t expired_at;			/* last store_expire() (cf_tick) */
+	struct cf_keys *keys;			/* owned; NULL without rotation */
+	struct cf_stats stats;
+	char psk_dir[PATH_MAX];			/* cfg.psk_dir points here */
 };
 
 /*
@@ -244,6 +359,17 @@ void cf_link_consume(struct cf_peer *p, size_t n);
 /* Queue a PING envelope (liveness of the link; -ENOTCONN when the link is down). */
 int cf_link_ping(struct cf_peer *p);
 
+/* Set the push layer's callbacks (copied); NULL clears them. */
+void cf_set_hooks(struct cf *cf, const struct cf_hooks *h);
+/*
+ * Queue a TAKEN envelope: n (1..CF_TAKEN_MAX) key ids (CF_KEY_ID_LEN bytes
+ * each, contiguous) of class c were given to a push subscriber. -ENOTCONN
+ * when the link is down (the push layer announces again on link-up).
+ */
+int cf_send_taken(struct cf_peer *p, const struct cf_class *c, const uint8_t *ids, size_t n);
+/* Queue an INSTALLED envelope for key id of class c; -ENOTCONN when down. */
+int cf_send_installed(struct cf_peer *p, const struct cf_class *c, const uint8_t *id);
+
 /* Start what is due. Returns the next time (seconds) cf_tick() should run. */
 int64_t cf_tick(struct cf *cf, int64_t now);
 
@@ -275,5 +401,52 @@ size_t cf_class_degraded(struct cf *cf, struct cf_peer *p, struct cf_class *c, i
 
 /* Next rekey time of a class (0 when unknown). */
 int64_t cf_class_next_rekey(const struct cf_peer *p, const struct cf_class *c);
+
+/*
+ * Apply a reloaded configuration (mfsd on SIGHUP; reconf.c). cfg is complete,
+ * as for cf_new(), with the same node id; cfg->keys (taken, may be NULL) are
+ * the static keys loaded for it: the pins of new peers and of the peers
+ * whose repin[i] is set (their pinned key file changed) are taken from it,
+ * every other pin and the own keys stay as they run (possibly rotated);
+ * the rotation interval and grace come from it. Peers are matched by name
+ * and keep their slot, link, pools, exchanges and rotation state; a peer no
+ * longer configured leaves an empty slot (name "", no classes; drop its
+ * link first); a new peer takes an empty slot or a new one. ret_slot[i]
+ * (may be NULL): the slot of cfg->peers[i] in cf->peers. Classes are matched
+ * by name: a kept class takes the new policy and PSK id (an exchange in
+ * flight finishes under the policy it started with), a new class starts
+ * now, a removed class is dropped (with its exchange in flight; its keys
+ * stay in the store until they expire). Returns 0, -EINVAL (another node
+ * id, too many peers), -ENOMEM (then nothing changed, or a new peer was
+ * added without classes).
+ */
+int cf_reconfigure(struct cf *cf, const struct cf_config *cfg, const bool *repin, int64_t now,
+		   size_t *ret_slot);
+
+/* Exchanges withdrawn by HELD reconciliation, summed over every class (this run). */
+uint64_t cf_orphans_withdrawn(const struct cf *cf);
+
+/*
+ * Static key rotation (rotate.c). The engine decides when; the daemon runs
+ * the slow key generation (keyring_generate()) on a worker thread:
+ *
+ *   cf_rot_due(now, &method)      a rotation of method should start now
+ *   cf_rot_started(method)        the daemon started its key generation
+ *   cf_rot_install(key, now)      done: commit, announce to every peer
+ *   cf_rot_failed(method, err)    failed: retried after CF_ROT_RETRY_S
+ *
+ * cf_rot_install() takes ownership of key (on failure too: its files are
+ * destroyed). -EBUSY: a rotation of that method is still in its grace period.
+ */
+bool cf_rot_due(struct cf *cf, int64_t now, uint16_t *ret_method);
+void cf_rot_started(struct cf *cf, uint16_t method);
+int cf_rot_install(struct cf *cf, struct keyring_key *key, int64_t now);
+void cf_rot_failed(struct cf *cf, uint16_t method, int err, int64_t now);
+/* Ask for a rotation now (method 0: every own set). -ENOENT no such key, -EBUSY in progress. */
+int cf_rot_request(struct cf *cf, uint16_t method);
+/* Next automatic rotation of an own set (0: none). */
+int64_t cf_rot_next(const struct cf *cf, int set);
+/* True when every peer that pins set s acknowledged its current key. */
+bool cf_rot_all_acked(const struct cf *cf, int set);
 
 #endif
