@@ -33,7 +33,7 @@ int push_env_open_in(struct push_env *e, const char *base, uint64_t volume)
 	char path[320];
 	int r;
 
-	memset(e, 0, sizeof(*e));
+	mfs_wipe(e, sizeof(*e));
 	snprintf(e->dir, sizeof(e->dir), "%s/mfs-push-test-XXXXXX", base);
 	if (!mkdtemp(e->dir))
 		return -errno;
@@ -100,6 +100,8 @@ int push_env_put(struct push_env *e, size_t n, uint8_t *out_ids, uint8_t *in_ids
 			pool_key_id(in.x.id, 1, i, in_ids + i * POOL_ID_LEN);
 	}
 	r = store_put(e->st, &in, 1, PUSH_ENV_NOW);
+	if (r == 0)
+		memcpy(e->last_secrets, secrets, sizeof(e->last_secrets));
 out:
 	mfs_wipe(secrets, sizeof(secrets));
 	return r;
