@@ -1,0 +1,163 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Security associations and the SA database of mfs-tunnel.
+ *
+ * One key from the key source (an ID of KEY_ID_LEN bytes and at least 32
+ * secret bytes) gives two SAs, one per direction. Each end has a side, a or
+ * b (the two ends configure opposite sides); side a sends on the "a->b" SA.
+ * Per direction (sa_derive):
+ *
+ *   okm  = HKDF-SHA-384(salt = "mfsec-tunnel v1", IKM = key,
+ *                       info = "esp aes-256-gcm " || dir || key ID, L = 36)
+ *   AES-256-GCM key = okm[0..31], salt = okm[32..35]
+ *   SPI  = BE32(SHA-256("mfsec-tunnel v1 spi " || dir || key ID)[0..3]) | 0x80000000
+ *
+ * with dir the 4 ASCII bytes "a->b" or "b->a". Both ends compute the same
+ * mapping, so no SPI negotiation is needed, and the SPI never falls in the
+ * reserved range 1-255 (RFC 4303 §2.1).
+ *
+ * Limits: an SA refuses to protect more than max_packets packets or
+ * max_bytes bytes, or to be used at or after its hard expiry. The outbound
+ * sequence number may in addition not pass `reserved`, the high-water mark
+ * persisted by the caller (see hwm.h), so that a restart never reuses a
+ * (key, IV) pair.
+ *
+ * Concurrency: data threads hold the database's read lock for a batch of
+ * packets; the control thread changes the database under the write lock.
+ * Counters and the outbound sequence number are atomic; the replay window
+ * has its own mutex. Each worker thread uses its own AES-GCM context
+ * (aead[worker]), keyed once when the SA is made.
+ */
+#ifndef MFS_TUNNEL_SA_H
+#define MFS_TUNNEL_SA_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "crypto/aead.h"
+#include "tunnel/esp.h"
+#include "tunnel/replay.h"
+
+#define KEY_ID_LEN 16
+#define SA_KEY_MIN 32			/* supplied key bytes, at least */
+#define SA_KEY_MAX 64
+#define SA_MAX_WORKERS 8
+#define SA_DEFAULT_MAX_PACKETS (1ULL << 23)
+#define SA_MAX_PACKETS_LIMIT (1ULL << 31)	/* well under the 2^32 low half */
+#define SADB_IN_MAX 8
+
+struct sa_limits {
+	uint64_t max_packets;	/* 1..SA_MAX_PACKETS_LIMIT */
+	uint64_t max_bytes;	/* 0: no byte limit */
+	uint64_t expiry_ns;	/* hard expiry, CLOCK_MONOTONIC; 0: none */
+};
+
+int sa_derive(const uint8_t *key, size_t key_len, const uint8_t id[static KEY_ID_LEN],
+	      bool a_to_b, uint8_t ret_key[static ESP_KEY_LEN],
+	      uint8_t ret_salt[static ESP_SALT_LEN], uint32_t *ret_spi);
+
+struct sa {
+	uint8_t key_id[KEY_ID_LEN];
+	bool outbound;
+	struct sa_limits lim;
+	unsigned nworkers;
+	struct aead aead[SA_MAX_WORKERS];
+	struct esp_xform xf[SA_MAX_WORKERS];	/* xf[i].aead = &aead[i] */
+	_Atomic uint64_t seq;		/* outbound: last number handed out */
+	_Atomic uint64_t reserved;	/* outbound: numbers up to this may be used */
+	_Atomic uint64_t packets, bytes;
+	_Atomic uint64_t auth_fail, replay_drop;
+	_Atomic bool used;		/* a packet was protected/accepted */
+	bool used_reported;		/* control thread: first use told */
+	pthread_mutex_t lock;		/* inbound: the window */
+	struct replay win;
+};
+
+/*
+ * Make an SA for one direction of a key: outbound (a_to_b == our side is a)
+ * or inbound. An outbound SA starts after sequence number first_seq and may
+ * use numbers up to reserved. nworkers AES-GCM contexts are keyed. Caller
+ * frees with sa_free(). -EINVAL bad arguments, -ENOMEM, -EIO OpenSSL.
+ */
+int sa_new(const uint8_t *key, size_t key_len, const uint8_t id[static KEY_ID_LEN],
+	   bool a_to_b, bool outbound, const struct sa_limits *lim, unsigned nworkers,
+	   uint64_t first_seq, uint64_t reserved, struct sa **ret);
+void sa_free(struct sa *sa);
+
+static inline uint32_t sa_spi(const struct sa *sa)
+{
+	return sa->xf[0].spi;
+}
+
+/* True when the SA may no longer be used at time now (limits or expiry). */
+bool sa_exhausted(const struct sa *sa, uint64_t now_ns);
+
+/*
+ * Seal one inner packet (at pkt + ESP_HDR_LEN, len bytes) on outbound SA sa
+ * with worker's context. Returns the ESP length; -EKEYEXPIRED (a limit or
+ * the hard expiry is reached: rekey), -EAGAIN (sequence reservation
+ * exhausted: the control thread has not persisted the next one yet),
+ * -EMSGSIZE, -EIO. Nothing is sent on failure; the number is never reused.
+ */
+int sa_seal(struct sa *sa, unsigned worker, uint64_t now_ns, uint8_t next_header,
+	    uint8_t *pkt, size_t len, size_t cap);
+
+/*
+ * Check, verify, decrypt and record one ESP packet on inbound SA sa (whose
+ * SPI the caller matched). On success the inner packet is at
+ * pkt + ESP_HDR_LEN, *ret_len bytes. -EKEYEXPIRED, -EALREADY replay,
+ * -EKEYREJECTED bad ICV, -EBADMSG, -ENODATA dummy packet.
+ */
+int sa_open(struct sa *sa, unsigned worker, uint64_t now_ns, uint8_t *pkt, size_t len,
+	    uint8_t *ret_nh, size_t *ret_len);
+
+/*
+ * The SA database: one outbound SA in use, at most one waiting to take
+ * over (make-before-break), up to SADB_IN_MAX inbound SAs.
+ *
+ * sadb_install() adds both SAs of a new key: the inbound one at once, the
+ * outbound one as pending (or in use at once when there is no usable SA).
+ * sadb_tick() switches the pending SA in when the peer has been seen using
+ * the new key (a packet accepted on the new inbound SA), or switch_delay
+ * after install, or at once when the current SA is exhausted; the previous
+ * key's inbound SA then stays for `grace` and is removed; SAs past their
+ * limits or expiry are removed. It returns true when the outbound SA
+ * changed.
+ */
+struct sadb {
+	pthread_rwlock_t lock;
+	struct sa *out;
+	struct sa *pending;
+	uint64_t pending_since_ns;
+	struct sa *in[SADB_IN_MAX];
+	uint64_t in_retire_ns[SADB_IN_MAX];	/* 0: keep */
+	uint64_t switch_delay_ns, grace_ns;
+};
+
+int sadb_init(struct sadb *db, uint64_t switch_delay_ns, uint64_t grace_ns);
+void sadb_done(struct sadb *db);
+/* Under the write lock. Takes ownership of both SAs on success. -EEXIST key ID or SPI in use. */
+int sadb_install(struct sadb *db, struct sa *out, struct sa *in, uint64_t now_ns);
+/* Remove both SAs of a key (revocation); -ENOENT if none. */
+int sadb_withdraw(struct sadb *db, const uint8_t id[static KEY_ID_LEN]);
+bool sadb_tick(struct sadb *db, uint64_t now_ns);
+/* Under the read lock: the inbound SA with this SPI, or NULL. */
+struct sa *sadb_in_lookup(struct sadb *db, uint32_t spi);
+
+static inline void sadb_rdlock(struct sadb *db)
+{
+	pthread_rwlock_rdlock(&db->lock);
+}
+static inline void sadb_wrlock(struct sadb *db)
+{
+	pthread_rwlock_wrlock(&db->lock);
+}
+static inline void sadb_unlock(struct sadb *db)
+{
+	pthread_rwlock_unlock(&db->lock);
+}
+
+#endif
