@@ -86,7 +86,10 @@ int esp_open(const struct esp_xform *x, uint64_t seq, uint8_t *pkt, size_t len,
 	ct = pkt + ESP_HDR_LEN;
 	memcpy(nonce, x->salt, ESP_SALT_LEN);
 	memcpy(nonce + ESP_SALT_LEN, pkt + 8, ESP_IV_LEN);
-	build_aad(aad, x->spi, seq);
+	/* AAD as received (SPI, low half), with the inferred high half in between. */
+	memcpy(aad, pkt, 4);
+	put32(aad + 4, (uint32_t)(seq >> 32));
+	memcpy(aad + 8, pkt + 4, 4);
 	r = aead_open(x->aead, nonce, sizeof(nonce), aad, sizeof(aad), ct, ct_len,
 		      ct + ct_len, ESP_ICV_LEN, ct);
 	if (r < 0)

@@ -68,8 +68,9 @@ int esp_seal(const struct esp_xform *x, uint64_t seq, uint8_t next_header,
 int esp_parse(const uint8_t *pkt, size_t len, uint32_t *ret_spi, uint32_t *ret_seq_lo);
 
 /*
- * Verify and decrypt in place, with the full 64-bit sequence number seq
- * (inferred by the caller from the window, see replay.h). On success the
+ * Verify and decrypt in place. The AAD is the packet's SPI and sequence
+ * number with the high 32 bits of seq (inferred by the caller from the
+ * window, see replay.h) in between; the caller found x by the SPI. On success the
  * inner packet is at pkt + ESP_HDR_LEN, *ret_len bytes, and *ret_nh is its
  * next header. Errors: -EBADMSG malformed (length, alignment, padding),
  * -EKEYREJECTED ICV mismatch (the ciphertext area is wiped), -ENODATA a
