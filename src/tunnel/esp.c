@@ -14,22 +14,29 @@ static inline void put32(uint8_t *p, uint32_t v)
 	p[3] = (uint8_t)v;
 }
 
-static void build_aad(uint8_t aad[12], uint32_t spi, uint64_t seq)
+/* RFC 4106 §5: SPI || seq high || seq low with ESN, SPI || seq without. Returns the length. */
+static size_t build_aad(const struct esp_xform *x, uint8_t aad[12], const uint8_t spi[4],
+			uint64_t seq, const uint8_t seq_lo[4])
 {
-	put32(aad, spi);
+	memcpy(aad, spi, 4);
+	if (x->no_esn) {
+		memcpy(aad + 4, seq_lo, 4);
+		return 8;
+	}
 	put32(aad + 4, (uint32_t)(seq >> 32));
-	put32(aad + 8, (uint32_t)seq);
+	memcpy(aad + 8, seq_lo, 4);
+	return 12;
 }
 
 int esp_seal(const struct esp_xform *x, uint64_t seq, uint8_t next_header,
 	     uint8_t *pkt, size_t len, size_t cap)
 {
 	uint8_t nonce[AEAD_IV_LEN], aad[12];
-	size_t pad = (4 - ((len + 2) & 3)) & 3, ct_len = len + pad + 2;
+	size_t pad = (4 - ((len + 2) & 3)) & 3, ct_len = len + pad + 2, aad_len;
 	uint8_t *tr;
 	int r;
 
-	if (seq == 0)
+	if (seq == 0 || (x->no_esn && seq > UINT32_MAX))
 		return -EINVAL;
 	if (cap < ESP_HDR_LEN + ESP_ICV_LEN || ct_len > cap - ESP_HDR_LEN - ESP_ICV_LEN)
 		return -EMSGSIZE;
@@ -47,8 +54,8 @@ int esp_seal(const struct esp_xform *x, uint64_t seq, uint8_t next_header,
 
 	memcpy(nonce, x->salt, ESP_SALT_LEN);
 	memcpy(nonce + ESP_SALT_LEN, pkt + 8, ESP_IV_LEN);
-	build_aad(aad, x->spi, seq);
-	r = aead_seal(x->aead, nonce, sizeof(nonce), aad, sizeof(aad), pkt + ESP_HDR_LEN, ct_len,
+	aad_len = build_aad(x, aad, pkt, seq, pkt + 4);
+	r = aead_seal(x->aead, nonce, sizeof(nonce), aad, aad_len, pkt + ESP_HDR_LEN, ct_len,
 		      pkt + ESP_HDR_LEN, pkt + ESP_HDR_LEN + ct_len);
 	if (r < 0)
 		return r;
@@ -73,7 +80,7 @@ int esp_open(const struct esp_xform *x, uint64_t seq, uint8_t *pkt, size_t len,
 	     uint8_t *ret_nh, size_t *ret_len)
 {
 	uint8_t nonce[AEAD_IV_LEN], aad[12];
-	size_t ct_len, pad, inner;
+	size_t ct_len, pad, inner, aad_len;
 	uint8_t *ct, nh;
 	int r;
 
@@ -87,10 +94,8 @@ int esp_open(const struct esp_xform *x, uint64_t seq, uint8_t *pkt, size_t len,
 	memcpy(nonce, x->salt, ESP_SALT_LEN);
 	memcpy(nonce + ESP_SALT_LEN, pkt + 8, ESP_IV_LEN);
 	/* AAD as received (SPI, low half), with the inferred high half in between. */
-	memcpy(aad, pkt, 4);
-	put32(aad + 4, (uint32_t)(seq >> 32));
-	memcpy(aad + 8, pkt + 4, 4);
-	r = aead_open(x->aead, nonce, sizeof(nonce), aad, sizeof(aad), ct, ct_len,
+	aad_len = build_aad(x, aad, pkt, seq, pkt + 4);
+	r = aead_open(x->aead, nonce, sizeof(nonce), aad, aad_len, ct, ct_len,
 		      ct + ct_len, ESP_ICV_LEN, ct);
 	if (r < 0)
 		return r == -EKEYREJECTED ? r : -EIO;

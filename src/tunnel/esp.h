@@ -22,6 +22,7 @@
 #ifndef MFS_TUNNEL_ESP_H
 #define MFS_TUNNEL_ESP_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -44,11 +45,17 @@
 #define ESP_NH_IPV6 41
 #define ESP_NH_NONE 59
 
-/* One direction of one SA: the keyed AES-GCM context, salt and SPI. */
+/*
+ * One direction of one SA: the keyed AES-GCM context, salt and SPI. no_esn
+ * selects 32-bit sequence numbers (RFC 4303 §2.2 without ESN; AAD = SPI ||
+ * seq, RFC 4106 §5) for peers and decoders without ESN, e.g. Wireshark's
+ * ESP dissector; the sequence number must then stay below 2^32.
+ */
 struct esp_xform {
 	struct aead *aead;
 	uint8_t salt[ESP_SALT_LEN];
 	uint32_t spi;
+	bool no_esn;
 };
 
 /*

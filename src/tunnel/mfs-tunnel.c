@@ -85,7 +85,7 @@ struct conf {
 	uint64_t max_packets, max_bytes, lifetime_s;
 	uint64_t switch_delay_ms, grace_ms;
 	unsigned stats_interval_s;
-	bool offload, udp_gso;
+	bool offload, udp_gso, no_esn;
 };
 
 /* ---- counters ---- */
@@ -485,6 +485,7 @@ static int tunnel_install(void *ctx, const struct tunnel_key *k)
 	struct sa_limits lim = {
 		.max_packets = k->max_packets ? k->max_packets : t->c.max_packets,
 		.max_bytes = k->max_bytes ? k->max_bytes : t->c.max_bytes,
+		.no_esn = t->c.no_esn,
 	};
 	uint64_t life = k->lifetime_s ? k->lifetime_s : t->c.lifetime_s, now = now_ns();
 	uint64_t first = 0, reserved;
@@ -795,6 +796,8 @@ static void usage(FILE *f)
 "                           (default 2)\n"
 "  --no-offload             no IFF_VNET_HDR/TSO on the TUN device\n"
 "  --no-udp-gso             no UDP_SEGMENT/UDP_GRO (one datagram per packet)\n"
+"  --no-esn                 32-bit sequence numbers instead of 64-bit ESN (both ends\n"
+"                           must agree; for decoders without ESN such as Wireshark)\n"
 "  --stats-interval SEC     log counters every SEC seconds (default 0: at exit and\n"
 "                           on SIGUSR1 only)\n"
 "  --log-level LEVEL        err|warning|notice|info|debug (default info)\n"
@@ -823,7 +826,7 @@ static int parse_u64(const char *opt, const char *s, uint64_t min, uint64_t max,
 static int parse_args(int argc, char **argv, struct conf *c)
 {
 	enum { O_TUN = 256, O_LOCAL, O_PEER, O_SIDE, O_STATIC, O_STATE, O_THREADS, O_MAXP,
-	       O_MAXB, O_LIFE, O_SWITCH, O_GRACE, O_NOOFF, O_NOGSO, O_STATS, O_LOG };
+	       O_MAXB, O_LIFE, O_SWITCH, O_GRACE, O_NOOFF, O_NOGSO, O_STATS, O_LOG, O_NOESN };
 	static const struct option opts[] = {
 		{ "tun", required_argument, NULL, O_TUN },
 		{ "local", required_argument, NULL, O_LOCAL },
@@ -839,6 +842,7 @@ static int parse_args(int argc, char **argv, struct conf *c)
 		{ "grace", required_argument, NULL, O_GRACE },
 		{ "no-offload", no_argument, NULL, O_NOOFF },
 		{ "no-udp-gso", no_argument, NULL, O_NOGSO },
+		{ "no-esn", no_argument, NULL, O_NOESN },
 		{ "stats-interval", required_argument, NULL, O_STATS },
 		{ "log-level", required_argument, NULL, O_LOG },
 		{ "help", no_argument, NULL, 'h' },
@@ -894,6 +898,7 @@ static int parse_args(int argc, char **argv, struct conf *c)
 			break;
 		case O_NOOFF: c->offload = false; break;
 		case O_NOGSO: c->udp_gso = false; break;
+		case O_NOESN: c->no_esn = true; break;
 		case O_STATS:
 			if (parse_u64("--stats-interval", optarg, 0, 86400, &v) < 0)
 				return -EINVAL;
@@ -996,7 +1001,7 @@ int main(int argc, char **argv)
 		goto out;
 	/* The first key, if the source has one now; without it the tunnel drops (fail closed). */
 	if ((r = t.src.ops->dispatch(t.src.ctx, &sink)) < 0)
-		log_warning("no key yet: traffic is dropped until one is installed");
+		goto out;	/* the static file is unusable: said why */
 
 	if (t.c.threads == 1) {
 		w[nw++] = (struct worker){ .t = &t, .id = 0, .tx = true, .rx = true };

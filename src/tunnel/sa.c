@@ -88,6 +88,7 @@ int sa_new(const uint8_t *key, size_t key_len, const uint8_t id[static KEY_ID_LE
 		sa->xf[i].aead = &sa->aead[i];
 		memcpy(sa->xf[i].salt, salt, ESP_SALT_LEN);
 		sa->xf[i].spi = spi;
+		sa->xf[i].no_esn = lim->no_esn;
 	}
 	*ret = sa;
 	sa = NULL;
@@ -147,7 +148,7 @@ int sa_open(struct sa *sa, unsigned worker, uint64_t now_ns, uint8_t *pkt, size_
 	if (sa->lim.expiry_ns && now_ns >= sa->lim.expiry_ns)
 		return -EKEYEXPIRED;
 	pthread_mutex_lock(&sa->lock);
-	seq = replay_infer(&sa->win, seq_lo);
+	seq = sa->lim.no_esn ? seq_lo : replay_infer(&sa->win, seq_lo);
 	r = replay_check(&sa->win, seq);
 	pthread_mutex_unlock(&sa->lock);
 	if (r < 0) {

@@ -53,6 +53,7 @@ struct sa_limits {
 	uint64_t max_packets;	/* 1..SA_MAX_PACKETS_LIMIT */
 	uint64_t max_bytes;	/* 0: no byte limit */
 	uint64_t expiry_ns;	/* hard expiry, CLOCK_MONOTONIC; 0: none */
+	bool no_esn;		/* 32-bit sequence numbers (see esp.h) */
 };
 
 int sa_derive(const uint8_t *key, size_t key_len, const uint8_t id[static KEY_ID_LEN],
