@@ -85,14 +85,14 @@ struct conf {
 	uint64_t max_packets, max_bytes, lifetime_s;
 	uint64_t switch_delay_ms, grace_ms;
 	unsigned stats_interval_s;
-	bool offload, udp_gso, no_esn;
+	bool offload, udp_gso, no_esn, tun_gro;
 };
 
 /* ---- counters ---- */
 
 struct stats {
 	_Atomic uint64_t tx_pkts, tx_bytes, tx_nokey, tx_drop, tx_gso_reads;
-	_Atomic uint64_t rx_pkts, rx_bytes, rx_auth_fail, rx_replay, rx_nosa, rx_bad, rx_expired;
+	_Atomic uint64_t rx_pkts, rx_bytes, rx_writes, rx_auth_fail, rx_replay, rx_nosa, rx_bad, rx_expired;
 	_Atomic uint64_t switches;
 };
 
@@ -291,6 +291,7 @@ static int tx_batch(struct tunnel *t, unsigned worker, struct tx_buf *b)
 /* ---- RX: ESP/UDP -> TUN ---- */
 
 struct rx_buf {
+	struct gro *gro;		/* NULL: no coalescing (--no-tun-gro or no offload) */
 	uint8_t *bufs[RX_MSGS];
 	struct mmsghdr msgs[RX_MSGS];
 	struct iovec iov[RX_MSGS];
@@ -300,7 +301,9 @@ struct rx_buf {
 	} ctl[RX_MSGS];
 };
 
-static void rx_packet(struct tunnel *t, unsigned worker, uint8_t *p, size_t len, uint64_t now)
+/* Verify and decrypt one ESP packet in place; 0 and the inner packet, or < 0 (counted). */
+static int rx_packet(struct tunnel *t, unsigned worker, uint8_t *p, size_t len, uint64_t now,
+		     uint8_t **ret_inner, size_t *ret_len)
 {
 	uint32_t spi, seq_lo;
 	uint8_t nh;
@@ -309,15 +312,15 @@ static void rx_packet(struct tunnel *t, unsigned worker, uint8_t *p, size_t len,
 	int r;
 
 	if (len == 1 && p[0] == 0xff)
-		return;	/* RFC 3948 NAT-keepalive */
+		return -ENODATA;	/* RFC 3948 NAT-keepalive */
 	if (esp_parse(p, len, &spi, &seq_lo) < 0) {
 		atomic_fetch_add(&t->st.rx_bad, 1);
-		return;
+		return -EBADMSG;
 	}
 	sa = sadb_in_lookup(&t->db, spi);
 	if (!sa) {
 		atomic_fetch_add(&t->st.rx_nosa, 1);
-		return;
+		return -ENOKEY;
 	}
 	r = sa_open(sa, worker, now, p, len, &nh, &inner_len);
 	if (r < 0) {
@@ -329,31 +332,57 @@ static void rx_packet(struct tunnel *t, unsigned worker, uint8_t *p, size_t len,
 			atomic_fetch_add(&t->st.rx_expired, 1);
 		else if (r != -ENODATA)
 			atomic_fetch_add(&t->st.rx_bad, 1);
-		return;
+		return r;
 	}
 	/* Tunnel mode: the next header must name the inner packet's version. */
-	if (inner_len < 20 || (nh == ESP_NH_IPV4) != ((p[ESP_HDR_LEN] >> 4) == 4) ||
-	    (nh != ESP_NH_IPV4 && nh != ESP_NH_IPV6) ||
-	    (nh == ESP_NH_IPV6 && (p[ESP_HDR_LEN] >> 4) != 6)) {
+	if (inner_len < 20 || !((nh == ESP_NH_IPV4 && (p[ESP_HDR_LEN] >> 4) == 4) ||
+				(nh == ESP_NH_IPV6 && (p[ESP_HDR_LEN] >> 4) == 6))) {
 		atomic_fetch_add(&t->st.rx_bad, 1);
-		return;
-	}
-	if (t->c.offload) {
-		/* The virtio header goes right before the inner packet: one write. */
-		struct virtio_net_hdr vh = { .flags = VIRTIO_NET_HDR_F_DATA_VALID };
-		uint8_t *w = p + ESP_HDR_LEN - VNET_HDR_LEN;
-
-		memcpy(w, &vh, sizeof(vh));
-		r = (int)write(t->tun_fd, w, inner_len + VNET_HDR_LEN);
-	} else {
-		r = (int)write(t->tun_fd, p + ESP_HDR_LEN, inner_len);
-	}
-	if (r < 0) {
-		atomic_fetch_add(&t->st.rx_bad, 1);
-		return;
+		return -EBADMSG;
 	}
 	atomic_fetch_add(&t->st.rx_pkts, 1);
 	atomic_fetch_add(&t->st.rx_bytes, inner_len);
+	*ret_inner = p + ESP_HDR_LEN;
+	*ret_len = inner_len;
+	return 0;
+}
+
+static void tun_write(struct tunnel *t, const uint8_t *p, size_t len)
+{
+	if (write(t->tun_fd, p, len) < 0)
+		atomic_fetch_add(&t->st.rx_bad, 1);
+	else
+		atomic_fetch_add(&t->st.rx_writes, 1);
+}
+
+static void rx_gro_flush(struct tunnel *t, struct gro *g)
+{
+	const uint8_t *w;
+	size_t n;
+
+	if (gro_flush(g, &w, &n))
+		tun_write(t, w, n);
+}
+
+/* Hand one inner packet (with ESP_HDR_LEN writable bytes before it) to the TUN device. */
+static void rx_deliver(struct tunnel *t, struct gro *g, uint8_t *inner, size_t len)
+{
+	struct virtio_net_hdr vh = { .flags = VIRTIO_NET_HDR_F_DATA_VALID };
+
+	if (!t->c.offload) {
+		tun_write(t, inner, len);
+		return;
+	}
+	if (g) {
+		if (gro_merge(g, inner, len))
+			return;
+		rx_gro_flush(t, g);
+		if (gro_start(g, inner, len))
+			return;
+	}
+	/* Alone: the virtio header goes right before the packet, one write. */
+	memcpy(inner - VNET_HDR_LEN, &vh, sizeof(vh));
+	tun_write(t, inner - VNET_HDR_LEN, len + VNET_HDR_LEN);
 }
 
 static int rx_batch(struct tunnel *t, unsigned worker, struct rx_buf *b)
@@ -389,10 +418,18 @@ static int rx_batch(struct tunnel *t, unsigned worker, struct rx_buf *b)
 					seg = (size_t)v;
 			}
 		/* UDP GRO: equal-size datagrams back to back, the last may be shorter. */
-		for (size_t off = 0; off < len; off += seg)
-			rx_packet(t, worker, b->bufs[i] + off, len - off < seg ? len - off : seg, now);
+		for (size_t off = 0; off < len; off += seg) {
+			uint8_t *inner;
+			size_t ilen;
+
+			if (rx_packet(t, worker, b->bufs[i] + off, len - off < seg ? len - off : seg,
+				      now, &inner, &ilen) == 0)
+				rx_deliver(t, b->gro, inner, ilen);
+		}
 	}
 	sadb_unlock(&t->db);
+	if (b->gro)
+		rx_gro_flush(t, b->gro);
 	return n;
 }
 
@@ -415,6 +452,7 @@ static void worker_free_bufs(struct worker *w)
 		free(w->txb);
 	}
 	if (w->rxb) {
+		free(w->rxb->gro);
 		for (unsigned i = 0; i < RX_MSGS; i++)
 			free(w->rxb->bufs[i]);
 		free(w->rxb);
@@ -434,6 +472,8 @@ static int worker_alloc(struct worker *w)
 	if (w->rx) {
 		w->rxb = calloc(1, sizeof(*w->rxb));
 		if (!w->rxb)
+			return -ENOMEM;
+		if (w->t->c.offload && w->t->c.tun_gro && !(w->rxb->gro = calloc(1, sizeof(struct gro))))
 			return -ENOMEM;
 		for (unsigned i = 0; i < RX_MSGS; i++)
 			if (!(w->rxb->bufs[i] = malloc(RX_BUF)))
@@ -602,12 +642,13 @@ static void print_stats(struct tunnel *t, const char *why)
 	struct stats *s = &t->st;
 
 	log_notice("stats (%s): tx_pkts=%llu tx_bytes=%llu tx_nokey=%llu tx_drop=%llu "
-		   "tx_gso_reads=%llu rx_pkts=%llu rx_bytes=%llu rx_auth_fail=%llu rx_replay=%llu "
+		   "tx_gso_reads=%llu rx_pkts=%llu rx_bytes=%llu rx_writes=%llu rx_auth_fail=%llu rx_replay=%llu "
 		   "rx_nosa=%llu rx_bad=%llu rx_expired=%llu switches=%llu", why,
 		   (unsigned long long)s->tx_pkts, (unsigned long long)s->tx_bytes,
 		   (unsigned long long)s->tx_nokey, (unsigned long long)s->tx_drop,
 		   (unsigned long long)s->tx_gso_reads,
 		   (unsigned long long)s->rx_pkts, (unsigned long long)s->rx_bytes,
+		   (unsigned long long)s->rx_writes,
 		   (unsigned long long)s->rx_auth_fail, (unsigned long long)s->rx_replay,
 		   (unsigned long long)s->rx_nosa, (unsigned long long)s->rx_bad,
 		   (unsigned long long)s->rx_expired, (unsigned long long)s->switches);
@@ -794,7 +835,9 @@ static void usage(FILE *f)
 "Data plane:\n"
 "  --threads 1|2            1: one worker for both directions; 2: one per direction\n"
 "                           (default 2)\n"
-"  --no-offload             no IFF_VNET_HDR/TSO on the TUN device\n"
+"  --no-offload             no IFF_VNET_HDR/TSO on the TUN device (implies --no-tun-gro)\n"
+"  --no-tun-gro             write received TCP segments one by one instead of\n"
+"                           coalescing them into super-packets\n"
 "  --no-udp-gso             no UDP_SEGMENT/UDP_GRO (one datagram per packet)\n"
 "  --no-esn                 32-bit sequence numbers instead of 64-bit ESN (both ends\n"
 "                           must agree; for decoders without ESN such as Wireshark)\n"
@@ -826,7 +869,7 @@ static int parse_u64(const char *opt, const char *s, uint64_t min, uint64_t max,
 static int parse_args(int argc, char **argv, struct conf *c)
 {
 	enum { O_TUN = 256, O_LOCAL, O_PEER, O_SIDE, O_STATIC, O_STATE, O_THREADS, O_MAXP,
-	       O_MAXB, O_LIFE, O_SWITCH, O_GRACE, O_NOOFF, O_NOGSO, O_STATS, O_LOG, O_NOESN };
+	       O_MAXB, O_LIFE, O_SWITCH, O_GRACE, O_NOOFF, O_NOGSO, O_STATS, O_LOG, O_NOESN, O_NOGRO };
 	static const struct option opts[] = {
 		{ "tun", required_argument, NULL, O_TUN },
 		{ "local", required_argument, NULL, O_LOCAL },
@@ -843,6 +886,7 @@ static int parse_args(int argc, char **argv, struct conf *c)
 		{ "no-offload", no_argument, NULL, O_NOOFF },
 		{ "no-udp-gso", no_argument, NULL, O_NOGSO },
 		{ "no-esn", no_argument, NULL, O_NOESN },
+		{ "no-tun-gro", no_argument, NULL, O_NOGRO },
 		{ "stats-interval", required_argument, NULL, O_STATS },
 		{ "log-level", required_argument, NULL, O_LOG },
 		{ "help", no_argument, NULL, 'h' },
@@ -854,7 +898,7 @@ static int parse_args(int argc, char **argv, struct conf *c)
 	*c = (struct conf){
 		.tun = "mfs0", .local = "0.0.0.0:4500", .threads = 2,
 		.max_packets = SA_DEFAULT_MAX_PACKETS, .lifetime_s = 3600,
-		.switch_delay_ms = 1000, .grace_ms = 5000, .offload = true, .udp_gso = true,
+		.switch_delay_ms = 1000, .grace_ms = 5000, .offload = true, .udp_gso = true, .tun_gro = true,
 	};
 	while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (o) {
@@ -899,6 +943,7 @@ static int parse_args(int argc, char **argv, struct conf *c)
 		case O_NOOFF: c->offload = false; break;
 		case O_NOGSO: c->udp_gso = false; break;
 		case O_NOESN: c->no_esn = true; break;
+		case O_NOGRO: c->tun_gro = false; break;
 		case O_STATS:
 			if (parse_u64("--stats-interval", optarg, 0, 86400, &v) < 0)
 				return -EINVAL;

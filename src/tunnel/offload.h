@@ -50,6 +50,42 @@ int seg_next(struct seg_iter *it, uint8_t *out, size_t cap);
 /* Number of segments seg_next() will produce. */
 unsigned seg_count(const struct seg_iter *it);
 
+/*
+ * Receive-side coalescing (GRO) towards the TUN device: consecutive TCP
+ * segments of one flow, as they leave the decryptor, are merged into one
+ * super-packet written with a virtio header (GSO TCPv4/TCPv6, gso_size =
+ * the first segment's payload, NEEDS_CSUM with the pseudo-header sum in the
+ * TCP checksum field), as the kernel's own GRO would: same headers except
+ * lengths, IPv4 ID and checksums, contiguous sequence numbers, only ACK
+ * (and PSH, which ends the group) set, every segment but the last of the
+ * first one's size. Anything else is passed through alone, unchanged.
+ *
+ * Use: for each packet, gro_merge(); if it returns false, gro_flush() the
+ * open group, then gro_start() the packet; if that returns false too, write
+ * the packet alone. At the end of a batch gro_flush().
+ */
+#define GRO_MAX 65000		/* IP bytes of a coalesced packet */
+#define GRO_SEGS_MAX 64
+
+struct gro {
+	uint8_t buf[VNET_HDR_LEN + GRO_MAX];	/* virtio header, then the packet */
+	size_t len;			/* IP bytes in buf */
+	size_t l4, hlen, mss;
+	unsigned segs;
+	uint32_t next_seq;
+	bool v6, open, closed;
+};
+
+/* Append pkt to the open group; false (nothing changed) when it does not belong. */
+bool gro_merge(struct gro *g, const uint8_t *pkt, size_t len);
+/* Open a group with pkt; false when pkt is not a coalescible TCP segment. */
+bool gro_start(struct gro *g, const uint8_t *pkt, size_t len);
+/*
+ * Close the open group: *ret points at the bytes to write to TUN (virtio
+ * header included), *ret_len their length. False when no group was open.
+ */
+bool gro_flush(struct gro *g, const uint8_t **ret, size_t *ret_len);
+
 /* RFC 1071 one's-complement sum of len bytes added to sum (not folded). */
 uint64_t csum_add(uint64_t sum, const uint8_t *p, size_t len);
 /* Fold to 16 bits and complement. */

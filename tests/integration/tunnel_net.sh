@@ -59,20 +59,21 @@ tn_stop() {
 	local pid
 	eval "pid=\${TN_PID_$1:-}"
 	[ -n "$pid" ] || return 0
-	kill -TERM "$pid" 2>/dev/null
-	wait "$pid" 2>/dev/null
+	kill -TERM "$pid" 2>/dev/null || true
+	wait "$pid" 2>/dev/null || true
 	eval "TN_PID_$1="
 }
 
-tn_cleanup() {
+tn_cleanup() {	# safe under set -e and when called twice
 	local p
 	for p in "${TN_EXTRA_PIDS[@]}" $TN_PID_a $TN_PID_b; do
-		kill -9 "$p" 2>/dev/null
-		wait "$p" 2>/dev/null
+		kill -9 "$p" 2>/dev/null || true
+		wait "$p" 2>/dev/null || true
 	done
-	[ -n "$TN_A" ] && ip netns del "$TN_A" 2>/dev/null
-	[ -n "$TN_B" ] && ip netns del "$TN_B" 2>/dev/null
-	TN_PID_a= TN_PID_b=
+	TN_EXTRA_PIDS=()
+	if [ -n "$TN_A" ]; then ip netns del "$TN_A" 2>/dev/null || true; fi
+	if [ -n "$TN_B" ]; then ip netns del "$TN_B" 2>/dev/null || true; fi
+	TN_PID_a= TN_PID_b= TN_A= TN_B=
 }
 
 # The last "stats (exit)" counter NAME of a side's log.

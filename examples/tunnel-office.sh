@@ -1,0 +1,25 @@
+#!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
+#
+# mfs-tunnel at the office site of the Remote GPU example (docs/tunnel.md).
+# The other end runs examples/tunnel-gpu-dc.sh with the opposite --side.
+#
+# Keys: the static key file is a TEST/BENCH AID (one line "<id hex32> <key hex64>",
+# mode 0600, the same file on both sites, SIGHUP to re-read it). In production
+# the keys come from mfsd's push stream.
+set -e
+KEY=/etc/mfsec/tunnel.key
+STATE=/var/lib/mfs-tunnel
+install -d -m 700 "$STATE"
+
+mfs-tunnel --tun mfs0 --side a \
+	--local 10.201.0.1:4500 --peer 10.201.0.2:4500 \
+	--static-key-file "$KEY" --state-dir "$STATE" \
+	--max-packets 8388608 --key-lifetime 3600 \
+	--switch-delay 1000 --grace 5000 --threads 2 &
+
+# The TUN device appears once mfs-tunnel runs; address, MTU and routes are ip(8)'s job.
+while ! ip link show mfs0 >/dev/null 2>&1; do sleep 0.1; done
+ip link set mfs0 mtu 1420 up
+ip addr add 10.99.0.1/24 dev mfs0
+wait
