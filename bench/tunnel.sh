@@ -72,10 +72,12 @@ iperf_once() {
 	else
 		args=(-u -b 0 -l $((size - 28)))
 	fi
-	ip netns exec "$TN_B" iperf3 -s -1 -B "$dst" -p 5299 >/dev/null 2>&1 &
+	# Bounded: a stalled run must not hang the bench.
+	ip netns exec "$TN_B" timeout $((TIME + 30)) iperf3 -s -1 -B "$dst" -p 5299 >/dev/null 2>&1 &
 	local sp=$!
 	sleep 0.3
-	ip netns exec "$TN_A" iperf3 -c "$dst" -p 5299 -t "$TIME" -J "${args[@]}" >iperf.json 2>/dev/null
+	ip netns exec "$TN_A" timeout $((TIME + 25)) iperf3 -c "$dst" -p 5299 -t "$TIME" -J "${args[@]}" \
+		>iperf.json 2>/dev/null
 	wait "$sp" 2>/dev/null
 	python3 - "$proto" <<'PY'
 import json, sys
@@ -112,7 +114,10 @@ aes_bound() {	# SIZE -> Gbit/s of one core
 
 start_mfs() {	# THREADS
 	tn_keyfile key
-	tn_start a --static-key-file key --threads "$1" && tn_start b --static-key-file key --threads "$1" ||
+	# The per-key packet limit at its maximum (2^31): at 64 B the default 2^23 lasts seconds,
+	# and the tunnel then (rightly) fails closed until the next key.
+	local o=(--static-key-file key --threads "$1" --max-packets 2147483648)
+	tn_start a "${o[@]}" && tn_start b "${o[@]}" ||
 		die "mfs-tunnel does not start (see $TN_DIR)"
 	sleep 0.3
 	ip netns exec "$TN_A" ping -c 1 -W 3 10.99.0.2 >/dev/null || die "no traffic through mfs-tunnel"

@@ -20,8 +20,22 @@
 
 #include "tunnel/sa.h"
 
+/*
+ * KEY_BOTH: one key for both directions (the static source); the tunnel
+ * derives one SA per direction from it. KEY_OUT / KEY_IN: mfsd's model, one
+ * key per direction (OUTBOUND: this node sends with it; INBOUND: the peer
+ * does); the SA of that direction only is derived, with the same label the
+ * peer uses for its opposite direction.
+ */
+enum tunnel_key_dir {
+	KEY_BOTH,
+	KEY_OUT,
+	KEY_IN,
+};
+
 struct tunnel_key {
 	uint8_t id[KEY_ID_LEN];
+	enum tunnel_key_dir dir;
 	const uint8_t *key;	/* borrowed, SA_KEY_MIN..SA_KEY_MAX bytes */
 	size_t key_len;
 	uint64_t max_packets;	/* 0: the tunnel's default */
@@ -33,6 +47,8 @@ struct key_sink {
 	void *ctx;
 	int (*install)(void *ctx, const struct tunnel_key *k);
 	int (*withdraw)(void *ctx, const uint8_t id[static KEY_ID_LEN]);
+	/* The peer installed our outbound key id: it may carry traffic now (push PEER_INSTALLED). */
+	int (*peer_installed)(void *ctx, const uint8_t id[static KEY_ID_LEN]);
 };
 
 struct key_source_ops {

@@ -539,7 +539,7 @@ static int tunnel_install(void *ctx, const struct tunnel_key *k)
 	if (lim.max_packets > SA_MAX_PACKETS_LIMIT)
 		lim.max_packets = SA_MAX_PACKETS_LIMIT;
 	reserved = lim.max_packets;
-	if (t->c.state_dir) {
+	if (t->c.state_dir && k->dir != KEY_IN) {
 		/* Persist the reservation before the first packet uses it. */
 		if ((r = hwm_load(t->c.state_dir, k->id, &first)) < 0) {
 			log_err("key %s: sequence state in %s: %s", kid, t->c.state_dir,
@@ -560,27 +560,49 @@ static int tunnel_install(void *ctx, const struct tunnel_key *k)
 			return r;
 		}
 	}
-	if ((r = sa_new(k->key, k->key_len, k->id, a, true, &lim, t->c.threads, first, reserved,
-			&out)) < 0 ||
-	    (r = sa_new(k->key, k->key_len, k->id, !a, false, &lim, t->c.threads, 0, 0, &in)) < 0) {
+	/* Our outbound SA is a->b on side a; the inbound one is the opposite direction. */
+	if ((k->dir != KEY_IN &&
+	     (r = sa_new(k->key, k->key_len, k->id, a, true, &lim, t->c.threads, first, reserved,
+			 &out)) < 0) ||
+	    (k->dir != KEY_OUT &&
+	     (r = sa_new(k->key, k->key_len, k->id, !a, false, &lim, t->c.threads, 0, 0, &in)) < 0)) {
 		log_err("key %s: cannot set up SAs: %s", kid, mfs_strerror(r));
 		goto out;
 	}
 	sadb_wrlock(&t->db);
-	r = sadb_install(&t->db, out, in, now);
+	if (out && in)
+		r = sadb_install(&t->db, out, in, now);
+	else if (out)
+		r = sadb_install_out(&t->db, out, now);
+	else
+		r = sadb_install_in(&t->db, in, now);
 	sadb_unlock(&t->db);
 	if (r < 0) {
 		log_err("key %s: cannot install: %s", kid, mfs_strerror(r));
 		goto out;
 	}
-	log_info("key %s installed: out SPI 0x%08x (from sequence %llu), in SPI 0x%08x, "
-		 "lifetime %llu s, at most %llu packets", kid, sa_spi(out),
-		 (unsigned long long)first + 1, sa_spi(in), (unsigned long long)life,
-		 (unsigned long long)lim.max_packets);
+	if (out)
+		log_info("key %s installed: out SPI 0x%08x (from sequence %llu), lifetime %llu s, "
+			 "at most %llu packets", kid, sa_spi(out), (unsigned long long)first + 1,
+			 (unsigned long long)life, (unsigned long long)lim.max_packets);
+	if (in)
+		log_info("key %s installed: in SPI 0x%08x, lifetime %llu s", kid, sa_spi(in),
+			 (unsigned long long)life);
 	out = in = NULL;
 out:
 	sa_free(out);
 	sa_free(in);
+	return r;
+}
+
+static int tunnel_peer_installed(void *ctx, const uint8_t id[static KEY_ID_LEN])
+{
+	struct tunnel *t = ctx;
+	int r;
+
+	sadb_wrlock(&t->db);
+	r = sadb_peer_ready(&t->db, id);
+	sadb_unlock(&t->db);
 	return r;
 }
 
@@ -993,7 +1015,8 @@ int main(int argc, char **argv)
 	static struct tunnel t;	/* large; and the workers point into it */
 	struct worker w[2] = { 0 };
 	unsigned nw = 0;
-	struct key_sink sink = { .ctx = &t, .install = tunnel_install, .withdraw = tunnel_withdraw };
+	struct key_sink sink = { .ctx = &t, .install = tunnel_install, .withdraw = tunnel_withdraw,
+				 .peer_installed = tunnel_peer_installed };
 	sigset_t set;
 	int sfd = -1, r, ret = 1;
 	bool db_ready = false;

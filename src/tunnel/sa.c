@@ -229,15 +229,19 @@ static void in_remove(struct sadb *db, unsigned i)
 	db->in_retire_ns[i] = 0;
 }
 
-int sadb_install(struct sadb *db, struct sa *out, struct sa *in, uint64_t now_ns)
+static bool out_has(const struct sadb *db, const uint8_t id[static KEY_ID_LEN])
+{
+	return (db->out && memcmp(db->out->key_id, id, KEY_ID_LEN) == 0) ||
+	       (db->pending && memcmp(db->pending->key_id, id, KEY_ID_LEN) == 0);
+}
+
+int sadb_install_in(struct sadb *db, struct sa *in, uint64_t now_ns)
 {
 	unsigned slot = SADB_IN_MAX;
 
-	if (!out || !in || !out->outbound || in->outbound ||
-	    memcmp(out->key_id, in->key_id, KEY_ID_LEN) != 0)
+	if (!in || in->outbound)
 		return -EINVAL;
-	if (in_by_id(db, in->key_id, NULL) || sadb_in_lookup(db, sa_spi(in)) ||
-	    (db->out && memcmp(db->out->key_id, out->key_id, KEY_ID_LEN) == 0))
+	if (in_by_id(db, in->key_id, NULL) || sadb_in_lookup(db, sa_spi(in)))
 		return -EEXIST;
 	for (unsigned i = 0; i < SADB_IN_MAX; i++)
 		if (!db->in[i]) {
@@ -246,17 +250,16 @@ int sadb_install(struct sadb *db, struct sa *out, struct sa *in, uint64_t now_ns
 		}
 	if (slot == SADB_IN_MAX) {
 		/*
-		 * Full: drop the inbound SA that retires first, never that of
-		 * the key we send on or are about to.
+		 * Full: drop the inbound SA that retires first, else the oldest,
+		 * never that of the key we send on or are about to.
 		 */
 		uint64_t best = UINT64_MAX;
 
 		for (unsigned i = 0; i < SADB_IN_MAX; i++) {
-			const uint8_t *kid = db->in[i]->key_id;
-			uint64_t t = db->in_retire_ns[i] ? db->in_retire_ns[i] : UINT64_MAX - 1;
+			uint64_t t = db->in_retire_ns[i] ? db->in_retire_ns[i] :
+				     (1ULL << 63) + db->in_gen[i];
 
-			if ((db->out && memcmp(kid, db->out->key_id, KEY_ID_LEN) == 0) ||
-			    (db->pending && memcmp(kid, db->pending->key_id, KEY_ID_LEN) == 0))
+			if (out_has(db, db->in[i]->key_id))
 				continue;
 			if (t < best) {
 				best = t;
@@ -267,18 +270,56 @@ int sadb_install(struct sadb *db, struct sa *out, struct sa *in, uint64_t now_ns
 			return -ENOSPC;
 		in_remove(db, slot);
 	}
-	/* Make before break: receive on the new key first. */
 	db->in[slot] = in;
+	db->in_gen[slot] = ++db->gen;
+	(void)now_ns;
 	db->in_retire_ns[slot] = 0;
+	return 0;
+}
+
+int sadb_install_out(struct sadb *db, struct sa *out, uint64_t now_ns)
+{
+	if (!out || !out->outbound)
+		return -EINVAL;
+	if (out_has(db, out->key_id))
+		return -EEXIST;
 	if (!db->out || sa_exhausted(db->out, now_ns)) {
 		sa_free(db->out);
-		db->out = out;
+		db->out = out;	/* nothing to break */
 	} else {
 		sa_free(db->pending);	/* a newer key supersedes one never switched to */
 		db->pending = out;
 		db->pending_since_ns = now_ns;
 	}
 	return 0;
+}
+
+int sadb_install(struct sadb *db, struct sa *out, struct sa *in, uint64_t now_ns)
+{
+	int r;
+
+	if (!out || !in || !out->outbound || in->outbound ||
+	    memcmp(out->key_id, in->key_id, KEY_ID_LEN) != 0)
+		return -EINVAL;
+	if (out_has(db, out->key_id))
+		return -EEXIST;
+	/* Make before break: receive on the new key first. */
+	if ((r = sadb_install_in(db, in, now_ns)) < 0)
+		return r;
+	return sadb_install_out(db, out, now_ns);	/* cannot fail: checked above */
+}
+
+int sadb_peer_ready(struct sadb *db, const uint8_t id[static KEY_ID_LEN])
+{
+	if (db->pending && memcmp(db->pending->key_id, id, KEY_ID_LEN) == 0) {
+		db->pending->peer_ready = true;
+		return 0;
+	}
+	if (db->out && memcmp(db->out->key_id, id, KEY_ID_LEN) == 0) {
+		db->out->peer_ready = true;
+		return 0;
+	}
+	return -ENOENT;
 }
 
 int sadb_withdraw(struct sadb *db, const uint8_t id[static KEY_ID_LEN])
@@ -311,17 +352,13 @@ bool sadb_tick(struct sadb *db, uint64_t now_ns)
 
 	if (db->pending) {
 		struct sa *pin = in_by_id(db, db->pending->key_id, NULL);
-		bool peer_uses = pin && atomic_load(&pin->used);
+		bool peer_ready = db->pending->peer_ready || (pin && atomic_load(&pin->used));
 
 		if (sa_exhausted(db->pending, now_ns)) {
 			sa_free(db->pending);
 			db->pending = NULL;
-		} else if (!db->out || peer_uses || sa_exhausted(db->out, now_ns) ||
+		} else if (!db->out || peer_ready || sa_exhausted(db->out, now_ns) ||
 			   now_ns - db->pending_since_ns >= db->switch_delay_ns) {
-			unsigned i;
-
-			if (db->out && in_by_id(db, db->out->key_id, &i) && !db->in_retire_ns[i])
-				db->in_retire_ns[i] = now_ns + db->grace_ns;
 			sa_free(db->out);
 			db->out = db->pending;
 			db->pending = NULL;
@@ -333,6 +370,18 @@ bool sadb_tick(struct sadb *db, uint64_t now_ns)
 		sa_free(db->out);
 		db->out = NULL;
 		changed = true;
+	}
+	/* The peer sends on a new inbound SA: the older ones go after the grace period. */
+	for (unsigned i = 0; i < SADB_IN_MAX; i++) {
+		struct sa *s = db->in[i];
+
+		if (!s || s->used_seen || !atomic_load(&s->used))
+			continue;
+		s->used_seen = true;
+		for (unsigned j = 0; j < SADB_IN_MAX; j++)
+			if (db->in[j] && j != i && db->in_gen[j] < db->in_gen[i] &&
+			    !db->in_retire_ns[j])
+				db->in_retire_ns[j] = now_ns + db->grace_ns;
 	}
 	for (unsigned i = 0; i < SADB_IN_MAX; i++) {
 		struct sa *s = db->in[i];

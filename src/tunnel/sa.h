@@ -73,6 +73,8 @@ struct sa {
 	_Atomic uint64_t auth_fail, replay_drop;
 	_Atomic bool used;		/* a packet was protected/accepted */
 	bool used_reported;		/* control thread: first use told */
+	bool used_seen;			/* control thread: sadb_tick saw the first use */
+	bool peer_ready;		/* outbound: the peer installed the key (push) */
 	pthread_mutex_t lock;		/* inbound: the window */
 	struct replay win;
 };
@@ -119,13 +121,20 @@ int sa_open(struct sa *sa, unsigned worker, uint64_t now_ns, uint8_t *pkt, size_
  * The SA database: one outbound SA in use, at most one waiting to take
  * over (make-before-break), up to SADB_IN_MAX inbound SAs.
  *
- * sadb_install() adds both SAs of a new key: the inbound one at once, the
- * outbound one as pending (or in use at once when there is no usable SA).
- * sadb_tick() switches the pending SA in when the peer has been seen using
- * the new key (a packet accepted on the new inbound SA), or switch_delay
- * after install, or at once when the current SA is exhausted; the previous
- * key's inbound SA then stays for `grace` and is removed; SAs past their
- * limits or expiry are removed. It returns true when the outbound SA
+ * Keys come either as one key for both directions (the static source:
+ * sadb_install() of a pair with the same key ID) or one key per direction
+ * (mfsd push: sadb_install_out(), sadb_install_in()). A new inbound SA is
+ * usable at once. A new outbound SA is used at once when there is no usable
+ * one, else it is pending, and sadb_tick() switches to it when
+ *   - the peer is ready for it: sadb_peer_ready() (push: PEER_INSTALLED), or
+ *     a packet authenticated on the inbound SA of the same key ID (a pair:
+ *     the peer has the key and already sends with it), or
+ *   - switch_delay has passed since it was installed, or
+ *   - the current SA is exhausted.
+ * When an inbound SA carries its first packet (the peer switched), the
+ * inbound SAs installed before it are removed after `grace` (packets in
+ * flight). SAs past their limits or hard expiry are removed; with no usable
+ * outbound SA nothing is sent. sadb_tick() returns true when the outbound SA
  * changed.
  */
 struct sadb {
@@ -134,15 +143,23 @@ struct sadb {
 	struct sa *pending;
 	uint64_t pending_since_ns;
 	struct sa *in[SADB_IN_MAX];
+	uint64_t in_gen[SADB_IN_MAX];		/* install order */
+	uint64_t gen;
 	uint64_t in_retire_ns[SADB_IN_MAX];	/* 0: keep */
 	uint64_t switch_delay_ns, grace_ns;
 };
 
 int sadb_init(struct sadb *db, uint64_t switch_delay_ns, uint64_t grace_ns);
 void sadb_done(struct sadb *db);
-/* Under the write lock. Takes ownership of both SAs on success. -EEXIST key ID or SPI in use. */
+/* All under the write lock. They take ownership of the SAs on success. */
+/* Both SAs of one key (same key ID). -EEXIST key ID or SPI in use. */
 int sadb_install(struct sadb *db, struct sa *out, struct sa *in, uint64_t now_ns);
-/* Remove both SAs of a key (revocation); -ENOENT if none. */
+/* One direction only. -EEXIST key ID or SPI in use, -ENOSPC inbound table full. */
+int sadb_install_out(struct sadb *db, struct sa *out, uint64_t now_ns);
+int sadb_install_in(struct sadb *db, struct sa *in, uint64_t now_ns);
+/* The peer installed outbound key id; -ENOENT if it is not pending or in use. */
+int sadb_peer_ready(struct sadb *db, const uint8_t id[static KEY_ID_LEN]);
+/* Remove the SAs of a key (revocation); -ENOENT if none. */
 int sadb_withdraw(struct sadb *db, const uint8_t id[static KEY_ID_LEN]);
 bool sadb_tick(struct sadb *db, uint64_t now_ns);
 /* Under the read lock: the inbound SA with this SPI, or NULL. */

@@ -226,12 +226,15 @@ static void test_switch_over(void **state)
 	assert_true(sadb_tick(&a.db, 2 * SEC + 10 * MS));
 	assert_int_equal(send1(&a, &b, 2 * SEC + 10 * MS, &used), 0);
 	assert_int_equal(used, 11);
-	/* The old inbound SA stays for the grace period (late packets), then goes. */
+	/* b sees a on key 11: its key 10 inbound SA stays for the grace period, then goes. */
+	assert_false(sadb_tick(&b.db, 2 * SEC + 20 * MS));
 	assert_non_null(b.db.in[0]);
-	assert_false(sadb_tick(&b.db, 6 * SEC));
+	assert_false(sadb_tick(&b.db, 7 * SEC));
 	assert_non_null(b.db.in[0]);
-	sadb_tick(&b.db, 7 * SEC + 1);
+	assert_int_equal(send1(&b, &a, 7 * SEC, &used), 0);	/* still fine on 11 */
+	sadb_tick(&b.db, 7 * SEC + 20 * MS + 1);
 	assert_null(b.db.in[0]);
+	assert_non_null(b.db.in[1]);
 
 	/* Withdrawal of the only key: fail closed. */
 	uint8_t key[32], id[KEY_ID_LEN];
@@ -251,6 +254,64 @@ static void test_switch_over(void **state)
 		sa_free(o);
 		sa_free(i);
 	}
+	sadb_done(&a.db);
+	sadb_done(&b.db);
+}
+
+/* mfsd's model: one key per direction, each with its own ID; PEER_INSTALLED allows the switch. */
+static void test_per_direction_keys(void **state)
+{
+	struct end a = { .a = true }, b = { .a = false };
+	uint8_t key[32], id[KEY_ID_LEN], used;
+	struct sa_limits lim = { .max_packets = 1000, .expiry_ns = 1000 * SEC };
+	struct sa *o, *i;
+
+	(void)state;
+	assert_int_equal(sadb_init(&a.db, 10 * SEC, 5 * SEC), 0);
+	assert_int_equal(sadb_init(&b.db, 10 * SEC, 5 * SEC), 0);
+	/* a's outbound key 40 is b's inbound key 40 (direction a->b for both). */
+	key_of(40, key, id);
+	assert_int_equal(sa_new(key, 32, id, true, true, &lim, 1, 0, 1000, &o), 0);
+	assert_int_equal(sa_new(key, 32, id, true, false, &lim, 1, 0, 0, &i), 0);
+	assert_int_equal(sadb_install_out(&a.db, o, 0), 0);
+	assert_int_equal(sadb_install_in(&b.db, i, 0), 0);
+	/* b's outbound key 41 is a's inbound key 41 (b->a). */
+	key_of(41, key, id);
+	assert_int_equal(sa_new(key, 32, id, false, true, &lim, 1, 0, 1000, &o), 0);
+	assert_int_equal(sa_new(key, 32, id, false, false, &lim, 1, 0, 0, &i), 0);
+	assert_int_equal(sadb_install_out(&b.db, o, 0), 0);
+	assert_int_equal(sadb_install_in(&a.db, i, 0), 0);
+	assert_int_equal(send1(&a, &b, 0, &used), 0);
+	assert_int_equal(used, 40);
+	assert_int_equal(send1(&b, &a, 0, &used), 0);
+	assert_int_equal(used, 41);
+
+	/* a gets outbound key 42; it waits for the peer (switch delay 10 s)... */
+	key_of(42, key, id);
+	assert_int_equal(sa_new(key, 32, id, true, true, &lim, 1, 0, 1000, &o), 0);
+	assert_int_equal(sadb_install_out(&a.db, o, SEC), 0);
+	assert_false(sadb_tick(&a.db, 2 * SEC));
+	assert_int_equal(send1(&a, &b, 2 * SEC, &used), 0);
+	assert_int_equal(used, 40);
+	/* ... b installs it as inbound and says so: a switches at once. */
+	assert_int_equal(sa_new(key, 32, id, true, false, &lim, 1, 0, 0, &i), 0);
+	assert_int_equal(sadb_install_in(&b.db, i, 2 * SEC), 0);
+	assert_int_equal(sadb_peer_ready(&a.db, id), 0);
+	assert_true(sadb_tick(&a.db, 2 * SEC + 1));
+	assert_int_equal(send1(&a, &b, 2 * SEC + 1, &used), 0);
+	assert_int_equal(used, 42);
+	/* b saw key 42 in use: key 40 goes after the grace period. */
+	sadb_tick(&b.db, 3 * SEC);
+	assert_non_null(b.db.in[0]);
+	sadb_tick(&b.db, 8 * SEC);
+	assert_null(b.db.in[0]);
+	/* Unknown key: refused; an inbound key twice: refused. */
+	key_of(99, key, id);
+	assert_int_equal(sadb_peer_ready(&a.db, id), -ENOENT);
+	key_of(42, key, id);
+	assert_int_equal(sa_new(key, 32, id, true, false, &lim, 1, 0, 0, &i), 0);
+	assert_int_equal(sadb_install_in(&b.db, i, 9 * SEC), -EEXIST);
+	sa_free(i);
 	sadb_done(&a.db);
 	sadb_done(&b.db);
 }
@@ -345,6 +406,7 @@ int main(void)
 		cmocka_unit_test(test_limits),
 		cmocka_unit_test(test_reservation),
 		cmocka_unit_test(test_switch_over),
+		cmocka_unit_test(test_per_direction_keys),
 		cmocka_unit_test(test_expiry_fails_closed),
 		cmocka_unit_test(test_hwm),
 		cmocka_unit_test(test_keyfile_parse),
