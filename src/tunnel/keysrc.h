@@ -41,6 +41,8 @@ struct tunnel_key {
 	uint64_t max_packets;	/* 0: the tunnel's default */
 	uint64_t max_bytes;	/* 0: the tunnel's default */
 	uint64_t lifetime_s;	/* hard lifetime from now; 0: the tunnel's default */
+	bool hold;		/* KEY_OUT pushed ahead of need: switch to it only once the
+				   current key is retired (sink->retire) or exhausted */
 };
 
 struct key_sink {
@@ -49,16 +51,20 @@ struct key_sink {
 	int (*withdraw)(void *ctx, const uint8_t id[static KEY_ID_LEN]);
 	/* The peer installed our outbound key id: it may carry traffic now (push PEER_INSTALLED). */
 	int (*peer_installed)(void *ctx, const uint8_t id[static KEY_ID_LEN]);
+	/* Stop sending with outbound key id once a newer one is ready (soft expiry, volume). */
+	int (*retire)(void *ctx, const uint8_t id[static KEY_ID_LEN]);
 };
 
 struct key_source_ops {
 	const char *name;
 	int (*fd)(void *ctx);
 	int (*dispatch)(void *ctx, const struct key_sink *sink);
-	void (*first_use)(void *ctx, const uint8_t id[static KEY_ID_LEN]);
+	void (*first_use)(void *ctx, const uint8_t id[static KEY_ID_LEN], bool outbound);
 	void (*usage)(void *ctx, const uint8_t id[static KEY_ID_LEN], uint64_t packets,
 		      uint64_t bytes);
 	void (*rekey_wanted)(void *ctx, const uint8_t id[static KEY_ID_LEN]);
+	/* Called every control-loop turn (~50 ms): reconnects and the like. May be NULL. */
+	void (*tick)(void *ctx, const struct key_sink *sink);
 	void (*free)(void *ctx);
 };
 
@@ -78,6 +84,20 @@ struct key_source {
  * high-water marks. -EINVAL bad arguments.
  */
 int keysrc_static_new(const char *path, struct key_source *ret);
+
+/*
+ * The mfsd push source (keysrc_mfsd.c, linked into mfs-tunnel with
+ * libmfs-client): two subscriptions to (peer, class) on mfsd's push socket,
+ * OUTBOUND (one key ahead of need) and INBOUND. KEY -> install (KEY_OUT with
+ * hold after the first, KEY_IN) then acknowledge; PEER_INSTALLED ->
+ * peer_installed; RETIRE -> retire (volume, soft expiry) or withdraw (hard
+ * expiry, withdrawn); first use and usage are reported back. A lost
+ * connection (mfsd restarted) is retried every second; installed keys keep
+ * working until their own limits, and the first key of a new subscription
+ * takes over without waiting for a RETIRE that will not come.
+ */
+int keysrc_mfsd_new(const char *socket_path, const char *peer, const char *class_name,
+		    struct key_source *ret);
 
 /* Parse the static key file format; exposed for the tests. -EBADMSG with the reason in *ret_why. */
 int keysrc_static_parse(const char *text, size_t len, uint8_t id[static KEY_ID_LEN],

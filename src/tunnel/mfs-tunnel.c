@@ -81,6 +81,7 @@ struct conf {
 	int side;			/* 'a' or 'b' */
 	const char *static_key_file;
 	const char *state_dir;
+	const char *mfsd_socket, *mfsd_peer, *mfsd_class;
 	unsigned threads;
 	uint64_t max_packets, max_bytes, lifetime_s;
 	uint64_t switch_delay_ms, grace_ms;
@@ -569,6 +570,8 @@ static int tunnel_install(void *ctx, const struct tunnel_key *k)
 		log_err("key %s: cannot set up SAs: %s", kid, mfs_strerror(r));
 		goto out;
 	}
+	if (out)
+		out->hold = k->hold;
 	sadb_wrlock(&t->db);
 	if (out && in)
 		r = sadb_install(&t->db, out, in, now);
@@ -602,6 +605,17 @@ static int tunnel_peer_installed(void *ctx, const uint8_t id[static KEY_ID_LEN])
 
 	sadb_wrlock(&t->db);
 	r = sadb_peer_ready(&t->db, id);
+	sadb_unlock(&t->db);
+	return r;
+}
+
+static int tunnel_retire(void *ctx, const uint8_t id[static KEY_ID_LEN])
+{
+	struct tunnel *t = ctx;
+	int r;
+
+	sadb_wrlock(&t->db);
+	r = sadb_retire(&t->db, id, now_ns());
 	sadb_unlock(&t->db);
 	return r;
 }
@@ -656,7 +670,7 @@ static void report_first_use(struct tunnel *t, struct sa *sa)
 	log_info("key %s carries traffic (%s SPI 0x%08x)", kid, sa->outbound ? "out" : "in",
 		 sa_spi(sa));
 	if (t->src.ops->first_use)
-		t->src.ops->first_use(t->src.ctx, sa->key_id);
+		t->src.ops->first_use(t->src.ctx, sa->key_id, sa->outbound);
 }
 
 static void print_stats(struct tunnel *t, const char *why)
@@ -828,6 +842,8 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 "Usage: mfs-tunnel --peer ADDR:PORT --side a|b KEY-SOURCE [OPTIONS]\n"
+"  KEY-SOURCE: --mfsd-peer NAME --mfsd-class NAME [--mfsd-socket PATH]\n"
+"              or --static-key-file FILE --state-dir DIR (test/bench aid)\n"
 "\n"
 "Userspace IPsec ESP tunnel (RFC 4303, AES-256-GCM RFC 4106, 64-bit ESN,\n"
 "UDP encapsulation RFC 3948) between a TUN device and one peer. The TUN\n"
@@ -840,6 +856,9 @@ static void usage(FILE *f)
 "  --side a|b               which end this is; the peer takes the other (required)\n"
 "\n"
 "Key source (one):\n"
+"  --mfsd-peer NAME         mfsd push: subscribe to keys for this peer ...\n"
+"  --mfsd-class NAME        ... and data protection class (outbound and inbound)\n"
+"  --mfsd-socket PATH       mfsd's push socket (default /run/mfsd/push.sock)\n"
 "  --static-key-file PATH   TEST/BENCH AID: one key \"<id 32 hex> <key 64-128 hex>\",\n"
 "                           mode 0600; re-read on SIGHUP (new ID = rekey);\n"
 "                           needs --state-dir\n"
@@ -891,7 +910,7 @@ static int parse_u64(const char *opt, const char *s, uint64_t min, uint64_t max,
 static int parse_args(int argc, char **argv, struct conf *c)
 {
 	enum { O_TUN = 256, O_LOCAL, O_PEER, O_SIDE, O_STATIC, O_STATE, O_THREADS, O_MAXP,
-	       O_MAXB, O_LIFE, O_SWITCH, O_GRACE, O_NOOFF, O_NOGSO, O_STATS, O_LOG, O_NOESN, O_NOGRO };
+	       O_MAXB, O_LIFE, O_SWITCH, O_GRACE, O_NOOFF, O_NOGSO, O_STATS, O_LOG, O_NOESN, O_NOGRO, O_MSOCK, O_MPEER, O_MCLASS };
 	static const struct option opts[] = {
 		{ "tun", required_argument, NULL, O_TUN },
 		{ "local", required_argument, NULL, O_LOCAL },
@@ -909,6 +928,9 @@ static int parse_args(int argc, char **argv, struct conf *c)
 		{ "no-udp-gso", no_argument, NULL, O_NOGSO },
 		{ "no-esn", no_argument, NULL, O_NOESN },
 		{ "no-tun-gro", no_argument, NULL, O_NOGRO },
+		{ "mfsd-socket", required_argument, NULL, O_MSOCK },
+		{ "mfsd-peer", required_argument, NULL, O_MPEER },
+		{ "mfsd-class", required_argument, NULL, O_MCLASS },
 		{ "stats-interval", required_argument, NULL, O_STATS },
 		{ "log-level", required_argument, NULL, O_LOG },
 		{ "help", no_argument, NULL, 'h' },
@@ -966,6 +988,9 @@ static int parse_args(int argc, char **argv, struct conf *c)
 		case O_NOGSO: c->udp_gso = false; break;
 		case O_NOESN: c->no_esn = true; break;
 		case O_NOGRO: c->tun_gro = false; break;
+		case O_MSOCK: c->mfsd_socket = optarg; break;
+		case O_MPEER: c->mfsd_peer = optarg; break;
+		case O_MCLASS: c->mfsd_class = optarg; break;
 		case O_STATS:
 			if (parse_u64("--stats-interval", optarg, 0, 86400, &v) < 0)
 				return -EINVAL;
@@ -998,8 +1023,13 @@ static int parse_args(int argc, char **argv, struct conf *c)
 		fprintf(stderr, "mfs-tunnel: --peer and --side are required (see --help)\n");
 		return -EINVAL;
 	}
-	if (!c->static_key_file) {
-		fprintf(stderr, "mfs-tunnel: no key source: give --static-key-file (test/bench aid)\n");
+	if (!c->static_key_file == !(c->mfsd_peer || c->mfsd_class || c->mfsd_socket)) {
+		fprintf(stderr, "mfs-tunnel: give one key source: --mfsd-peer/--mfsd-class "
+			"(mfsd push) or --static-key-file (test/bench aid)\n");
+		return -EINVAL;
+	}
+	if (!c->static_key_file && (!c->mfsd_peer || !c->mfsd_class)) {
+		fprintf(stderr, "mfs-tunnel: the mfsd source needs --mfsd-peer and --mfsd-class\n");
 		return -EINVAL;
 	}
 	if (c->static_key_file && !c->state_dir) {
@@ -1016,7 +1046,7 @@ int main(int argc, char **argv)
 	struct worker w[2] = { 0 };
 	unsigned nw = 0;
 	struct key_sink sink = { .ctx = &t, .install = tunnel_install, .withdraw = tunnel_withdraw,
-				 .peer_installed = tunnel_peer_installed };
+				 .peer_installed = tunnel_peer_installed, .retire = tunnel_retire };
 	sigset_t set;
 	int sfd = -1, r, ret = 1;
 	bool db_ready = false;
@@ -1055,12 +1085,18 @@ int main(int argc, char **argv)
 	if ((r = sadb_init(&t.db, t.c.switch_delay_ms * 1000000ULL, t.c.grace_ms * 1000000ULL)) < 0)
 		goto out;
 	db_ready = true;
-	if ((r = keysrc_static_new(t.c.static_key_file, &t.src)) < 0) {
-		log_err("key source: %s", mfs_strerror(r));
+	if (t.c.static_key_file) {
+		if ((r = keysrc_static_new(t.c.static_key_file, &t.src)) < 0) {
+			log_err("key source: %s", mfs_strerror(r));
+			goto out;
+		}
+		log_warning("keys come from %s, %s", t.c.static_key_file,
+			    "a test/benchmark aid: use the mfsd push source in production");
+	} else if ((r = keysrc_mfsd_new(t.c.mfsd_socket, t.c.mfsd_peer, t.c.mfsd_class,
+					&t.src)) < 0) {
+		log_err("mfsd key source: %s", mfs_strerror(r));
 		goto out;
 	}
-	log_warning("keys come from %s, %s", t.c.static_key_file,
-		    "a test/benchmark aid: use the mfsd push source in production");
 	if ((r = open_tun(&t)) < 0) {
 		log_err("TUN device %s: %s", t.c.tun, strerror(-r));
 		goto out;
@@ -1068,7 +1104,7 @@ int main(int argc, char **argv)
 	if ((r = open_udp(&t)) < 0)
 		goto out;
 	/* The first key, if the source has one now; without it the tunnel drops (fail closed). */
-	if ((r = t.src.ops->dispatch(t.src.ctx, &sink)) < 0)
+	if ((r = t.src.ops->dispatch(t.src.ctx, &sink)) < 0 && t.c.static_key_file)
 		goto out;	/* the static file is unusable: said why */
 
 	if (t.c.threads == 1) {
@@ -1116,6 +1152,8 @@ int main(int argc, char **argv)
 		}
 		if (pfd[1].revents & POLLIN)
 			t.src.ops->dispatch(t.src.ctx, &sink);
+		if (t.src.ops->tick)
+			t.src.ops->tick(t.src.ctx, &sink);
 		now = now_ns();
 		control_tick(&t, now, now - last_report >= 1000000000ULL);
 		if (now - last_report >= 1000000000ULL)

@@ -309,6 +309,17 @@ int sadb_install(struct sadb *db, struct sa *out, struct sa *in, uint64_t now_ns
 	return sadb_install_out(db, out, now_ns);	/* cannot fail: checked above */
 }
 
+int sadb_retire(struct sadb *db, const uint8_t id[static KEY_ID_LEN], uint64_t now_ns)
+{
+	if (!db->out || memcmp(db->out->key_id, id, KEY_ID_LEN) != 0)
+		return -ENOENT;
+	if (!db->out->retired) {
+		db->out->retired = true;
+		db->out->retired_ns = now_ns;
+	}
+	return 0;
+}
+
 int sadb_peer_ready(struct sadb *db, const uint8_t id[static KEY_ID_LEN])
 {
 	if (db->pending && memcmp(db->pending->key_id, id, KEY_ID_LEN) == 0) {
@@ -354,11 +365,17 @@ bool sadb_tick(struct sadb *db, uint64_t now_ns)
 		struct sa *pin = in_by_id(db, db->pending->key_id, NULL);
 		bool peer_ready = db->pending->peer_ready || (pin && atomic_load(&pin->used));
 
+		bool cur_gone = !db->out || sa_exhausted(db->out, now_ns);
+		uint64_t since = db->pending_since_ns;
+
+		if (db->pending->hold && db->out && db->out->retired_ns > since)
+			since = db->out->retired_ns;
 		if (sa_exhausted(db->pending, now_ns)) {
 			sa_free(db->pending);
 			db->pending = NULL;
-		} else if (!db->out || peer_ready || sa_exhausted(db->out, now_ns) ||
-			   now_ns - db->pending_since_ns >= db->switch_delay_ns) {
+		} else if (db->pending->hold && !cur_gone && !db->out->retired) {
+			/* pushed ahead of need: wait until the current key is retired */
+		} else if (cur_gone || peer_ready || now_ns - since >= db->switch_delay_ns) {
 			sa_free(db->out);
 			db->out = db->pending;
 			db->pending = NULL;

@@ -75,6 +75,9 @@ struct sa {
 	bool used_reported;		/* control thread: first use told */
 	bool used_seen;			/* control thread: sadb_tick saw the first use */
 	bool peer_ready;		/* outbound: the peer installed the key (push) */
+	bool hold;			/* pending: wait until the current SA is retired */
+	bool retired;			/* outbound: the key source asked to move on */
+	uint64_t retired_ns;
 	pthread_mutex_t lock;		/* inbound: the window */
 	struct replay win;
 };
@@ -130,7 +133,10 @@ int sa_open(struct sa *sa, unsigned worker, uint64_t now_ns, uint8_t *pkt, size_
  *     a packet authenticated on the inbound SA of the same key ID (a pair:
  *     the peer has the key and already sends with it), or
  *   - switch_delay has passed since it was installed, or
- *   - the current SA is exhausted.
+ *   - the current SA is exhausted;
+ * a pending SA marked `hold` (a key pushed ahead of need) in addition waits
+ * until the current SA is retired (sadb_retire) or exhausted, and its
+ * switch delay counts from then.
  * When an inbound SA carries its first packet (the peer switched), the
  * inbound SAs installed before it are removed after `grace` (packets in
  * flight). SAs past their limits or hard expiry are removed; with no usable
@@ -159,6 +165,12 @@ int sadb_install_out(struct sadb *db, struct sa *out, uint64_t now_ns);
 int sadb_install_in(struct sadb *db, struct sa *in, uint64_t now_ns);
 /* The peer installed outbound key id; -ENOENT if it is not pending or in use. */
 int sadb_peer_ready(struct sadb *db, const uint8_t id[static KEY_ID_LEN]);
+/*
+ * The key source asks to stop sending with outbound key id (soft expiry,
+ * volume): a pending SA with `hold` set may now take over (it waits for that;
+ * see sadb_tick). The SA stays usable until then. -ENOENT if id is not in use.
+ */
+int sadb_retire(struct sadb *db, const uint8_t id[static KEY_ID_LEN], uint64_t now_ns);
 /* Remove the SAs of a key (revocation); -ENOENT if none. */
 int sadb_withdraw(struct sadb *db, const uint8_t id[static KEY_ID_LEN]);
 bool sadb_tick(struct sadb *db, uint64_t now_ns);
