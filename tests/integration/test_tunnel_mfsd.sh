@@ -12,6 +12,9 @@
 #  3. kill -9 of office's mfsd during a transfer: the transfer completes on
 #     the installed keys; after the restart the tunnel subscribes again and a
 #     new key carries traffic within 10 s
+#  4. `mfsctl method revoke mlkem768` during a transfer: the keys derived
+#     with it are withdrawn (RETIRE withdrawn), the transfer completes under
+#     the new keys
 #
 #   test_tunnel_mfsd.sh MFS-TUNNEL MFSD MFSCTL MFS-KEX
 # Needs root; exit 77 (skip) without it.
@@ -120,6 +123,28 @@ else
 	bad "no new key after mfsd restarted"
 fi
 expect_ok ip netns exec "$TN_A" ping -c 3 -i 0.2 -W 2 10.99.0.2
+
+# ---- a method revoked mid-transfer: keys derived with it are withdrawn, new ones take over ----
+# The suite of the exchanges that made the keys in use (a restarted mfsd shows none until its next exchange).
+suite=$(grep -ho "exchange done.*suite [a-z0-9,+]*" office.mfsd.log | tail -1 | grep -o "suite [a-z0-9,+]*" | cut -d' ' -f2)
+echo "# class suite before the revocation: $suite"
+ip netns exec "$TN_B" python3 "$XFER" recv 10.99.0.2 5012 big3.out 120 & rp=$!
+TN_EXTRA_PIDS+=("$rp")
+ip netns exec "$TN_A" python3 "$XFER" send 10.99.0.2 5012 big.in 120 & sp=$!
+TN_EXTRA_PIDS+=("$sp")
+sleep 0.3
+"$MFSCTL" --socket office.sock method revoke mlkem768 --reason "test: lattice break" >/dev/null ||
+	bad "mfsctl method revoke"
+wait "$sp"; wait "$rp"
+same big.in big3.out "transfer completes across the revocation of mlkem768"
+sleep 1
+if [[ $suite == *mlkem768* ]]; then
+	grep -q "retire key .* (reason 4)" a.log && ok "keys derived with mlkem768 withdrawn (RETIRE withdrawn)" ||
+		bad "no RETIRE withdrawn after the revocation"
+	grep -q "withdrawn" a.log && ok "the tunnel dropped the withdrawn key" || bad "withdrawn key kept"
+fi
+expect_ok ip netns exec "$TN_A" ping -c 3 -i 0.2 -W 2 10.99.0.2
+echo "# class suite after: $(cls office "','.join(c['suite'])")"
 tn_stop a; tn_stop b
 fa=$(tn_stat a rx_auth_fail) fb=$(tn_stat b rx_auth_fail)
 [ "$fa" = 0 ] && [ "$fb" = 0 ] && ok "0 ICV failures" || bad "ICV failures a=$fa b=$fb"
