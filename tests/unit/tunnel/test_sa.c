@@ -305,6 +305,21 @@ static void test_per_direction_keys(void **state)
 	assert_non_null(b.db.in[0]);
 	sadb_tick(&b.db, 8 * SEC);
 	assert_null(b.db.in[0]);
+	/* Key 43 pushed ahead of need (hold): not used before key 42 is retired, however long. */
+	key_of(43, key, id);
+	assert_int_equal(sa_new(key, 32, id, true, true, &lim, 1, 0, 1000, &o), 0);
+	o->hold = true;
+	assert_int_equal(sadb_install_out(&a.db, o, 10 * SEC), 0);
+	assert_int_equal(sadb_peer_ready(&a.db, id), 0);
+	assert_false(sadb_tick(&a.db, 30 * SEC));
+	assert_int_equal(send1(&a, &b, 30 * SEC, &used), 0);
+	assert_int_equal(used, 42);	/* still on 42 */
+	key_of(42, key, id);
+	assert_int_equal(sadb_retire(&a.db, id, 31 * SEC), 0);
+	assert_true(sadb_tick(&a.db, 31 * SEC));	/* retired + peer ready: switch */
+	key_of(43, key, id);
+	assert_memory_equal(a.db.out->key_id, id, KEY_ID_LEN);
+	assert_int_equal(sadb_retire(&a.db, (const uint8_t[KEY_ID_LEN]){ 0 }, 32 * SEC), -ENOENT);
 	/* Unknown key: refused; an inbound key twice: refused. */
 	key_of(99, key, id);
 	assert_int_equal(sadb_peer_ready(&a.db, id), -ENOENT);
