@@ -17,6 +17,9 @@
 #                per second and CPU per exchange, two parties on real TLS and
 #                SQLite, persistent channel and new TLS per exchange (~5 min).
 #                Not part of make check.
+#   make check-long  the tunnel integration test with its full 60-s rekey run (root)
+#   make bench-tunnel  bench/tunnel.sh: iperf3 through mfs-tunnel vs raw veth,
+#                wireguard-go and the openssl speed AES-256-GCM bound (root, ~10 min)
 #   make deps    scripts/install-deps
 #   make clean   remove build/ and build-san/
 #
@@ -34,7 +37,7 @@ BENCH_ARGS ?=
 BENCH_EXCHANGE_ARGS ?=
 export JOBS MESON_OPTS FUZZ_SECONDS FUZZ_TARGETS
 
-.PHONY: all deps build check demo fuzz bench clean
+.PHONY: all deps build check check-long demo fuzz bench bench-tunnel clean
 
 all: build
 
@@ -53,6 +56,12 @@ build:
 check:
 	@scripts/run-tests --deps || { kill -PIPE $$PPID; exit 1; }
 
+# The tunnel test with the full 60-s rekey-every-2-s run under iperf3 load
+# (make check runs it for 20 s).
+check-long: deps
+	@scripts/build
+	@TUNNEL_REKEY_SECONDS=60 meson test -C build --no-rebuild --print-errorlogs --suite tunnel
+
 demo: deps
 	@scripts/build
 	@scripts/demo
@@ -65,6 +74,10 @@ bench: deps
 	@build/bench/kex $(BENCH_ARGS)
 	@build/bench/exchange $(BENCH_EXCHANGE_ARGS)
 	@build/bench/push $(BENCH_PUSH_ARGS)
+
+bench-tunnel: deps
+	@scripts/build
+	@bench/tunnel.sh $(BENCH_TUNNEL_ARGS)
 
 clean:
 	rm -rf build build-san
