@@ -106,6 +106,7 @@ void etsi014_error_set(struct etsi014_error *e, int status, const char *fmt, ...
 struct etsi014_key_request {
 	unsigned number;		/* 1..max_key_per_request (default 1) */
 	unsigned size;			/* bits, min..max, multiple of 8 (default key_size) */
+	bool has_size;			/* size was given (else the default was filled in) */
 	size_t n_additional;		/* additional_slave_SAE_IDs */
 	char additional[ETSI014_SAE_IDS_MAX][ETSI014_ID_MAX + 1];
 	bool has_ext_optional;		/* extension_optional was given (ignored) */

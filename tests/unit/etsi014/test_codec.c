@@ -113,7 +113,9 @@ static void test_enc_get(void **state)
 	assert_int_equal(req.op, ETSI014_ENC_KEYS);
 	assert_int_equal(req.u.enc.number, 1);
 	assert_int_equal(req.u.enc.size, 256);
+	assert_false(req.u.enc.has_size);
 	assert_int_equal(parse(ETSI014_GET, ENC, "number=3&size=1024", NULL), 0);
+	assert_true(req.u.enc.has_size);
 	assert_int_equal(req.u.enc.number, 3);
 	assert_int_equal(req.u.enc.size, 1024);
 	assert_int_equal(parse(ETSI014_GET, ENC, "size=64", NULL), 0);
@@ -147,6 +149,7 @@ static void test_enc_post(void **state)
 	assert_int_equal(parse(ETSI014_POST, ENC, NULL, "{\"number\":3,\"size\":1024}"), 0);
 	assert_int_equal(req.u.enc.number, 3);
 	assert_int_equal(req.u.enc.size, 1024);
+	assert_true(req.u.enc.has_size);
 	assert_int_equal(parse(ETSI014_POST, ENC, NULL,
 			       "{\"number\":2,\"extension_optional\":[{\"abc_max_age\":30000}],"
 			       "\"additional_slave_SAE_IDs\":[]}"), 0);
