@@ -1022,7 +1022,7 @@ static int begin_section(struct parser *p, const char *line, size_t len)
 				    cfg->supply.line);
 		cfg->supply.enabled = true;
 		cfg->supply.line = p->lineno;
-		cfg->supply.threads = 2;
+		cfg->supply.threads = 16;
 		cfg->supply.max_key_per_request = 128;
 		p->kind = SEC_SUPPLY;
 		return 0;

@@ -133,7 +133,7 @@ struct config_supply {
 	char key[CONFIG_PATH_MAX];		/* its private key, PEM */
 	char ca[CONFIG_PATH_MAX];		/* CA of the SAE client certificates, PEM */
 	uint32_t sae_id_from;			/* enum etsi014_sae_id_from (default CN) */
-	uint32_t threads;			/* 1..64, default 2 */
+	uint32_t threads;			/* 1..64, default 16 (workers block in fsync) */
 	uint32_t max_key_per_request;		/* 1..1024, default 128 */
 	uint64_t store_size_limit;		/* bytes, 0 = none (tests: a full store) */
 	unsigned line;

@@ -4,6 +4,7 @@
  * in supply.h.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +12,26 @@
 
 #include "crypto/mac.h"
 #include "supply/supply.h"
+
+/*
+ * One request waiting for the committer (group commit, see take_grouped):
+ * enc_keys requests of the same pool and recipient are served by one
+ * store_take() of their total, so one fsync covers them all; dec_keys
+ * requests run one store_get_by_id() per ID, in the same single writer so
+ * that worker handles never wait for each other in SQLite's busy handler.
+ */
+struct pending {
+	bool dec;
+	const struct supply_sae *sae;	/* enc: the slave; dec: the master */
+	const char *to;
+	unsigned n, bits;
+	const struct etsi014_key_ids *ids;	/* dec */
+	struct etsi014_key *out;
+	size_t done_keys;		/* dec: keys delivered before a failure */
+	int r;
+	bool done;
+	struct pending *next;
+};
 
 struct supply {
 	char kme_id[ETSI014_ID_MAX + 1];
@@ -22,6 +43,11 @@ struct supply {
 	void (*on_audit)(void *arg, const struct supply_audit *a);
 	void *audit_arg;
 	struct supply_stats st;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	struct pending *queue, **tail;
+	bool leader;			/* a worker is running a batch */
+	uint64_t batches, batched;	/* statistics: commits, requests in them */
 };
 
 struct worker {
@@ -119,6 +145,161 @@ static int store_error(int r, const char *peer, const char *cls, struct etsi014_
 	return r;
 }
 
+/* dec_keys of one request: one store_get_by_id() per ID, stopping at the first failure. */
+static void run_dec(struct worker *w, struct pending *p)
+{
+	for (p->done_keys = 0; p->done_keys < p->ids->n; p->done_keys++) {
+		struct store_key k = { 0 };
+		struct store_key_id id;
+		int r;
+
+		memcpy(id.b, p->ids->id[p->done_keys], STORE_KEY_ID_LEN);
+		r = store_get_by_id(w->st, p->sae->peer, p->sae->classes[0], &id, p->to, time(NULL),
+				    &k);
+		if (r == 0) {
+			r = put_key(&k, p->bits, &p->out[p->done_keys]) < 0 ? -EPROTO : 0;
+			store_key_done(&k);
+		}
+		if (r < 0) {
+			p->r = r;
+			return;
+		}
+	}
+	p->r = 0;
+}
+
+/* Hand k[0..n) out to the requests a[0..m) in order; each gets its n keys. */
+static void distribute(struct pending **a, size_t m, struct store_key *k)
+{
+	size_t off = 0;
+
+	for (size_t j = 0; j < m; j++) {
+		a[j]->r = 0;
+		for (unsigned i = 0; i < a[j]->n; i++)
+			if (put_key(&k[off + i], a[j]->bits, &a[j]->out[i]) < 0)
+				a[j]->r = -EPROTO;
+		off += a[j]->n;
+	}
+}
+
+/*
+ * enc_keys of requests a[0..m) (same pool, same recipient): one store_take()
+ * of their total (at most STORE_TAKE_MAX keys). When the pool holds fewer,
+ * each request is tried on its own, oldest first, so that those that fit
+ * are still served.
+ */
+static void run_enc_group(struct worker *w, struct pending **a, size_t m, size_t total)
+{
+	const struct supply_sae *sl = a[0]->sae;
+	struct store_key *k = calloc(total, sizeof(*k));
+	int r;
+
+	if (!k) {
+		for (size_t j = 0; j < m; j++)
+			a[j]->r = -ENOMEM;
+		return;
+	}
+	r = store_take(w->st, sl->peer, sl->classes[0], a[0]->to, time(NULL), total, k);
+	if (r == 0) {
+		distribute(a, m, k);
+	} else if (r == -ENOKEY && m > 1) {
+		for (size_t j = 0; j < m; j++) {
+			a[j]->r = store_take(w->st, sl->peer, sl->classes[0], a[j]->to, time(NULL),
+					     a[j]->n, k);
+			if (a[j]->r == 0) {
+				distribute(&a[j], 1, k);
+				for (unsigned i = 0; i < a[j]->n; i++)
+					store_key_done(&k[i]);
+			}
+		}
+	} else {
+		for (size_t j = 0; j < m; j++)
+			a[j]->r = r;
+	}
+	for (size_t i = 0; i < total; i++)
+		store_key_done(&k[i]);
+	free(k);
+}
+
+/* One batch, run by the leader without the lock: group enc_keys, run dec_keys. */
+static void run_batch(struct worker *w, struct pending *batch)
+{
+	struct pending *group[ETSI014_THREADS_MAX * 4];
+
+	while (batch) {
+		struct pending *p = batch, **link;
+		size_t m = 0, total = 0;
+
+		if (p->dec) {
+			batch = p->next;
+			run_dec(w, p);
+			continue;
+		}
+		/* Collect the requests of p's pool and recipient that fit one take. */
+		for (link = &batch; *link;) {
+			struct pending *q = *link;
+
+			if (!q->dec && q->sae == p->sae && !strcmp(q->to, p->to) &&
+			    total + q->n <= STORE_TAKE_MAX &&
+			    m < sizeof(group) / sizeof(group[0])) {
+				group[m++] = q;
+				total += q->n;
+				*link = q->next;
+				continue;
+			}
+			link = &q->next;
+		}
+		run_enc_group(w, group, m, total);
+		__atomic_fetch_add(&w->s->batches, 1, __ATOMIC_RELAXED);
+		__atomic_fetch_add(&w->s->batched, m, __ATOMIC_RELAXED);
+	}
+}
+
+/*
+ * Group commit. The first worker to find no leader becomes it: it takes
+ * the whole queue, runs it (one store transaction per group, each fsync'd
+ * before any of its keys is unsealed), marks the requests done and wakes
+ * their workers. Requests that arrive meanwhile wait for the next leader.
+ * Returns p->r.
+ */
+static int take_grouped(struct worker *w, struct pending *p)
+{
+	struct supply *s = w->s;
+
+	pthread_mutex_lock(&s->mu);
+	p->next = NULL;
+	*s->tail = p;
+	s->tail = &p->next;
+	while (!p->done) {
+		if (!s->leader) {
+			struct pending *batch = s->queue, *q;
+
+			s->leader = true;
+			s->queue = NULL;
+			s->tail = &s->queue;
+			pthread_mutex_unlock(&s->mu);
+			/* The list links are reused by run_batch: keep the members first. */
+			{
+				struct pending *all[ETSI014_THREADS_MAX * 4 + 1];
+				size_t n = 0;
+
+				for (q = batch; q && n < sizeof(all) / sizeof(all[0]); q = q->next)
+					all[n++] = q;
+				run_batch(w, batch);
+				pthread_mutex_lock(&s->mu);
+				for (size_t i = 0; i < n; i++)
+					all[i]->done = true;
+			}
+			s->leader = false;
+			pthread_cond_broadcast(&s->cv);
+		} else {
+			pthread_cond_wait(&s->cv, &s->mu);
+		}
+	}
+	pthread_mutex_unlock(&s->mu);
+	return p->r;
+}
+
 /* status and enc_keys: caller a local master, path a remote SAE sharing its peer and a class. */
 static int check_master(struct worker *w, const struct etsi014_call *c,
 			const struct supply_sae **ret_slave, struct etsi014_error *err)
@@ -172,7 +353,6 @@ static int be_enc(void *tctx, const struct etsi014_call *c, const struct etsi014
 {
 	struct worker *w = tctx;
 	const struct supply_sae *slave;
-	struct store_key *got = NULL;
 	char to[STORE_WHO_MAX + 1];
 	unsigned bits;
 	int r;
@@ -191,30 +371,24 @@ static int be_enc(void *tctx, const struct etsi014_call *c, const struct etsi014
 	}
 	if (snprintf(to, sizeof(to), "%s>%s", c->caller, slave->id) >= (int)sizeof(to))
 		snprintf(to, sizeof(to), "%s", c->caller);
-	if (!(got = calloc(req->number, sizeof(*got)))) {
-		etsi014_error_set(err, 503, "out of memory");
-		return -ENOMEM;
+	{
+		struct pending me = { .sae = slave, .to = to, .n = req->number, .bits = bits,
+				      .out = keys };
+
+		r = take_grouped(w, &me);
 	}
-	r = store_take(w->st, slave->peer, slave->classes[0], to, time(NULL), req->number, got);
+	if (r == -EPROTO) {
+		/* Delivered and recorded, never returned: lost, never twice. */
+		etsi014_error_set(err, 503, "key derivation failed");
+		return r;
+	}
 	if (r < 0) {
-		store_error(r, slave->peer, slave->classes[0], err);
-		goto out;
+		if (r == -ENOKEY)
+			__atomic_fetch_add(&w->s->st.exhausted, 1, __ATOMIC_RELAXED);
+		return store_error(r, slave->peer, slave->classes[0], err);
 	}
-	for (unsigned i = 0; i < req->number; i++)
-		if ((r = put_key(&got[i], bits, &keys[i])) < 0) {
-			/* Delivered and recorded, never returned: lost, never twice. */
-			etsi014_error_set(err, 503, "key derivation failed");
-			goto out;
-		}
 	__atomic_fetch_add(&w->s->st.enc_keys, req->number, __ATOMIC_RELAXED);
-	r = 0;
-out:
-	for (unsigned i = 0; i < req->number; i++)
-		store_key_done(&got[i]);
-	free(got);
-	if (r == -ENOKEY)
-		__atomic_fetch_add(&w->s->st.exhausted, 1, __ATOMIC_RELAXED);
-	return r;
+	return 0;
 }
 
 /* The local slave SAE bound to inbound pool (peer, cls), or NULL. */
@@ -281,18 +455,12 @@ static int be_dec(void *tctx, const struct etsi014_call *c, const struct etsi014
 	}
 	if (snprintf(to, sizeof(to), "%s<%s", me->id, master->id) >= (int)sizeof(to))
 		snprintf(to, sizeof(to), "%s", me->id);
-	for (; done < ids->n; done++) {
-		struct store_key k = { 0 };
-		struct store_key_id id;
+	{
+		struct pending p = { .dec = true, .sae = master, .to = to, .bits = bits, .ids = ids,
+				     .out = keys };
 
-		memcpy(id.b, ids->id[done], STORE_KEY_ID_LEN);
-		r = store_get_by_id(w->st, master->peer, master->classes[0], &id, to, time(NULL), &k);
-		if (r == 0) {
-			r = put_key(&k, bits, &keys[done]);
-			store_key_done(&k);
-		}
-		if (r < 0)
-			break;
+		r = take_grouped(w, &p);
+		done = p.done_keys;
 	}
 	if (done)
 		__atomic_fetch_add(&w->s->st.dec_keys, done, __ATOMIC_RELAXED);
@@ -364,6 +532,8 @@ void supply_stats(const struct supply *s, struct supply_stats *ret)
 	ret->dec_keys = __atomic_load_n(&s->st.dec_keys, __ATOMIC_RELAXED);
 	ret->denied = __atomic_load_n(&s->st.denied, __ATOMIC_RELAXED);
 	ret->exhausted = __atomic_load_n(&s->st.exhausted, __ATOMIC_RELAXED);
+	ret->commits = __atomic_load_n(&s->batches, __ATOMIC_RELAXED);
+	ret->grouped = __atomic_load_n(&s->batched, __ATOMIC_RELAXED);
 }
 
 static int check_table(const struct supply_sae *t, size_t n, char *err, size_t err_size)
@@ -449,6 +619,9 @@ int supply_new(const struct supply_config *cfg, struct supply **ret, char *err, 
 	s->size_limit = cfg->store_size_limit;
 	s->on_audit = cfg->on_audit;
 	s->audit_arg = cfg->audit_arg;
+	s->tail = &s->queue;
+	pthread_mutex_init(&s->mu, NULL);
+	pthread_cond_init(&s->cv, NULL);
 	*ret = s;
 	return 0;
 }
@@ -457,6 +630,10 @@ void supply_free(struct supply *s)
 {
 	if (!s)
 		return;
+	if (s->tail) {
+		pthread_mutex_destroy(&s->mu);
+		pthread_cond_destroy(&s->cv);
+	}
 	secret_free(s->kek);
 	free(s->db_path);
 	free(s->saes);

@@ -52,9 +52,14 @@
  * "supply-denied" to the store (who = caller, detail = what and why) and
  * call cfg->on_audit (the daemon logs it).
  *
- * Threads: the backend opens one store handle per server worker
- * (thread_init), so workers take keys in parallel; SQLite serializes the
- * commits.
+ * Threads and group commit: the backend opens one store handle per server
+ * worker (thread_init). Store writes of the supply go through one writer at
+ * a time: the first worker with a request becomes the leader and runs every
+ * request queued meanwhile; enc_keys requests of the same pool and
+ * recipient become one store_take() of their total (one transaction, one
+ * fsync, before any key is unsealed), so with W workers up to W requests
+ * share a commit. dec_keys requests run one store_get_by_id() per ID in the
+ * same writer. No worker ever waits in SQLite's busy handler for another.
  */
 #ifndef MFS_SUPPLY_SUPPLY_H
 #define MFS_SUPPLY_SUPPLY_H
@@ -109,6 +114,8 @@ struct supply_stats {
 	uint64_t enc_keys, dec_keys;	/* keys delivered */
 	uint64_t denied;		/* 401 for authenticated SAEs */
 	uint64_t exhausted;		/* 503: pool empty */
+	uint64_t commits;		/* enc_keys store transactions (group commits) */
+	uint64_t grouped;		/* enc_keys requests served by them */
 };
 
 struct supply;
