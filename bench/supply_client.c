@@ -8,6 +8,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -348,6 +349,7 @@ int sload_run(const struct sload_opts *o, struct sload_result *res)
 	double *lat, t0;
 
 	memset(res, 0, sizeof(*res));
+	signal(SIGPIPE, SIG_IGN);	/* a server that goes away is an error to count, not a crash */
 	if (!cs || !ctx || SSL_CTX_load_verify_locations(ctx, o->ca, NULL) != 1 ||
 	    SSL_CTX_use_certificate_chain_file(ctx, o->cert) != 1 ||
 	    SSL_CTX_use_PrivateKey_file(ctx, o->key, SSL_FILETYPE_PEM) != 1) {

@@ -12,7 +12,9 @@
 # One CA (pki/) issues both servers' and every SAE's certificate
 # (scripts/sae-certs); rogue/ is a second CA that mfsd does not trust.
 # Needs: MFSD MFSCTL MFSKEX SRC (the source tree); sets T, PORTS, start/stop.
-# Variables: LOW HIGH (pool watermarks), SUPPLY_EXTRA (lines for [supply]).
+# Variables: LOW HIGH (pool watermarks of class training), SUPPLY_EXTRA (lines
+# for [supply]), ROLE_A ROLE_B (roles of SAE_A at the office and SAE_B at
+# gpu-dc: master / slave by default), STATE_OFFICE (office's state_dir).
 set -uo pipefail
 T=$(mktemp -d /tmp/supply-test.XXXXXX)
 PIDS=()
@@ -67,7 +69,7 @@ ${SUPPLY_EXTRA:-}
 CONF
 }
 {
-	mfsd_conf office gpu-dc id-office id-gpu "$P1" "$P2" gpu.pins state-office
+	mfsd_conf office gpu-dc id-office id-gpu "$P1" "$P2" gpu.pins "${STATE_OFFICE:-state-office}"
 	other_class gpu-dc
 	supply_section "$S1" office
 	cat <<CONF
@@ -75,7 +77,7 @@ CONF
 [sae SAE_A]
 peer = gpu-dc
 classes = training
-role = master
+role = ${ROLE_A:-master}
 
 [sae SAE_X]
 peer = gpu-dc
@@ -102,7 +104,7 @@ CONF
 [sae SAE_B]
 peer = office
 classes = training
-role = slave
+role = ${ROLE_B:-slave}
 
 [sae SAE_D]
 peer = office
@@ -137,9 +139,11 @@ wait_for() {	# SECONDS command...
 	while [ $SECONDS -lt $end ]; do "$@" && return 0; sleep 0.2; done
 	return 1
 }
-pools_at_least() {	# N
+pools_at_least() {	# N [CLASS...]
+	local classes=("${@:2}")
+	[ ${#classes[@]} -gt 0 ] || classes=(training other)
 	for n in office gpu-dc; do
-		for c in training other; do
+		for c in "${classes[@]}"; do
 			for d in outbound inbound; do
 				local v; v=$(pool $n $c $d)
 				[ -n "$v" ] && [ "$v" != null ] && [ "$v" -ge "$1" ] || return 1

@@ -21,7 +21,7 @@ start gpu-dc
 if wait_for 30 pools_at_least 8 && wait_for 10 supply_up "$S1" && wait_for 10 supply_up "$S2"; then
 	ok "both daemons up, pools filled, supply faces listening"
 else
-	bad "daemons did not come up"; tail -20 office.log gpu-dc.log; echo "$pass passed, $fail failed"; exit 1
+	bad "daemons did not come up"; tail -n 20 office.log gpu-dc.log; jctl office status | head -c 2000; echo "$pass passed, $fail failed"; exit 1
 fi
 
 # req SITE SAE METHOD PATH [BODY [CURL-ARGS...]]: sets CODE and BODY (the response)
