@@ -1215,9 +1215,6 @@ static int check_saes(struct parser *p)
 			return fail(p, kl[SAE_KEY_SIZE], "key_size: %u bits is not a multiple of 8",
 				    a->key_bits);
 		if (a->remote) {
-			if (a->n_classes != 1)
-				return fail(p, kl[SAE_CLASSES], "classes: a remote SAE has exactly one "
-					    "class (the pool its keys come from)");
 			if (kl[SAE_ROLE])
 				return fail(p, kl[SAE_ROLE], "role: only for local SAEs");
 			if (kl[SAE_SERIAL])
@@ -1230,22 +1227,32 @@ static int check_saes(struct parser *p)
 		}
 		for (size_t j = 0; j < i; j++) {
 			const struct config_sae *b = &cfg->saes[j];
+			const char *shared = NULL;
+			size_t common = 0;
 
-			if (a->remote && b->remote && !strcmp(a->peer, b->peer) &&
-			    !strcmp(a->classes[0], b->classes[0]))
-				return fail(p, kl[SAE_CLASSES], "remote SAE %s uses the pool of peer %s "
-					    "class %s like [sae %s] (line %u): one remote SAE per pool",
-					    a->id, a->peer, a->classes[0], b->id, b->line);
-			if (a->remote || b->remote || !(a->roles & b->roles & CONFIG_SAE_SLAVE) ||
-			    strcmp(a->peer, b->peer))
+			if (strcmp(a->peer, b->peer) != 0)
 				continue;
 			for (size_t c = 0; c < a->n_classes; c++)
 				for (size_t d = 0; d < b->n_classes; d++)
-					if (!strcmp(a->classes[c], b->classes[d]))
-						return fail(p, kl[SAE_CLASSES], "SAE %s is a slave of "
-							    "peer %s class %s like [sae %s] (line %u): "
-							    "one slave SAE per pool", a->id, a->peer,
-							    a->classes[c], b->id, b->line);
+					if (!strcmp(a->classes[c], b->classes[d])) {
+						shared = a->classes[c];
+						common++;
+					}
+			if (!common)
+				continue;
+			if (a->remote && b->remote)
+				return fail(p, kl[SAE_CLASSES], "remote SAE %s uses the pool of peer %s "
+					    "class %s like [sae %s] (line %u): one remote SAE per pool",
+					    a->id, a->peer, shared, b->id, b->line);
+			if (!a->remote && !b->remote && (a->roles & b->roles & CONFIG_SAE_SLAVE))
+				return fail(p, kl[SAE_CLASSES], "SAE %s is a slave of peer %s class %s "
+					    "like [sae %s] (line %u): one slave SAE per pool", a->id,
+					    a->peer, shared, b->id, b->line);
+			if (a->remote != b->remote && common > 1)
+				return fail(p, kl[SAE_CLASSES], "SAEs %s and %s (line %u) share %zu "
+					    "classes of peer %s: which pool serves them is ambiguous "
+					    "(at most one in common)", a->id, b->id, b->line, common,
+					    a->peer);
 		}
 	}
 	return 0;

@@ -68,13 +68,14 @@ int mfsd_supply_start(const struct config *cfg, const char *db_path, const char 
 		memcpy(b->id, a->id, sizeof(a->id));
 		b->remote = a->remote;
 		snprintf(b->peer, sizeof(b->peer), "%s", a->peer);
-		for (size_t k = 0; k < a->n_classes; k++)
+		for (size_t k = 0; k < a->n_classes; k++) {
 			memcpy(b->classes[k], a->classes[k], sizeof(b->classes[k]));
+			b->max_key_count[k] = pool_high(cfg, a->peer, a->classes[k]);
+		}
 		b->n_classes = a->n_classes;
 		b->roles = (a->roles & CONFIG_SAE_MASTER ? SUPPLY_MASTER : 0) |
 			   (a->roles & CONFIG_SAE_SLAVE ? SUPPLY_SLAVE : 0);
 		b->key_bits = a->key_bits;
-		b->max_key_count = pool_high(cfg, a->peer, a->classes[0]);
 		if (!a->remote && a->serial[0])
 			map[n_map++] = (struct etsi014_serial_map){ a->serial, a->id };
 	}

@@ -23,6 +23,7 @@
 struct pending {
 	bool dec;
 	const struct supply_sae *sae;	/* enc: the slave; dec: the master */
+	const char *cls;		/* the pool's class */
 	const char *to;
 	unsigned n, bits;
 	const struct etsi014_key_ids *ids;	/* dec */
@@ -69,6 +70,21 @@ static bool has_class(const struct supply_sae *sae, const char *cls)
 		if (!strcmp(sae->classes[i], cls))
 			return true;
 	return false;
+}
+
+/*
+ * The pool class of a local and a remote SAE of the same peer: the one class
+ * both are bound to (supply_new() refuses pairs that share more than one).
+ * NULL when they share none or belong to different peers.
+ */
+static const char *pool_class(const struct supply_sae *local, const struct supply_sae *remote)
+{
+	if (strcmp(local->peer, remote->peer) != 0)
+		return NULL;
+	for (size_t i = 0; i < remote->n_classes; i++)
+		if (has_class(local, remote->classes[i]))
+			return remote->classes[i];
+	return NULL;
 }
 
 static unsigned bits_of(const struct supply_sae *sae)
@@ -154,7 +170,7 @@ static void run_dec(struct worker *w, struct pending *p)
 		int r;
 
 		memcpy(id.b, p->ids->id[p->done_keys], STORE_KEY_ID_LEN);
-		r = store_get_by_id(w->st, p->sae->peer, p->sae->classes[0], &id, p->to, time(NULL),
+		r = store_get_by_id(w->st, p->sae->peer, p->cls, &id, p->to, time(NULL),
 				    &k);
 		if (r == 0) {
 			r = put_key(&k, p->bits, &p->out[p->done_keys]) < 0 ? -EPROTO : 0;
@@ -199,12 +215,12 @@ static void run_enc_group(struct worker *w, struct pending **a, size_t m, size_t
 			a[j]->r = -ENOMEM;
 		return;
 	}
-	r = store_take(w->st, sl->peer, sl->classes[0], a[0]->to, time(NULL), total, k);
+	r = store_take(w->st, sl->peer, a[0]->cls, a[0]->to, time(NULL), total, k);
 	if (r == 0) {
 		distribute(a, m, k);
 	} else if (r == -ENOKEY && m > 1) {
 		for (size_t j = 0; j < m; j++) {
-			a[j]->r = store_take(w->st, sl->peer, sl->classes[0], a[j]->to, time(NULL),
+			a[j]->r = store_take(w->st, sl->peer, a[j]->cls, a[j]->to, time(NULL),
 					     a[j]->n, k);
 			if (a[j]->r == 0) {
 				distribute(&a[j], 1, k);
@@ -239,7 +255,7 @@ static void run_batch(struct worker *w, struct pending *batch)
 		for (link = &batch; *link;) {
 			struct pending *q = *link;
 
-			if (!q->dec && q->sae == p->sae && !strcmp(q->to, p->to) &&
+			if (!q->dec && q->sae == p->sae && q->cls == p->cls && !strcmp(q->to, p->to) &&
 			    total + q->n <= STORE_TAKE_MAX &&
 			    m < sizeof(group) / sizeof(group[0])) {
 				group[m++] = q;
@@ -302,7 +318,8 @@ static int take_grouped(struct worker *w, struct pending *p)
 
 /* status and enc_keys: caller a local master, path a remote SAE sharing its peer and a class. */
 static int check_master(struct worker *w, const struct etsi014_call *c,
-			const struct supply_sae **ret_slave, struct etsi014_error *err)
+			const struct supply_sae **ret_slave, const char **ret_cls,
+			struct etsi014_error *err)
 {
 	const struct supply_sae *me = find_sae(w->s, c->caller, false);
 	const struct supply_sae *slave = find_sae(w->s, c->sae_id, true);
@@ -319,7 +336,7 @@ static int check_master(struct worker *w, const struct etsi014_call *c,
 		deny(w, c, "unknown slave SAE", err);
 		return -EACCES;
 	}
-	if (strcmp(me->peer, slave->peer) != 0 || !has_class(me, slave->classes[0])) {
+	if (!(*ret_cls = pool_class(me, slave))) {
 		deny(w, c, "the caller may not use the class of this slave SAE", err);
 		return -EACCES;
 	}
@@ -333,17 +350,20 @@ static int be_status(void *tctx, const struct etsi014_call *c, struct etsi014_st
 	struct worker *w = tctx;
 	const struct supply_sae *slave;
 	struct store_counts cnt;
+	const char *cls;
 	int r;
 
-	if ((r = check_master(w, c, &slave, err)) < 0)
+	if ((r = check_master(w, c, &slave, &cls, err)) < 0)
 		return r;
-	if ((r = store_counts(w->st, slave->peer, slave->classes[0], STORE_OUTBOUND, &cnt)) < 0)
-		return store_error(r, slave->peer, slave->classes[0], err);
+	if ((r = store_counts(w->st, slave->peer, cls, STORE_OUTBOUND, &cnt)) < 0)
+		return store_error(r, slave->peer, cls, err);
 	snprintf(st->source_KME_ID, sizeof(st->source_KME_ID), "%s", w->s->kme_id);
 	snprintf(st->target_KME_ID, sizeof(st->target_KME_ID), "%s", slave->peer);
 	st->key_size = st->min_key_size = st->max_key_size = bits_of(slave);
 	st->stored_key_count = cnt.state[STORE_ACTIVE] + cnt.state[STORE_PRE_ACTIVE];
-	st->max_key_count = slave->max_key_count;
+	for (size_t i = 0; i < slave->n_classes; i++)
+		if (!strcmp(slave->classes[i], cls))
+			st->max_key_count = slave->max_key_count[i];
 	st->max_SAE_ID_count = 0;
 	return 0;
 }
@@ -354,10 +374,11 @@ static int be_enc(void *tctx, const struct etsi014_call *c, const struct etsi014
 	struct worker *w = tctx;
 	const struct supply_sae *slave;
 	char to[STORE_WHO_MAX + 1];
+	const char *cls;
 	unsigned bits;
 	int r;
 
-	if ((r = check_master(w, c, &slave, err)) < 0)
+	if ((r = check_master(w, c, &slave, &cls, err)) < 0)
 		return r;
 	bits = bits_of(slave);
 	if (req->has_size && req->size != bits) {
@@ -372,8 +393,8 @@ static int be_enc(void *tctx, const struct etsi014_call *c, const struct etsi014
 	if (snprintf(to, sizeof(to), "%s>%s", c->caller, slave->id) >= (int)sizeof(to))
 		snprintf(to, sizeof(to), "%s", c->caller);
 	{
-		struct pending me = { .sae = slave, .to = to, .n = req->number, .bits = bits,
-				      .out = keys };
+		struct pending me = { .sae = slave, .cls = cls, .to = to, .n = req->number,
+				      .bits = bits, .out = keys };
 
 		r = take_grouped(w, &me);
 	}
@@ -385,7 +406,7 @@ static int be_enc(void *tctx, const struct etsi014_call *c, const struct etsi014
 	if (r < 0) {
 		if (r == -ENOKEY)
 			__atomic_fetch_add(&w->s->st.exhausted, 1, __ATOMIC_RELAXED);
-		return store_error(r, slave->peer, slave->classes[0], err);
+		return store_error(r, slave->peer, cls, err);
 	}
 	__atomic_fetch_add(&w->s->st.enc_keys, req->number, __ATOMIC_RELAXED);
 	return 0;
@@ -411,6 +432,7 @@ static int be_dec(void *tctx, const struct etsi014_call *c, const struct etsi014
 	const struct supply_sae *me = find_sae(w->s, c->caller, false);
 	const struct supply_sae *master = find_sae(w->s, c->sae_id, true);
 	char to[STORE_WHO_MAX + 1];
+	const char *cls;
 	size_t done = 0;
 	unsigned bits;
 	int r;
@@ -427,8 +449,7 @@ static int be_dec(void *tctx, const struct etsi014_call *c, const struct etsi014
 		deny(w, c, "unknown master SAE", err);
 		return -EACCES;
 	}
-	if (strcmp(me->peer, master->peer) != 0 || !has_class(me, master->classes[0]) ||
-	    slave_of(w->s, master->peer, master->classes[0]) != me) {
+	if (!(cls = pool_class(me, master)) || slave_of(w->s, master->peer, cls) != me) {
 		deny(w, c, "the caller is not the slave SAE of this master's keys", err);
 		return -EACCES;
 	}
@@ -447,7 +468,7 @@ static int be_dec(void *tctx, const struct etsi014_call *c, const struct etsi014
 		if (r == -ENOKEY)
 			continue;
 		if (r < 0)
-			return store_error(r, master->peer, master->classes[0], err);
+			return store_error(r, master->peer, cls, err);
 		if (m.dir == STORE_INBOUND && slave_of(w->s, m.peer, m.class_name) != me) {
 			deny(w, c, "a requested key was not supplied for this SAE", err);
 			return -EACCES;
@@ -456,8 +477,8 @@ static int be_dec(void *tctx, const struct etsi014_call *c, const struct etsi014
 	if (snprintf(to, sizeof(to), "%s<%s", me->id, master->id) >= (int)sizeof(to))
 		snprintf(to, sizeof(to), "%s", me->id);
 	{
-		struct pending p = { .dec = true, .sae = master, .to = to, .bits = bits, .ids = ids,
-				     .out = keys };
+		struct pending p = { .dec = true, .sae = master, .cls = cls, .to = to, .bits = bits,
+				     .ids = ids, .out = keys };
 
 		r = take_grouped(w, &p);
 		done = p.done_keys;
@@ -480,7 +501,7 @@ static int be_dec(void *tctx, const struct etsi014_call *c, const struct etsi014
 		etsi014_error_set(err, 400, ETSI014_ERR_KEYS_NOT_FOUND);
 		return -ENOKEY;
 	default:
-		return store_error(r, master->peer, master->classes[0], err);
+		return store_error(r, master->peer, cls, err);
 	}
 }
 
@@ -551,10 +572,6 @@ static int check_table(const struct supply_sae *t, size_t n, char *err, size_t e
 			snprintf(err, err_size, "SAE %s: needs an ID, a peer and a class", a->id);
 			return -EINVAL;
 		}
-		if (a->remote && a->n_classes != 1) {
-			snprintf(err, err_size, "remote SAE %s: exactly one class (its pool)", a->id);
-			return -EINVAL;
-		}
 		if (!a->remote && !a->roles) {
 			snprintf(err, err_size, "local SAE %s: no role", a->id);
 			return -EINVAL;
@@ -566,27 +583,35 @@ static int check_table(const struct supply_sae *t, size_t n, char *err, size_t e
 		}
 		for (size_t j = 0; j < i; j++) {
 			const struct supply_sae *b = &t[j];
+			size_t common = 0;
 
 			if (!strcmp(a->id, b->id) && a->remote == b->remote) {
 				snprintf(err, err_size, "SAE %s listed twice", a->id);
 				return -EINVAL;
 			}
-			if (a->remote && b->remote && !strcmp(a->peer, b->peer) &&
-			    !strcmp(a->classes[0], b->classes[0])) {
-				snprintf(err, err_size, "remote SAEs %s and %s share the pool of peer %s "
-					 "class %s: one remote SAE per pool", b->id, a->id, a->peer,
-					 a->classes[0]);
+			if (strcmp(a->peer, b->peer) != 0)
+				continue;
+			for (size_t k = 0; k < a->n_classes; k++)
+				common += has_class(b, a->classes[k]);
+			if (!common)
+				continue;
+			if (a->remote && b->remote) {
+				snprintf(err, err_size, "remote SAEs %s and %s share a pool of peer %s: "
+					 "one remote SAE per pool", b->id, a->id, a->peer);
 				return -EINVAL;
 			}
 			if (!a->remote && !b->remote && (a->roles & SUPPLY_SLAVE) &&
-			    (b->roles & SUPPLY_SLAVE) && !strcmp(a->peer, b->peer))
-				for (size_t k = 0; k < a->n_classes; k++)
-					if (has_class(b, a->classes[k])) {
-						snprintf(err, err_size, "local SAEs %s and %s are both "
-							 "slaves of peer %s class %s: one slave per "
-							 "pool", b->id, a->id, a->peer, a->classes[k]);
-						return -EINVAL;
-					}
+			    (b->roles & SUPPLY_SLAVE)) {
+				snprintf(err, err_size, "local SAEs %s and %s are both slaves of a pool of "
+					 "peer %s: one slave per pool", b->id, a->id, a->peer);
+				return -EINVAL;
+			}
+			if (a->remote != b->remote && common > 1) {
+				snprintf(err, err_size, "SAEs %s and %s share more than one class of peer "
+					 "%s: which pool would serve them is ambiguous", b->id, a->id,
+					 a->peer);
+				return -EINVAL;
+			}
 		}
 	}
 	return 0;

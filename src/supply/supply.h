@@ -12,18 +12,22 @@
  *                authorization table) and a role (master, slave or both);
  *   remote SAE   an encryptor attached to that peer's mfsd, named in paths:
  *                the slave of enc_keys / status, the master of dec_keys; bound
- *                to one peer and exactly one class: the pool.
+ *                to one peer and its classes.
+ *
+ * The pool of a local SAE L and a remote SAE R is (peer, C) where C is the
+ * one class both are bound to (supply_new() refuses pairs that share more
+ * than one class, two remote SAEs that share a class, and two local slaves
+ * that share a class).
  *
  * Mapping:
  *
- *   enc_keys(caller A, path B)   A local master, B remote, A.peer == B.peer,
- *                                B.class in A.classes: store_take() from my
- *                                OUTBOUND pool (B.peer, B.class), delivered
- *                                to "A>B"
- *   dec_keys(caller B, path A)   B local slave, A remote, A.peer == B.peer,
- *                                A.class in B.classes: store_get_by_id() of
- *                                each ID from my INBOUND pool (A.peer,
- *                                A.class), delivered to "B<A"
+ *   enc_keys(caller A, path B)   A local master, B remote, a common pool
+ *                                (peer, C): store_take() from my OUTBOUND
+ *                                pool (peer, C), delivered to "A>B"
+ *   dec_keys(caller B, path A)   B local slave, A remote, a common pool
+ *                                (peer, C) whose one local slave is B:
+ *                                store_get_by_id() of each ID from my
+ *                                INBOUND pool (peer, C), delivered to "B<A"
  *   status(caller A, path B)     as enc_keys, nothing taken
  *
  * The 401 rule of dec_keys (spec Table 7) holds by construction: a key of
@@ -88,10 +92,11 @@ struct supply_sae {
 	bool remote;
 	char peer[STORE_PEER_MAX + 1];
 	char classes[SUPPLY_MAX_CLASSES][POLICY_NAME_MAX + 1];
-	size_t n_classes;		/* remote: exactly 1 */
+	size_t n_classes;		/* 1..SUPPLY_MAX_CLASSES */
 	unsigned roles;			/* local: enum supply_role bits */
 	unsigned key_bits;		/* 0 = SUPPLY_NATIVE_BITS */
-	uint64_t max_key_count;		/* Status max_key_count (the pool's high watermark) */
+	uint64_t max_key_count[SUPPLY_MAX_CLASSES];	/* per class: Status max_key_count
+							   (the pool's high watermark) */
 };
 
 struct supply_audit {
@@ -121,9 +126,9 @@ struct supply_stats {
 struct supply;
 
 /*
- * Check the SAE table (unique IDs; remote SAEs with one class; at most one
- * remote SAE and one local slave per (peer, class); sizes multiples of 8 in
- * etsi014 range) and set up. -EINVAL with a reason in err (err_size bytes).
+ * Check the SAE table (unique IDs; at most one remote SAE and one local
+ * slave per (peer, class); a local and a remote SAE share at most one
+ * class; sizes multiples of 8 in etsi014 range) and set up. -EINVAL with a reason in err (err_size bytes).
  * *ret: supply_free().
  */
 int supply_new(const struct supply_config *cfg, struct supply **ret, char *err, size_t err_size);

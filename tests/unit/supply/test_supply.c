@@ -38,12 +38,12 @@ static uint8_t keybytes[NKEYS][32];
 static const struct supply_sae office_saes[] = {
 	/* local: A (master for class bulk), A2 (master, class ctrl only) */
 	{ .id = "SAE_A", .peer = "gpu-dc", .classes = { "bulk", "ctrl" }, .n_classes = 2,
-	  .roles = SUPPLY_MASTER, .max_key_count = 4096 },
+	  .roles = SUPPLY_MASTER, .max_key_count = { 4096, 16 } },
 	{ .id = "SAE_A2", .peer = "gpu-dc", .classes = { "ctrl" }, .n_classes = 1,
 	  .roles = SUPPLY_MASTER | SUPPLY_SLAVE },
 	/* remote: B (bulk pool), W (wide keys: ctrl pool, 512 bits) */
 	{ .id = "SAE_B", .remote = true, .peer = "gpu-dc", .classes = { "bulk" }, .n_classes = 1,
-	  .max_key_count = 4096 },
+	  .max_key_count = { 4096 } },
 	{ .id = "SAE_W", .remote = true, .peer = "gpu-dc", .classes = { "ctrl" }, .n_classes = 1,
 	  .key_bits = 512 },
 };
@@ -329,6 +329,16 @@ static void test_table_checks(void **state)
 	t[1].key_bits = 12;
 	assert_int_equal(supply_new(&cfg, &s, err, sizeof(err)), -EINVAL);
 	t[1].key_bits = 1024;
+	assert_int_equal(supply_new(&cfg, &s, err, sizeof(err)), 0);
+	supply_free(s);
+	/* a local master and a remote SAE sharing two classes: which pool? */
+	t[0] = (struct supply_sae){ .id = "A", .peer = "p", .classes = { "c", "d" }, .n_classes = 2,
+				    .roles = SUPPLY_MASTER };
+	t[1] = (struct supply_sae){ .id = "B", .remote = true, .peer = "p", .classes = { "d", "c" },
+				    .n_classes = 2 };
+	assert_int_equal(supply_new(&cfg, &s, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "ambiguous"));
+	t[1].n_classes = 1;
 	assert_int_equal(supply_new(&cfg, &s, err, sizeof(err)), 0);
 	supply_free(s);
 }
