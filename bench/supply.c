@@ -29,8 +29,8 @@
  * from N, and duplicate key IDs and key values across the whole run (all
  * rows of the store together): all must be 0.
  *
- *   bench/supply [--clients 64] [--threads 16] [--seconds 10] [--keys 600000]
- *                [--dec-keys 60000] [--markdown]
+ *   bench/supply [--clients 64] [--threads 16] [--seconds 10] [--keys 900000]
+ *                [--dec-keys 30000] [--markdown] [--only ROW-SUBSTRING]
  */
 #include <errno.h>
 #include <getopt.h>
@@ -172,6 +172,14 @@ static void keep(const struct sload_result *r)
 	n_all += r->n_served;
 }
 
+/* keys/s of a row over its reference's; -1 when the reference did not run. */
+static double ratio(const struct row *r, const struct row *ref)
+{
+	return ref->keys_s > 0 && r->keys_s > 0 ? r->keys_s / ref->keys_s : -1;
+}
+
+static const char *only;	/* --only: run the rows whose name contains this */
+
 static void run_row(struct row *row, const char *name, const struct etsi014_backend *be,
 		    unsigned threads, enum sload_mode mode, unsigned number, double rate,
 		    unsigned clients, double seconds, bool record)
@@ -191,6 +199,10 @@ static void run_row(struct row *row, const char *name, const struct etsi014_back
 	struct sload_result r;
 	char err[ETSI014_ERR_LEN];
 
+	memset(row, 0, sizeof(*row));
+	snprintf(row->name, sizeof(row->name), "%s", name);
+	if (only && !strstr(name, only))
+		return;
 	if (etsi014_server_new(&cfg, be, &s, err, sizeof(err)) < 0)
 		bench_die("server: %s", err);
 	bench_check(etsi014_server_start(s), "server start");
@@ -198,8 +210,6 @@ static void run_row(struct row *row, const char *name, const struct etsi014_back
 	if (sload_run(&o, &r) < 0)
 		bench_die("client: %s", r.first_error);
 	etsi014_server_free(s);
-	memset(row, 0, sizeof(*row));
-	snprintf(row->name, sizeof(row->name), "%s", name);
 	row->keys_s = (double)r.keys / r.seconds;
 	row->req_s = (double)r.requests / r.seconds;
 	row->p50 = r.p50_ms;
@@ -222,11 +232,12 @@ int main(int argc, char **argv)
 		{ "clients", required_argument, NULL, 'c' }, { "threads", required_argument, NULL, 't' },
 		{ "seconds", required_argument, NULL, 's' }, { "keys", required_argument, NULL, 'k' },
 		{ "dec-keys", required_argument, NULL, 'd' }, { "markdown", no_argument, NULL, 'm' },
+		{ "only", required_argument, NULL, 'o' },
 		{ "help", no_argument, NULL, 'h' }, { 0 },
 	};
 	unsigned clients = 64, threads = 16;
 	double seconds = 10, load[3] = { 0 };
-	size_t n_keys = 600000, n_dec = 60000;
+	size_t n_keys = 900000, n_dec = 30000;
 	bool markdown = false;
 	struct secret *kek = NULL;
 	struct supply *sup = NULL;
@@ -246,9 +257,10 @@ int main(int argc, char **argv)
 		case 'k': n_keys = strtoull(optarg, NULL, 10); break;
 		case 'd': n_dec = strtoull(optarg, NULL, 10); break;
 		case 'm': markdown = true; break;
+		case 'o': only = optarg; break;
 		case 'h':
 			puts("Usage: bench/supply [--clients 64] [--threads 16] [--seconds 10] "
-			     "[--keys 600000] [--dec-keys 60000] [--markdown]\n"
+			     "[--keys 900000] [--dec-keys 30000] [--markdown] [--only ROW]\n"
 			     "ETSI 014 key supply: keys/s and p50/p99 latency of enc_keys (1 and 128\n"
 			     "keys per request, back to back and paced) and dec_keys, with a reference\n"
 			     "(the same HTTPS server without a store) measured in the same run.");
@@ -290,15 +302,16 @@ int main(int argc, char **argv)
 
 	run_row(&rows[n++], "reference 1", &trivial, threads, SLOAD_ENC, 1, 0, clients, seconds, false);
 	run_row(&rows[n++], "enc_keys 1", &be, threads, SLOAD_ENC, 1, 0, clients, seconds, true);
-	rows[n - 1].ratio = rows[n - 1].keys_s / rows[n - 2].keys_s;
+	rows[n - 1].ratio = ratio(&rows[n - 1], &rows[n - 2]);
 	run_row(&rows[n++], "reference 128", &trivial, threads, SLOAD_ENC, 128, 0, clients, seconds, false);
 	run_row(&rows[n++], "enc_keys 128", &be, threads, SLOAD_ENC, 128, 0, clients, seconds, true);
-	rows[n - 1].ratio = rows[n - 1].keys_s / rows[n - 2].keys_s;
+	rows[n - 1].ratio = ratio(&rows[n - 1], &rows[n - 2]);
 	run_row(&rows[n++], "enc_keys 128 @160/s", &be, threads, SLOAD_ENC, 128, 160, clients, seconds, true);
-	rows[n - 1].ratio = rows[n - 1].keys_s / rows[n - 2].keys_s;
+	rows[n - 1].ratio = ratio(&rows[n - 1], &rows[2]);
 	run_row(&rows[n++], "enc_keys 16 @1250/s", &be, threads, SLOAD_ENC, 16, 1250, clients, seconds, true);
+	rows[n - 1].ratio = -1;	/* no reference with 16 keys per request */
 	run_row(&rows[n++], "dec_keys 1", &be, threads, SLOAD_DEC, 1, 0, clients, seconds, true);
-	rows[n - 1].ratio = rows[n - 1].keys_s / rows[0].keys_s;
+	rows[n - 1].ratio = ratio(&rows[n - 1], &rows[0]);
 	sload_dups(all, n_all, &dup_ids, &dup_keys);
 	getloadavg(load, 3);
 
@@ -308,7 +321,8 @@ int main(int argc, char **argv)
 		for (int i = 0; i < n; i++)
 			printf("| %s | %.0f | %.0f | %.2f | %.2f | %s%.2f | %llu | %llu |\n", rows[i].name,
 			       rows[i].keys_s, rows[i].req_s, rows[i].p50, rows[i].p99,
-			       rows[i].ratio ? "" : "(ref) ", rows[i].ratio ? rows[i].ratio : 1.0,
+			       rows[i].ratio > 0 ? "" : rows[i].ratio < 0 ? "- " : "(ref) ",
+			       rows[i].ratio > 0 ? rows[i].ratio : rows[i].ratio < 0 ? 0 : 1.0,
 			       (unsigned long long)rows[i].errors, (unsigned long long)rows[i].mismatched);
 		printf("| push | (reserved for the push stream) | | | | | | |\n");
 	} else {
