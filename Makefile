@@ -15,7 +15,9 @@
 #                the same run (takes ~5-8 minutes, half of it mceliece-speed; see
 #                docs/performance.md); then build/bench/exchange: full exchanges
 #                per second and CPU per exchange, two parties on real TLS and
-#                SQLite, persistent channel and new TLS per exchange (~5 min).
+#                SQLite, persistent channel and new TLS per exchange (~5 min);
+#                then build/bench/supply: ETSI 014 key supply keys/s and p50/p99
+#                with 64 mTLS clients against a same-run reference (~2 min).
 #                Not part of make check.
 #   make deps    scripts/install-deps
 #   make clean   remove build/ and build-san/
@@ -23,7 +25,8 @@
 # Variables: MESON_OPTS="-Dmceliece=disabled ..." (extra meson options),
 # JOBS (default: number of CPUs), FUZZ_SECONDS (default 60), FUZZ_TARGETS,
 # BENCH_ARGS (passed to build/bench/kex, e.g. "--markdown --no-mceliece-speed"),
-# BENCH_EXCHANGE_ARGS (passed to build/bench/exchange, e.g. "--markdown --reps 3").
+# BENCH_EXCHANGE_ARGS (passed to build/bench/exchange, e.g. "--markdown --reps 3"),
+# BENCH_SUPPLY_ARGS (passed to build/bench/supply, e.g. "--markdown --seconds 5").
 
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 MESON_OPTS ?=
@@ -31,6 +34,7 @@ FUZZ_SECONDS ?= 60
 FUZZ_TARGETS ?=
 BENCH_ARGS ?=
 BENCH_EXCHANGE_ARGS ?=
+BENCH_SUPPLY_ARGS ?=
 export JOBS MESON_OPTS FUZZ_SECONDS FUZZ_TARGETS
 
 .PHONY: all deps build check demo fuzz bench clean
@@ -63,6 +67,7 @@ bench: deps
 	@scripts/build
 	@build/bench/kex $(BENCH_ARGS)
 	@build/bench/exchange $(BENCH_EXCHANGE_ARGS)
+	@build/bench/supply $(BENCH_SUPPLY_ARGS)
 
 clean:
 	rm -rf build build-san
