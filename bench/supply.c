@@ -168,7 +168,8 @@ static void keep(const struct sload_result *r)
 		if (!(all = realloc(all, cap_all * sizeof(*all))))
 			bench_die("out of memory");
 	}
-	memcpy(all + n_all, r->served, r->n_served * sizeof(*all));
+	if (r->n_served)
+		memcpy(all + n_all, r->served, r->n_served * sizeof(*all));
 	n_all += r->n_served;
 }
 

@@ -331,7 +331,8 @@ void sload_dups(const struct sload_key *keys, size_t n, uint64_t *dup_ids, uint6
 	*dup_ids = *dup_keys = 0;
 	if (!k)
 		abort();
-	memcpy(k, keys, n * sizeof(*k));
+	if (n)
+		memcpy(k, keys, n * sizeof(*k));
 	qsort(k, n, sizeof(*k), cmp_id);
 	for (size_t i = 1; i < n; i++)
 		*dup_ids += !cmp_id(&k[i - 1], &k[i]);
@@ -394,9 +395,10 @@ int sload_run(const struct sload_opts *o, struct sload_result *res)
 		abort();
 	n_lat = 0;
 	for (unsigned i = 0; i < o->clients; i++) {
-		memcpy(lat + n_lat, cs[i].lat, cs[i].n_lat * sizeof(*lat));
+		if (cs[i].n_lat)
+			memcpy(lat + n_lat, cs[i].lat, cs[i].n_lat * sizeof(*lat));
 		n_lat += cs[i].n_lat;
-		if (o->keep_keys) {
+		if (o->keep_keys && cs[i].n_keys) {
 			memcpy(res->served + k, cs[i].keys, cs[i].n_keys * sizeof(*res->served));
 			k += cs[i].n_keys;
 		}
