@@ -15,7 +15,9 @@
 #                the same run (takes ~5-8 minutes, half of it mceliece-speed; see
 #                docs/performance.md); then build/bench/exchange: full exchanges
 #                per second and CPU per exchange, two parties on real TLS and
-#                SQLite, persistent channel and new TLS per exchange (~5 min).
+#                SQLite, persistent channel and new TLS per exchange (~5 min);
+#                then build/bench/supply: ETSI 014 key supply keys/s and p50/p99
+#                with 64 mTLS clients against a same-run reference (~2 min).
 #                Not part of make check.
 #   make check-long  the tunnel integration test with its full 60-s rekey run (root)
 #   make bench-tunnel  bench/tunnel.sh: iperf3 through mfs-tunnel vs raw veth,
@@ -28,6 +30,7 @@
 # BENCH_ARGS (passed to build/bench/kex, e.g. "--markdown --no-mceliece-speed"),
 # BENCH_EXCHANGE_ARGS (passed to build/bench/exchange, e.g. "--markdown --reps 3"),
 # BENCH_PUSH_ARGS (passed to build/bench/push, e.g. "--markdown --keys 5000").
+# BENCH_SUPPLY_ARGS (passed to build/bench/supply, e.g. "--markdown --seconds 5").
 
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 MESON_OPTS ?=
@@ -35,6 +38,7 @@ FUZZ_SECONDS ?= 60
 FUZZ_TARGETS ?=
 BENCH_ARGS ?=
 BENCH_EXCHANGE_ARGS ?=
+BENCH_SUPPLY_ARGS ?=
 export JOBS MESON_OPTS FUZZ_SECONDS FUZZ_TARGETS
 
 .PHONY: all deps build check check-long demo fuzz bench bench-tunnel clean
@@ -74,6 +78,7 @@ bench: deps
 	@build/bench/kex $(BENCH_ARGS)
 	@build/bench/exchange $(BENCH_EXCHANGE_ARGS)
 	@build/bench/push $(BENCH_PUSH_ARGS)
+	@build/bench/supply $(BENCH_SUPPLY_ARGS)
 
 bench-tunnel: deps
 	@scripts/build

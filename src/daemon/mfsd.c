@@ -43,6 +43,7 @@
 #include "cf/keyring.h"
 #include "daemon/config.h"
 #include "daemon/setup.h"
+#include "daemon/supply_run.h"
 #include "ops/admin.h"
 #include "proto/identity.h"
 #include "proto/tls.h"
@@ -155,6 +156,7 @@ struct daemon {
 	int listen_fd, admin_fd, sig_fd;
 	struct admin_conn *admins[MFSD_MAX_ADMIN];
 	char kek_path[PATH_MAX + 16], db_path[PATH_MAX + 16], revoked_path[PATH_MAX + 16];
+	struct mfsd_supply *supply;	/* the ETSI 014 key supply face, NULL when off */
 	struct conn *dead;		/* closed connections, freed after each batch */
 	struct keygen kg;
 	/* inbound connections whose peer is not known yet (its certificate says) */
@@ -773,6 +775,24 @@ static int admin_reply(struct admin_conn *a, char *json)
 	return 0;
 }
 
+/* mfsctl status: the key supply face's counters as member "supply". */
+static char *add_supply_status(struct daemon *d, char *json)
+{
+	json_t *o = json_loads(json, 0, NULL), *sup = mfsd_supply_status(d->supply);
+	char *out = NULL;
+
+	if (o && sup && json_object_set_new(o, "supply", sup) == 0) {
+		sup = NULL;
+		out = json_dumps(o, JSON_COMPACT);
+	}
+	json_decref(sup);
+	json_decref(o);
+	if (!out)
+		return json;
+	free(json);
+	return out;
+}
+
 static void admin_event(struct daemon *d, struct admin_conn *a, uint32_t events)
 {
 	if (a->out) {
@@ -815,6 +835,8 @@ static void admin_event(struct daemon *d, struct admin_conn *a, uint32_t events)
 					json = admin_error_json("malformed request");
 				else if (admin_handle(d->cf, &req, a->uid, time(NULL), &json) < 0)
 					json = admin_error_json("out of memory");
+				else if (req.cmd == ADMIN_STATUS && d->supply)
+					json = add_supply_status(d, json);
 				a->in_len = 0;
 				if (!json || admin_reply(a, json) < 0) {
 					admin_close(d, a);
@@ -1371,6 +1393,7 @@ static void daemon_free(struct daemon *d)
 		close(d->sig_fd);
 	if (d->ep >= 0)
 		close(d->ep);
+	mfsd_supply_stop(d->supply);
 	cf_free(d->cf);
 	store_close(d->st);
 	mfsd_keys_free(d->keys);
@@ -1511,6 +1534,9 @@ int main(int argc, char **argv)
 		log_err("cannot detach: %s", strerror(errno));
 		goto out;
 	}
+	/* After daemon(): the workers are threads of the process that stays. */
+	if ((r = mfsd_supply_start(d.cfg, d.db_path, d.kek_path, &d.supply)) < 0)
+		goto out;
 	log_notice("node %s listening on %s:%u, admin socket %s, push socket %s, %zu peer(s)",
 		   d.cfg->node.id, d.cfg->node.listen.host, d.cfg->node.listen.port,
 		   d.cfg->node.admin_socket,
