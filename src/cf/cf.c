@@ -1487,8 +1487,11 @@ static void tick_class(struct cf_peer *p, struct cf_class *c, int64_t now)
 		return;
 	if (c->initiator && now < c->retry_at)
 		return;
-	/* without a request, the watermarks are looked at once a second */
-	if (!c->want && now == c->depth_checked)
+	/*
+	 * Without a request or a refill under way, the watermarks are looked at
+	 * once a second; a refill runs its exchanges back to back up to high.
+	 */
+	if (!c->want && !c->refilling && now == c->depth_checked)
 		return;
 	if (pool_depths(p->cf, p, c, &dout, &din) < 0)
 		return;

@@ -82,7 +82,18 @@ kill -9 "${PID[office]}"; wait "${PID[office]}" 2>/dev/null
 wait $lp
 cat kill1.out
 db=$STATE_OFFICE/keys.db
-recorded() { sqlite3 "$db" "SELECT lower(hex(key_id)) FROM keys WHERE state = 2 AND direction = 0 AND delivered_to = 'SAE_A>SAE_B'" | sort; }
+# The outbound keys recorded as delivered to SAE_A>SAE_B, from the delivery log
+# (docs/store.md: keys first..first+count-1 of one exchange and direction; a key
+# ID is the exchange ID with byte 8 = 0x80 | protocol direction and byte 9 = the
+# index, docs/protocol.md §7; outbound is protocol direction `role`).
+recorded() {
+	sqlite3 "$db" "WITH RECURSIVE seq(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM seq WHERE i < 63)
+		SELECT lower(hex(substr(e.exchange_id, 1, 8)) || printf('%02X', 128 + e.role) ||
+		             printf('%02X', seq.i) || hex(substr(e.exchange_id, 11, 6)))
+		FROM deliveries d JOIN exchanges e ON e.xid = d.xid
+		JOIN seq ON seq.i >= d.first AND seq.i < d.first + d.count
+		WHERE d.direction = 0 AND d.delivered_to = 'SAE_A>SAE_B'" | sort
+}
 recorded >rec1.txt
 awk '{gsub("-", "", $1); print $1}' load-office.ids kill1.ids | sort >got1.txt
 missing=$(comm -23 got1.txt rec1.txt | wc -l)
