@@ -226,10 +226,10 @@ static int open_state(struct daemon *d)
 	r = store_open(d->db_path, kek, &d->st);
 	secret_free(kek);
 	if (r == -EMEDIUMTYPE)
-		log_err("%s: cannot open the key store: it has schema 1 (a row per key), which this "
-			"version (schema %d, protocol version 2) cannot serve keys from; move it away "
-			"and restart (new exchanges refill the pools)", d->db_path,
-			STORE_SCHEMA_VERSION);
+		log_err("%s: cannot open the key store: it has an older schema (1: a row per key, "
+			"2: flat pool secrets), which this version (schema %d, protocol version 3) "
+			"cannot serve keys from; move it away and restart (new exchanges refill the "
+			"pools)", d->db_path, STORE_SCHEMA_VERSION);
 	else if (r == -EOPNOTSUPP)
 		log_err("%s: cannot open the key store: it was written by a newer version",
 			d->db_path);

@@ -6,16 +6,22 @@
  *
  * An exchange yields one 32-byte pool secret per direction (d = 0: keys the
  * initiator sends with, d = 1: keys the responder sends with) and a 16-byte
- * exchange ID. Key i of direction d (0 <= i < n_keys <= POOL_KEYS_MAX) is
+ * exchange ID. The pool secret is the root of a binary PRF tree (GGM) of
+ * depth 6 whose 64 leaves give the keys (protocol version 3):
  *
- *   key(d, i, L) = HKDF-Expand-SHA-384(pool_secret_d,
- *                                      "mfsec v2 key" ‖ u8 d ‖ u16 i ‖ u16 L, L)
+ *   node(0, 0)         = pool_secret_d
+ *   node(k+1, 2j + b)  = HMAC-SHA-256(node(k, j), "mfsec v3 node" ‖ u8 d ‖ u8 k+1 ‖ u8 2j+b)
+ *   key(d, i, L)       = HKDF-Expand-SHA-384(node(6, i),
+ *                                            "mfsec v3 key" ‖ u8 d ‖ u16 i ‖ u16 L, L)
  *
- * derived on demand (by the key store at delivery), and its key ID is the
- * exchange ID with byte 8 = 0x80 | d (variant 10, direction) and byte 9 = i:
- * a UUID version 8 (RFC 9562 §5.8) whose bytes 0..7 (the *tag*) and 10..15
- * are the same for every key of the exchange. The exchange ID itself is the
- * ID of key (0, 0).
+ * Key i (0 <= i < n_keys <= POOL_KEYS_MAX) is derived on demand (by the key
+ * store at delivery). The store keeps only the *frontier*: the seeds of the
+ * maximal subtrees whose leaves are all undelivered, so a delivered key
+ * cannot be derived from what it keeps (docs/protocol.md §7, docs/store.md).
+ * Its key ID is the exchange ID with byte 8 = 0x80 | d (variant 10,
+ * direction) and byte 9 = i: a UUID version 8 (RFC 9562 §5.8) whose bytes
+ * 0..7 (the *tag*) and 10..15 are the same for every key of the exchange.
+ * The exchange ID itself is the ID of key (0, 0).
  */
 #ifndef MFS_PROTO_POOL_H
 #define MFS_PROTO_POOL_H
@@ -60,5 +66,43 @@ uint64_t pool_tag(const uint8_t xid[static POOL_ID_LEN]);
  * (out zeroed).
  */
 int pool_key_derive(const uint8_t *secret, unsigned d, unsigned i, size_t len, uint8_t *out);
+
+/* ---- the tree and its frontier ---- */
+
+#define POOL_TREE_DEPTH 6		/* 2^6 = POOL_KEYS_MAX leaves */
+#define POOL_NODE_LEN 32		/* every node seed, root (pool secret) included */
+/* Most seeds in a frontier: 64 leaves, every other one delivered. */
+#define POOL_FRONTIER_MAX 32
+
+/* A node of the tree: depth 0 (root) .. POOL_TREE_DEPTH (leaf), index 0 .. 2^depth - 1. */
+struct pool_node {
+	uint8_t depth, index;
+};
+
+/* out = node(depth + 1, 2 * index + b) from in = node(depth, index) of direction d. */
+int pool_node_child(const uint8_t *in, unsigned d, unsigned depth, unsigned index, unsigned b,
+		    uint8_t *out);
+
+/* out[len] = key(d, i, len) from the leaf seed node(6, i). 0 or -errno (out zeroed). */
+int pool_leaf_key(const uint8_t *leaf, unsigned d, unsigned i, size_t len, uint8_t *out);
+
+/*
+ * The frontier of u (bit i set: leaf i not delivered): the maximal subtrees
+ * all of whose leaves are in u, in leaf order (the order of their seeds in
+ * a stored frontier). Returns their number (0 .. POOL_FRONTIER_MAX); u = ~0
+ * gives the root alone, u = [k, 64) at most 6 nodes (popcount(64 - k)).
+ */
+size_t pool_frontier_nodes(uint64_t u, struct pool_node nodes[static POOL_FRONTIER_MAX]);
+
+/*
+ * Puncture leaf i: seeds holds the frontier of *u (pool_frontier_nodes()
+ * order, POOL_NODE_LEN bytes each, room for POOL_FRONTIER_MAX), i is in *u.
+ * Afterwards seeds holds the frontier of *u without i (the seed covering i
+ * is replaced by its co-path siblings below it), *u has bit i cleared, and
+ * leaf[POOL_NODE_LEN] = node(6, i). -EINVAL (nothing changed) when i is not
+ * in *u. Costs 2 HMACs per level from the covering seed down.
+ */
+int pool_frontier_puncture(unsigned d, uint64_t *u, uint8_t *seeds, unsigned i,
+			   uint8_t leaf[static POOL_NODE_LEN]);
 
 #endif

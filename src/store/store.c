@@ -34,12 +34,11 @@ static const char *const stmt_sql[S_COUNT_] = {
 	[S_TAKE_SELECT] = "SELECT " X_COLUMNS "FROM exchanges "
 			  "WHERE peer = ?1 AND class = ?2 AND out_blob IS NOT NULL "
 			  "AND not_before <= ?3 AND hard_expiry > ?3 ORDER BY not_before, xid",
-	[S_TAKE_UPDATE] = "UPDATE exchanges SET out_next = out_next + ?2, "
-			  "out_blob = CASE WHEN out_next + ?2 >= n_keys THEN NULL ELSE out_blob END "
+	/* ?4: the punctured frontier, NULL when the direction's last key goes */
+	[S_TAKE_UPDATE] = "UPDATE exchanges SET out_next = out_next + ?2, out_blob = ?4 "
 			  "WHERE xid = ?1 AND out_next = ?3 AND out_blob IS NOT NULL",
-	[S_GET_UPDATE] = "UPDATE exchanges SET in_mask = in_mask | ?2, in_count = in_count + 1, "
-			 "in_blob = CASE WHEN in_count + 1 >= n_keys THEN NULL ELSE in_blob END "
-			 "WHERE xid = ?1 AND (in_mask & ?2) = 0 AND in_blob IS NOT NULL",
+	[S_GET_UPDATE] = "UPDATE exchanges SET in_mask = in_mask | ?2, in_count = in_count + ?3, "
+			 "in_blob = ?4 WHERE xid = ?1 AND (in_mask & ?2) = 0 AND in_blob IS NOT NULL",
 	[S_DELIVERY_ADD] = "INSERT INTO deliveries (xid, direction, first, count, at, delivered_to) "
 			   "VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
 	[S_DELIVERY_LIST] = "SELECT direction, first, count, at, delivered_to FROM deliveries "
@@ -315,12 +314,44 @@ int store_xrow_from_row(sqlite3_stmt *s, struct xrow *x)
 /*
  * AAD = label || exchange_id || direction (this side's) || role || peer ||
  * class || methods || n_keys || key_len || not_before || soft_expiry ||
- * hard_expiry, each variable field with a one-byte length: a blob opens
- * only in the row, the direction and with the metadata it was sealed for.
+ * hard_expiry || undelivered leaf set (u64), each variable field with a
+ * one-byte length: a blob opens only in the row, the direction, with the
+ * metadata and the delivery state it was sealed for.
  */
-static const char aad_label[] = "mfsec store pool v2";
+static const char aad_label[] = "mfsec store frontier v3";
 
-int store_pool_aad(const struct xrow *x, unsigned dir, uint8_t out[static AAD_MAX],
+uint64_t store_undelivered_set(const struct xrow *x, unsigned dir)
+{
+	if (dir == STORE_OUTBOUND)
+		return x->out_next >= POOL_KEYS_MAX ? 0 : ~0ULL << x->out_next;
+	return ~x->in_mask;
+}
+
+int store_frontier_unseal(struct store *st, const struct xrow *x, unsigned dir,
+			  struct secret *seeds, size_t *ret_n)
+{
+	struct pool_node nodes[POOL_FRONTIER_MAX];
+	uint64_t u = store_undelivered_set(x, dir);
+	uint8_t aad[AAD_MAX];
+	size_t aad_len, n;
+	int r;
+
+	if (dir > 1 || !seeds || seeds->len < POOL_FRONTIER_MAX * POOL_NODE_LEN)
+		return -EINVAL;
+	if (x->blob_len[dir] == 0)
+		return -ENOKEY;
+	n = pool_frontier_nodes(u, nodes);
+	if (n == 0)
+		return -EKEYREJECTED;
+	if ((r = store_pool_aad(x, dir, u, aad, &aad_len)) < 0 ||
+	    (r = store_unseal(st, aad, aad_len, x->blob[dir], x->blob_len[dir],
+			      n * POOL_NODE_LEN, seeds->p)) < 0)
+		return r;
+	*ret_n = n;
+	return 0;
+}
+
+int store_pool_aad(const struct xrow *x, unsigned dir, uint64_t u, uint8_t out[static AAD_MAX],
 		   size_t *ret_len)
 {
 	struct wbuf w = wbuf_init(out, AAD_MAX);
@@ -342,6 +373,7 @@ int store_pool_aad(const struct xrow *x, unsigned dir, uint8_t out[static AAD_MA
 	wbuf_u64(&w, (uint64_t)x->not_before);
 	wbuf_u64(&w, (uint64_t)x->soft_expiry);
 	wbuf_u64(&w, (uint64_t)x->hard_expiry);
+	wbuf_u64(&w, u);
 	if (wbuf_error(&w) < 0)
 		return -EMSGSIZE;
 	*ret_len = w.len;

@@ -63,9 +63,10 @@
 #define STORE_DETAIL_MAX 1024		/* audit detail: printable ASCII, 0..1024 */
 #define STORE_PUT_MAX 256		/* exchanges in one put */
 #define STORE_TAKE_MAX 1024		/* keys in one take */
+#define STORE_GET_MAX 1024		/* key IDs in one store_get_by_ids() */
 #define STORE_POOL_SECRET_LEN POOL_SECRET_LEN	/* one per direction and exchange */
 #define STORE_POOL_KEYS_MAX POOL_KEYS_MAX	/* keys per direction and exchange */
-#define STORE_SCHEMA_VERSION 2
+#define STORE_SCHEMA_VERSION 3
 #define STORE_BUSY_TIMEOUT_MS 5000
 
 struct store;	/* opaque handle */
@@ -225,9 +226,11 @@ void store_key_done(struct store_key *k);
  * class_name), oldest first (not_before, then insertion order), all or
  * none. Only PRE_ACTIVE/ACTIVE keys with not_before <= now < hard_expiry
  * are considered, whether or not store_expire() has run. One transaction
- * marks them DELIVERED to `to` (1..STORE_WHO_MAX printable) and clears
- * their blobs; it is committed with fsync, and only then are the keys
- * unsealed into ret[0..n-1] (caller calls store_key_done() on each).
+ * marks them DELIVERED to `to` (1..STORE_WHO_MAX printable) and replaces
+ * each exchange's sealed frontier by one that no longer covers them (the
+ * keys are derived from the old one in memory); it is committed with
+ * fsync, and only then are the keys returned in ret[0..n-1] (caller calls
+ * store_key_done() on each).
  *
  * Returns 0. -ENOKEY when fewer than n keys are servable (nothing taken).
  * -ENOSPC/-EBUSY/-EIO: nothing changed. -EKEYREJECTED: the commit was done
@@ -244,10 +247,29 @@ int store_take(struct store *st, const char *peer, const char *class_name, const
  * hard expiry is. Errors: -ENOKEY unknown here (or another pool, or
  * outbound), -EALREADY already delivered, -EKEYEXPIRED past hard expiry or
  * destroyed, -EKEYREVOKED withdrawn, -EKEYREJECTED as in store_take().
+ * The same as store_get_by_ids() with n = 1.
  */
 int store_get_by_id(struct store *st, const char *peer, const char *class_name,
 		    const struct store_key_id *id, const char *to, int64_t now,
 		    struct store_key *ret);
+
+/*
+ * Hand out the inbound keys ids[0..n-1] (n 1..STORE_GET_MAX) of (peer,
+ * class_name) into ret[0..n-1], in the order asked, all or none, in ONE
+ * transaction (one fsync): the keys are marked DELIVERED, their leaves
+ * punctured out of their exchanges' stored frontiers, the transaction
+ * committed, and only then are the keys returned. Keys of one exchange
+ * share one frontier update.
+ *
+ * Errors as store_get_by_id() for the first ID that cannot be served (an
+ * ID asked twice in one call is -EALREADY); *ret_failed (if not NULL) is
+ * then its index and nothing changed. -ENOSPC/-EBUSY/-EIO/-ENOMEM: nothing
+ * changed (*ret_failed not set). -EKEYREJECTED as in store_take(): all n
+ * keys are delivered, none is returned.
+ */
+int store_get_by_ids(struct store *st, const char *peer, const char *class_name,
+		     const struct store_key_id *ids, size_t n, const char *to, int64_t now,
+		     struct store_key *ret, size_t *ret_failed);
 
 /*
  * Every key with hard_expiry <= now that is not yet destroyed or withdrawn

@@ -16,14 +16,15 @@
 
 /*
  * Sealed blob: version(1) || epoch(16) || nonce(12) || ciphertext(len) || tag(16).
+ * A pool blob's plaintext is a frontier: 1..POOL_FRONTIER_MAX node seeds.
  * The nonce is a counter per epoch (a fresh random epoch, hence seal key,
  * per handle): unique under one key without a DRBG call per seal.
  */
-#define SEAL_VERSION 2
+#define SEAL_VERSION 3
 #define SEAL_EPOCH_LEN 16
 #define SEAL_HDR_LEN (1 + SEAL_EPOCH_LEN + AEAD_IV_LEN)
 #define SEAL_OVERHEAD (SEAL_HDR_LEN + AEAD_TAG_LEN)
-#define SEAL_BLOB_MAX (SEAL_OVERHEAD + STORE_POOL_SECRET_LEN)
+#define SEAL_BLOB_MAX (SEAL_OVERHEAD + POOL_FRONTIER_MAX * POOL_NODE_LEN)
 /* A seal key is retired after this many seals (well inside the 2^32 of SP 800-38D §8.3). */
 #define SEAL_MAX_PER_EPOCH (1ULL << 30)
 #define AAD_MAX 256
@@ -89,7 +90,7 @@ struct xrow {
 	unsigned out_next;		/* outbound keys 0..out_next-1 are delivered */
 	uint64_t in_mask;		/* inbound key i delivered: bit i */
 	unsigned in_count;
-	uint8_t blob[2][SEAL_BLOB_MAX];	/* sealed pool secret per direction (STORE_OUTBOUND, INBOUND) */
+	uint8_t blob[2][SEAL_BLOB_MAX];	/* sealed frontier per direction (STORE_OUTBOUND, INBOUND) */
 	size_t blob_len[2];		/* 0 = wiped */
 };
 
@@ -121,9 +122,29 @@ bool store_text_ok(const char *s, size_t min, size_t max);
 /* Fill x from an X_COLUMNS row; -EBADMSG on malformed values. */
 int store_xrow_from_row(sqlite3_stmt *s, struct xrow *x);
 
-/* The associated data of the sealed pool secret of direction dir of x. */
-int store_pool_aad(const struct xrow *x, unsigned dir, uint8_t out[static AAD_MAX],
+/*
+ * The undelivered leaves of direction dir of x (bit i: key i not delivered;
+ * bits n_keys..63 are never delivered): the leaf set its frontier covers.
+ */
+uint64_t store_undelivered_set(const struct xrow *x, unsigned dir);
+
+/*
+ * The associated data of the sealed frontier of direction dir of x that
+ * covers the leaf set u (so a blob opens only with the delivery state it
+ * was sealed for).
+ */
+int store_pool_aad(const struct xrow *x, unsigned dir, uint64_t u, uint8_t out[static AAD_MAX],
 		   size_t *ret_len);
+
+/*
+ * Open the stored frontier of direction dir of x: seeds->p (at least
+ * POOL_FRONTIER_MAX * POOL_NODE_LEN bytes) gets its *ret_n seeds, in
+ * pool_frontier_nodes(store_undelivered_set(x, dir)) order. -ENOKEY when
+ * the direction has no blob, -EKEYREJECTED when it does not authenticate
+ * or does not match the row's delivery state.
+ */
+int store_frontier_unseal(struct store *st, const struct xrow *x, unsigned dir,
+			  struct secret *seeds, size_t *ret_n);
 /* blob[SEAL_OVERHEAD + len] = seal(pt[len]) under the current epoch, with aad. */
 int store_seal(struct store *st, const uint8_t *aad, size_t aad_len, const uint8_t *pt,
 	       size_t len, uint8_t *blob);

@@ -6,8 +6,10 @@
  *
  * Keys are not rows: an exchange row holds two sealed pool secrets, and
  * the state of key i of a direction follows from the row (key_state()).
- * Key bytes are derived at delivery (pool_key_derive), key IDs from the
- * exchange ID (pool_key_id), the same way on both sides (docs/protocol.md §7).
+ * Key bytes are derived at delivery from the direction's stored frontier
+ * (pool_frontier_puncture, pool_leaf_key), which is punctured in the same
+ * transaction; key IDs come from the exchange ID (pool_key_id), the same
+ * way on both sides (docs/protocol.md §7).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -224,7 +226,8 @@ static int put_one(struct store *st, const struct store_pool_in *p, int64_t now,
 	for (unsigned dir = 0; dir < 2; dir++) {
 		const uint8_t *secret = p->secret + proto_dir(x, dir) * STORE_POOL_SECRET_LEN;
 
-		if ((r = store_pool_aad(x, dir, aad, &aad_len)) < 0 ||
+		/* the frontier of a fresh direction is the root: the pool secret */
+		if ((r = store_pool_aad(x, dir, ~0ULL, aad, &aad_len)) < 0 ||
 		    (r = store_seal(st, aad, aad_len, secret, STORE_POOL_SECRET_LEN,
 				    x->blob[dir])) < 0)
 			return r;
@@ -327,15 +330,25 @@ void store_key_done(struct store_key *k)
 	memset(k, 0, sizeof(*k));
 }
 
-/* Keys first..first+count-1 of direction dir of one exchange, chosen for delivery. */
+/*
+ * Keys of direction dir of one exchange, chosen for delivery: take picks
+ * first..first+count-1 (in order), a get picks any leaves of the inbound
+ * direction. The new sealed frontier is computed before the commit.
+ */
 struct pick {
 	struct xrow x;
-	unsigned dir, first, count;
-	size_t out;		/* index of its first key in ret[] */
+	unsigned dir, first, count;	/* take: the range; get: count only */
+	uint8_t leaf[STORE_POOL_KEYS_MAX];	/* key indexes, in delivery order */
+	size_t out[STORE_POOL_KEYS_MAX];	/* their places in ret[] */
+	uint64_t bits;			/* the same leaves as a set */
+	uint8_t blob[SEAL_BLOB_MAX];	/* the new sealed frontier */
+	size_t blob_len;		/* 0: no key left in the direction (NULL) */
+	bool bad;			/* the stored frontier did not open */
 };
 
-/* Log a delivery in the open transaction. */
-static int delivery_add(struct store *st, const struct pick *p, const char *to, int64_t now)
+/* Log a delivery of keys first..first+count-1 of p's direction in the open transaction. */
+static int delivery_add(struct store *st, const struct pick *p, unsigned first, unsigned count,
+			const char *to, int64_t now)
 {
 	sqlite3_stmt *s;
 	int r;
@@ -344,74 +357,149 @@ static int delivery_add(struct store *st, const struct pick *p, const char *to, 
 		return r;
 	sqlite3_bind_int64(s, 1, p->x.xid);
 	sqlite3_bind_int(s, 2, (int)p->dir);
-	sqlite3_bind_int(s, 3, (int)p->first);
-	sqlite3_bind_int(s, 4, (int)p->count);
+	sqlite3_bind_int(s, 3, (int)first);
+	sqlite3_bind_int(s, 4, (int)count);
 	sqlite3_bind_int64(s, 5, now);
 	sqlite3_bind_text(s, 6, to, -1, SQLITE_STATIC);
 	return step_done(st, s);
 }
 
-/* Derive the keys of one pick into keys[p->out ..] from its unsealed pool secret. */
-static int pick_derive(struct store *st, const struct pick *p, struct secret **keys)
+static uint64_t leaves_of(const struct xrow *x)
 {
-	uint8_t aad[AAD_MAX], secret[STORE_POOL_SECRET_LEN];
-	size_t aad_len;
-	int r;
-
-	if ((r = store_pool_aad(&p->x, p->dir, aad, &aad_len)) < 0 ||
-	    (r = store_unseal(st, aad, aad_len, p->x.blob[p->dir], p->x.blob_len[p->dir],
-			      STORE_POOL_SECRET_LEN, secret)) < 0)
-		goto out;
-	for (unsigned k = 0; k < p->count; k++)
-		if ((r = pool_key_derive(secret, proto_dir(&p->x, p->dir), p->first + k,
-					 p->x.key_len, keys[p->out + k]->p)) < 0)
-			goto out;
-out:
-	mfs_wipe(secret, sizeof(secret));
-	return r;
+	return x->n_keys >= 64 ? ~0ULL : (1ULL << x->n_keys) - 1;
 }
 
 /*
- * The delivery transaction is open and its updates are done: allocate the
- * outputs, COMMIT (fsync), then unseal and derive into ret[0..n-1]. On a
- * failure before the commit the transaction is rolled back; after it,
- * nothing is returned.
+ * Inside the delivery transaction: open p's stored frontier, puncture its
+ * leaves one by one, deriving each key into keys[p->out[k]], and seal what
+ * is left of the frontier into p->blob (nothing when no key of the
+ * direction is left). A frontier that does not open marks p bad (its keys
+ * are consumed, nothing is derived, the stored blob stays as it is).
+ * w: work memory, POOL_FRONTIER_MAX + 1 seeds.
  */
-static int deliver(struct store *st, const struct pick *picks, size_t n_picks, size_t n,
+static int pick_process(struct store *st, struct pick *p, struct secret **keys, struct secret *w)
+{
+	uint64_t u = store_undelivered_set(&p->x, p->dir);
+	uint8_t *leaf = w->p + POOL_FRONTIER_MAX * POOL_NODE_LEN;
+	unsigned pd = proto_dir(&p->x, p->dir);
+	uint8_t aad[AAD_MAX];
+	struct pool_node nodes[POOL_FRONTIER_MAX];
+	size_t aad_len, n;
+	int r;
+
+	p->bad = false;
+	r = store_frontier_unseal(st, &p->x, p->dir, w, &n);
+	if (r == -EKEYREJECTED || r == -ENOKEY) {
+		p->bad = true;
+		if ((u & ~p->bits & leaves_of(&p->x)) == 0) {
+			p->blob_len = 0;
+		} else {
+			memcpy(p->blob, p->x.blob[p->dir], p->x.blob_len[p->dir]);
+			p->blob_len = p->x.blob_len[p->dir];
+		}
+		return 0;
+	}
+	if (r < 0)
+		return r;
+	for (unsigned k = 0; k < p->count; k++) {
+		unsigned i = p->leaf[k];
+
+		if ((r = pool_frontier_puncture(pd, &u, w->p, i, leaf)) < 0 ||
+		    (r = pool_leaf_key(leaf, pd, i, p->x.key_len, keys[p->out[k]]->p)) < 0)
+			goto out;
+	}
+	p->blob_len = 0;
+	if ((u & leaves_of(&p->x)) != 0) {
+		n = pool_frontier_nodes(u, nodes);
+		if ((r = store_pool_aad(&p->x, p->dir, u, aad, &aad_len)) < 0 ||
+		    (r = store_seal(st, aad, aad_len, w->p, n * POOL_NODE_LEN, p->blob)) < 0)
+			goto out;
+		p->blob_len = SEAL_OVERHEAD + n * POOL_NODE_LEN;
+	}
+out:
+	mfs_wipe(w->p, w->len);
+	return r;
+}
+
+/* Write p's delivery: the row's counters and new frontier, and the delivery log. */
+static int pick_update(struct store *st, const struct pick *p, const char *to, int64_t now)
+{
+	sqlite3_stmt *s;
+	int r;
+
+	if (p->dir == STORE_OUTBOUND) {
+		if ((r = store_stmt(st, S_TAKE_UPDATE, &s)) < 0)
+			return r;
+		sqlite3_bind_int64(s, 1, p->x.xid);
+		sqlite3_bind_int(s, 2, (int)p->count);
+		sqlite3_bind_int(s, 3, (int)p->first);
+	} else {
+		if ((r = store_stmt(st, S_GET_UPDATE, &s)) < 0)
+			return r;
+		sqlite3_bind_int64(s, 1, p->x.xid);
+		sqlite3_bind_int64(s, 2, (int64_t)p->bits);
+		sqlite3_bind_int(s, 3, (int)p->count);
+	}
+	if (p->blob_len)
+		sqlite3_bind_blob(s, 4, p->blob, (int)p->blob_len, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(s, 4);
+	if ((r = step_done(st, s)) < 0)
+		return r;
+	if (sqlite3_changes(st->db) != 1)
+		return -EIO;	/* cannot happen inside BEGIN IMMEDIATE */
+	if (p->dir == STORE_OUTBOUND)
+		return delivery_add(st, p, p->first, p->count, to, now);
+	for (unsigned k = 0; k < p->count; k++)
+		if ((r = delivery_add(st, p, p->leaf[k], 1, to, now)) < 0)
+			return r;
+	return 0;
+}
+
+/*
+ * The delivery transaction is open and picks[] are chosen: derive the keys
+ * and the punctured frontiers, write them, COMMIT (fsync), and only then
+ * hand the keys out in ret[0..n-1]. On a failure before the commit the
+ * transaction is rolled back; after it, nothing is returned.
+ */
+static int deliver(struct store *st, struct pick *picks, size_t n_picks, size_t n,
 		   const char *to, int64_t now, struct store_key *ret)
 {
-	struct secret **keys;
+	struct secret **keys, *w = NULL;
 	size_t bad = 0;
-	int r;
+	int r = 0;
 
 	if (!(keys = calloc(n, sizeof(*keys)))) {
 		store_tx_rollback(st);
 		return -ENOMEM;
 	}
-	for (size_t i = 0; i < n_picks; i++) {
-		const struct pick *p = &picks[i];
-
-		for (unsigned k = 0; k < p->count; k++) {
-			if (!(keys[p->out + k] = secret_alloc(p->x.key_len))) {
+	for (size_t i = 0; i < n_picks && r == 0; i++)
+		for (unsigned k = 0; k < picks[i].count && r == 0; k++)
+			if (!(keys[picks[i].out[k]] = secret_alloc(picks[i].x.key_len)))
 				r = -ENOMEM;
-				store_tx_rollback(st);
-				goto free;
-			}
-		}
+	if (r == 0 && !(w = secret_alloc((POOL_FRONTIER_MAX + 1) * POOL_NODE_LEN)))
+		r = -ENOMEM;
+	for (size_t i = 0; i < n_picks && r == 0; i++) {
+		if ((r = pick_process(st, &picks[i], keys, w)) < 0)
+			break;
+		if (picks[i].bad)
+			bad += picks[i].count;
+		r = pick_update(st, &picks[i], to, now);
+	}
+	if (r == 0 && bad) {
+		char detail[96];
+
+		snprintf(detail, sizeof(detail), "%zu of %zu delivered keys failed to unseal", bad, n);
+		r = store_audit_insert(st, now, "store", "unseal-failed", detail, (int64_t)bad);
+	}
+	if (r < 0) {
+		store_tx_rollback(st);
+		goto free;
 	}
 	/* The durable point: after this, these keys are never served again. */
 	if ((r = store_tx_commit(st)) < 0)
 		goto free;
-
-	for (size_t i = 0; i < n_picks; i++)
-		if (pick_derive(st, &picks[i], keys) < 0)
-			bad += picks[i].count;
 	if (bad) {
-		char detail[96];
-
-		snprintf(detail, sizeof(detail), "%zu of %zu delivered keys failed to unseal", bad, n);
-		if (store_audit_append(st, now, "store", "unseal-failed", detail, (int64_t)bad) < 0)
-			log_debug("store: could not audit an unseal failure");
 		r = -EKEYREJECTED;
 		goto free;
 	}
@@ -419,19 +507,20 @@ static int deliver(struct store *st, const struct pick *picks, size_t n_picks, s
 		const struct pick *p = &picks[i];
 
 		for (unsigned k = 0; k < p->count; k++) {
-			struct store_key *o = &ret[p->out + k];
+			struct store_key *o = &ret[p->out[k]];
 
-			key_meta(&p->x, p->dir, p->first + k, NULL, &o->meta);
+			key_meta(&p->x, p->dir, p->leaf[k], NULL, &o->meta);
 			o->meta.state = STORE_DELIVERED;
 			o->meta.changed = now;
 			o->meta.delivered_at = now;
 			memcpy(o->meta.delivered_to, to, strlen(to) + 1);
-			o->key = keys[p->out + k];
-			keys[p->out + k] = NULL;
+			o->key = keys[p->out[k]];
+			keys[p->out[k]] = NULL;
 		}
 	}
 	r = 0;
 free:
+	secret_free(w);
 	for (size_t i = 0; i < n; i++)
 		secret_free(keys[i]);
 	free(keys);
@@ -442,14 +531,15 @@ int store_take(struct store *st, const char *peer, const char *class_name, const
 	       int64_t now, size_t n, struct store_key *ret)
 {
 	struct pick *picks = NULL;
-	size_t n_picks = 0, got = 0;
+	size_t n_picks = 0, got = 0, max_picks;
 	sqlite3_stmt *s;
 	int rc = SQLITE_OK, r = 0;
 
 	if (!st || !pool_ok(peer, class_name) || !store_text_ok(to, 1, STORE_WHO_MAX) || n < 1 ||
 	    n > STORE_TAKE_MAX || !ret)
 		return -EINVAL;
-	if (!(picks = calloc(n, sizeof(*picks))))
+	max_picks = n;
+	if (!(picks = calloc(max_picks, sizeof(*picks))))
 		return -ENOMEM;
 	if ((r = store_tx_begin(st)) < 0)
 		goto out;
@@ -473,7 +563,11 @@ int store_take(struct store *st, const char *peer, const char *class_name, const
 		p->dir = STORE_OUTBOUND;
 		p->first = p->x.out_next;
 		p->count = n - got < left ? (unsigned)(n - got) : left;
-		p->out = got;
+		for (unsigned k = 0; k < p->count; k++) {
+			p->leaf[k] = (uint8_t)(p->first + k);
+			p->out[k] = got + k;
+			p->bits |= 1ULL << (p->first + k);
+		}
 		got += p->count;
 		n_picks++;
 	}
@@ -484,30 +578,13 @@ int store_take(struct store *st, const char *peer, const char *class_name, const
 		r = -ENOKEY;
 	if (r < 0)
 		goto rollback;
-	for (size_t i = 0; i < n_picks; i++) {
-		const struct pick *p = &picks[i];
-
-		if ((r = store_stmt(st, S_TAKE_UPDATE, &s)) < 0)
-			goto rollback;
-		sqlite3_bind_int64(s, 1, p->x.xid);
-		sqlite3_bind_int(s, 2, (int)p->count);
-		sqlite3_bind_int(s, 3, (int)p->first);
-		if ((r = step_done(st, s)) < 0)
-			goto rollback;
-		if (sqlite3_changes(st->db) != 1) {
-			r = -EIO;	/* cannot happen inside BEGIN IMMEDIATE */
-			goto rollback;
-		}
-		if ((r = delivery_add(st, p, to, now)) < 0)
-			goto rollback;
-	}
 	r = deliver(st, picks, n_picks, n, to, now, ret);
 	goto out;
 rollback:
 	store_tx_rollback(st);
 out:
 	if (picks)
-		mfs_wipe(picks, n * sizeof(*picks));
+		mfs_wipe(picks, max_picks * sizeof(*picks));
 	free(picks);
 	return r;
 }
@@ -554,66 +631,88 @@ static int find_key(struct store *st, const struct store_key_id *id, struct xrow
 	return r;
 }
 
+/* Why inbound key i of x cannot be handed out now (0: it can). */
+static int get_check(const struct xrow *x, unsigned i, int64_t now)
+{
+	switch (key_state(x, STORE_INBOUND, i)) {
+	case STORE_DELIVERED:
+		return -EALREADY;
+	case STORE_WITHDRAWN:
+		return -EKEYREVOKED;
+	case STORE_EXPIRED:
+	case STORE_DESTROYED:
+		return -EKEYEXPIRED;
+	default:
+		return x->hard_expiry <= now ? -EKEYEXPIRED : 0;
+	}
+}
+
+int store_get_by_ids(struct store *st, const char *peer, const char *class_name,
+		     const struct store_key_id *ids, size_t n, const char *to, int64_t now,
+		     struct store_key *ret, size_t *ret_failed)
+{
+	struct pick *picks = NULL, *p;
+	struct xrow *x = NULL;
+	size_t n_picks = 0, k = 0;
+	unsigned dir = 0, i = 0;
+	int r;
+
+	if (!st || !pool_ok(peer, class_name) || !ids || n < 1 || n > STORE_GET_MAX ||
+	    !store_text_ok(to, 1, STORE_WHO_MAX) || !ret)
+		return -EINVAL;
+	if (!(picks = calloc(n, sizeof(*picks))) || !(x = malloc(sizeof(*x)))) {
+		r = -ENOMEM;
+		goto out;
+	}
+	if ((r = store_tx_begin(st)) < 0)
+		goto out;
+	for (k = 0; k < n; k++) {
+		if ((r = find_key(st, &ids[k], x, &dir, &i)) < 0)
+			goto rollback;
+		if (dir != STORE_INBOUND || strcmp(x->peer, peer) != 0 ||
+		    strcmp(x->class_name, class_name) != 0) {
+			r = -ENOKEY;	/* not this caller's: do not tell it apart */
+			goto rollback;
+		}
+		if ((r = get_check(x, i, now)) < 0)
+			goto rollback;
+		/* keys of one exchange share a pick: one frontier, one update */
+		for (p = picks; p < picks + n_picks && p->x.xid != x->xid; p++)
+			;
+		if (p == picks + n_picks) {
+			p->x = *x;
+			p->dir = STORE_INBOUND;
+			n_picks++;
+		} else if ((p->bits >> i) & 1) {
+			r = -EALREADY;	/* asked twice in one call */
+			goto rollback;
+		}
+		p->leaf[p->count] = (uint8_t)i;
+		p->out[p->count] = k;
+		p->count++;
+		p->bits |= 1ULL << i;
+	}
+	r = deliver(st, picks, n_picks, n, to, now, ret);
+	goto out;
+rollback:
+	store_tx_rollback(st);
+	if (ret_failed)
+		*ret_failed = k;
+out:
+	if (x)
+		mfs_wipe(x, sizeof(*x));
+	free(x);
+	if (picks)
+		mfs_wipe(picks, n * sizeof(*picks));
+	free(picks);
+	return r;
+}
+
 int store_get_by_id(struct store *st, const char *peer, const char *class_name,
 		    const struct store_key_id *id, const char *to, int64_t now,
 		    struct store_key *ret)
 {
-	struct pick pick;
-	sqlite3_stmt *s;
-	unsigned dir = 0, i = 0;
-	int r;
-
-	if (!st || !pool_ok(peer, class_name) || !id || !store_text_ok(to, 1, STORE_WHO_MAX) || !ret)
-		return -EINVAL;
-	memset(&pick, 0, sizeof(pick));
-	if ((r = store_tx_begin(st)) < 0)
-		return r;
-	if ((r = find_key(st, id, &pick.x, &dir, &i)) < 0)
-		goto rollback;
-	if (dir != STORE_INBOUND || strcmp(pick.x.peer, peer) != 0 ||
-	    strcmp(pick.x.class_name, class_name) != 0) {
-		r = -ENOKEY;	/* not this caller's: do not tell it apart */
-		goto rollback;
-	}
-	switch (key_state(&pick.x, dir, i)) {
-	case STORE_DELIVERED:
-		r = -EALREADY;
-		goto rollback;
-	case STORE_WITHDRAWN:
-		r = -EKEYREVOKED;
-		goto rollback;
-	case STORE_EXPIRED:
-	case STORE_DESTROYED:
-		r = -EKEYEXPIRED;
-		goto rollback;
-	default:
-		if (pick.x.hard_expiry <= now) {
-			r = -EKEYEXPIRED;
-			goto rollback;
-		}
-	}
-	pick.dir = STORE_INBOUND;
-	pick.first = i;
-	pick.count = 1;
-	if ((r = store_stmt(st, S_GET_UPDATE, &s)) < 0)
-		goto rollback;
-	sqlite3_bind_int64(s, 1, pick.x.xid);
-	sqlite3_bind_int64(s, 2, (int64_t)(1ULL << i));
-	if ((r = step_done(st, s)) < 0)
-		goto rollback;
-	if (sqlite3_changes(st->db) != 1) {
-		r = -EIO;
-		goto rollback;
-	}
-	if ((r = delivery_add(st, &pick, to, now)) < 0)
-		goto rollback;
-	r = deliver(st, &pick, 1, 1, to, now, ret);
-	goto out;
-rollback:
-	store_tx_rollback(st);
-out:
-	mfs_wipe(&pick, sizeof(pick));
-	return r;
+	return store_get_by_ids(st, peer, class_name, id, 1, to, now, ret, NULL);
 }
 
 /* ---- expiry, withdrawal ---- */

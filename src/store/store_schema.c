@@ -182,7 +182,7 @@ int store_schema_init(struct store *st, bool *ret_created)
 		if (version < 1)
 			return -EBADMSG;
 		if (version < STORE_SCHEMA_VERSION)
-			return -EMEDIUMTYPE;	/* v1: a row per key; no migration */
+			return -EMEDIUMTYPE;	/* v1: a row per key, v2: whole pool secrets; no migration */
 		*ret_created = false;
 		return 0;
 	}
@@ -201,7 +201,7 @@ int store_schema_init(struct store *st, bool *ret_created)
  * wrong KEK is refused at open instead of at the first take.
  */
 #define KEK_CHECK_LEN 32
-static const char kek_check_aad[] = "mfsec store kek check v2";
+static const char kek_check_aad[] = "mfsec store kek check v3";
 
 int store_kek_check_create(struct store *st)
 {

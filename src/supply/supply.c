@@ -17,7 +17,8 @@
  * One request waiting for the committer (group commit, see take_grouped):
  * enc_keys requests of the same pool and recipient are served by one
  * store_take() of their total, so one fsync covers them all; dec_keys
- * requests run one store_get_by_id() per ID, in the same single writer so
+ * requests of the same pool and recipient are served by one
+ * store_get_by_ids() of all their IDs, likewise. One single writer, so
  * that worker handles never wait for each other in SQLite's busy handler.
  */
 struct pending {
@@ -28,7 +29,7 @@ struct pending {
 	unsigned n, bits;
 	const struct etsi014_key_ids *ids;	/* dec */
 	struct etsi014_key *out;
-	size_t done_keys;		/* dec: keys delivered before a failure */
+	size_t done_keys;		/* dec: keys delivered (0 or all: all or none) */
 	int r;
 	bool done;
 	struct pending *next;
@@ -161,27 +162,54 @@ static int store_error(int r, const char *peer, const char *cls, struct etsi014_
 	return r;
 }
 
-/* dec_keys of one request: one store_get_by_id() per ID, stopping at the first failure. */
-static void run_dec(struct worker *w, struct pending *p)
+/*
+ * dec_keys of requests a[0..m) (same pool, same recipient): one
+ * store_get_by_ids() of all their IDs (total, at most STORE_GET_MAX), all or
+ * none, one fsync. When it fails and m > 1, each request is tried on its
+ * own, so that one bad ID (or the same ID in two requests) fails only its
+ * request.
+ */
+static void run_dec_group(struct worker *w, struct pending **a, size_t m, size_t total)
 {
-	for (p->done_keys = 0; p->done_keys < p->ids->n; p->done_keys++) {
-		struct store_key k = { 0 };
-		struct store_key_id id;
-		int r;
+	struct store_key_id *ids = calloc(total, sizeof(*ids));
+	struct store_key *k = calloc(total, sizeof(*k));
+	size_t off = 0;
+	int r;
 
-		memcpy(id.b, p->ids->id[p->done_keys], STORE_KEY_ID_LEN);
-		r = store_get_by_id(w->st, p->sae->peer, p->cls, &id, p->to, time(NULL),
-				    &k);
-		if (r == 0) {
-			r = put_key(&k, p->bits, &p->out[p->done_keys]) < 0 ? -EPROTO : 0;
-			store_key_done(&k);
-		}
-		if (r < 0) {
-			p->r = r;
-			return;
-		}
+	if (!ids || !k) {
+		for (size_t j = 0; j < m; j++)
+			a[j]->r = -ENOMEM;
+		goto out;
 	}
-	p->r = 0;
+	for (size_t j = 0; j < m; j++)
+		for (size_t i = 0; i < a[j]->ids->n; i++)
+			memcpy(ids[off++].b, a[j]->ids->id[i], STORE_KEY_ID_LEN);
+	r = store_get_by_ids(w->st, a[0]->sae->peer, a[0]->cls, ids, total, a[0]->to,
+			     time(NULL), k, NULL);
+	if (m > 1 && (r == -ENOKEY || r == -EALREADY || r == -EKEYEXPIRED || r == -EKEYREVOKED)) {
+		/* an ID is to blame, and nothing changed: find whose */
+		for (size_t j = 0; j < m; j++)
+			run_dec_group(w, &a[j], 1, a[j]->ids->n);
+		goto out;
+	}
+	off = 0;
+	for (size_t j = 0; j < m; j++) {
+		a[j]->r = r;
+		a[j]->done_keys = 0;
+		if (r == 0) {
+			for (size_t i = 0; i < a[j]->ids->n; i++)
+				if (put_key(&k[off + i], a[j]->bits, &a[j]->out[i]) < 0)
+					a[j]->r = -EPROTO;
+			a[j]->done_keys = a[j]->ids->n;
+		}
+		off += a[j]->ids->n;
+	}
+out:
+	if (k)
+		for (size_t i = 0; i < total; i++)
+			store_key_done(&k[i]);
+	free(k);
+	free(ids);
 }
 
 /* Hand k[0..n) out to the requests a[0..m) in order; each gets its n keys. */
@@ -237,7 +265,7 @@ static void run_enc_group(struct worker *w, struct pending **a, size_t m, size_t
 	free(k);
 }
 
-/* One batch, run by the leader without the lock: group enc_keys, run dec_keys. */
+/* One batch, run by the leader without the lock: group enc_keys, group dec_keys. */
 static void run_batch(struct worker *w, struct pending *batch)
 {
 	struct pending *group[ETSI014_THREADS_MAX * 4];
@@ -246,26 +274,26 @@ static void run_batch(struct worker *w, struct pending *batch)
 		struct pending *p = batch, **link;
 		size_t m = 0, total = 0;
 
-		if (p->dec) {
-			batch = p->next;
-			run_dec(w, p);
-			continue;
-		}
-		/* Collect the requests of p's pool and recipient that fit one take. */
+		/* Collect the requests of p's kind, pool and recipient that fit one transaction. */
 		for (link = &batch; *link;) {
 			struct pending *q = *link;
+			size_t qn = q->dec ? q->ids->n : q->n;
 
-			if (!q->dec && q->sae == p->sae && q->cls == p->cls && !strcmp(q->to, p->to) &&
-			    total + q->n <= STORE_TAKE_MAX &&
+			if (q->dec == p->dec && q->sae == p->sae && q->cls == p->cls &&
+			    !strcmp(q->to, p->to) &&
+			    total + qn <= (p->dec ? STORE_GET_MAX : STORE_TAKE_MAX) &&
 			    m < sizeof(group) / sizeof(group[0])) {
 				group[m++] = q;
-				total += q->n;
+				total += qn;
 				*link = q->next;
 				continue;
 			}
 			link = &q->next;
 		}
-		run_enc_group(w, group, m, total);
+		if (p->dec)
+			run_dec_group(w, group, m, total);
+		else
+			run_enc_group(w, group, m, total);
 		__atomic_fetch_add(&w->s->batches, 1, __ATOMIC_RELAXED);
 		__atomic_fetch_add(&w->s->batched, m, __ATOMIC_RELAXED);
 	}
@@ -488,10 +516,9 @@ static int be_dec(void *tctx, const struct etsi014_call *c, const struct etsi014
 	if (done == ids->n)
 		return 0;
 	/*
-	 * Keys before the failing one are delivered and recorded, and are not
-	 * returned: lost, never served twice (the all-or-none response the spec
-	 * asks for). Only a concurrent request for the same ID or a store fault
-	 * gets here with done > 0.
+	 * All or none (what the spec asks for): store_get_by_ids() delivered
+	 * nothing. The one exception is -EKEYREJECTED (a tampered frontier):
+	 * the keys are delivered and recorded, and lost.
 	 */
 	switch (r) {
 	case -ENOKEY:

@@ -62,8 +62,11 @@
  * request queued meanwhile; enc_keys requests of the same pool and
  * recipient become one store_take() of their total (one transaction, one
  * fsync, before any key is unsealed), so with W workers up to W requests
- * share a commit. dec_keys requests run one store_get_by_id() per ID in the
- * same writer. No worker ever waits in SQLite's busy handler for another.
+ * share a commit. dec_keys requests of the same pool and recipient become
+ * one store_get_by_ids() of all their IDs (one transaction, one fsync, all
+ * or none; if it fails, each request is retried alone so that a bad ID
+ * fails only its own request). No worker ever waits in SQLite's busy
+ * handler for another.
  */
 #ifndef MFS_SUPPLY_SUPPLY_H
 #define MFS_SUPPLY_SUPPLY_H

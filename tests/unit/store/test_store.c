@@ -982,7 +982,7 @@ static void test_tag_collision(void **state)
 	assert_int_equal(store_get_by_id(t->st, "p", "c", &other, "dec", NOW, &k), -ENOKEY);
 }
 
-/* A schema 1 database (a row per key) is refused with a distinct error, untouched. */
+/* Schema 1 (a row per key) and 2 (flat pool secrets) are refused with a distinct error, untouched. */
 static void test_old_schema(void **state)
 {
 	struct t *t = *state;
@@ -991,19 +991,23 @@ static void test_old_schema(void **state)
 
 	store_close(t->st);
 	t->st = NULL;
+	for (int v = 1; v <= 2; v++) {
+		char sql[96];
+
+		snprintf(sql, sizeof(sql), "UPDATE meta SET value = %d WHERE name = 'schema_version'", v);
+		db = raw_open(t);
+		assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+		sqlite3_close(db);
+		assert_int_equal(store_open(t->db, t->kek, &st), -EMEDIUMTYPE);
+		assert_null(st);
+	}
 	db = raw_open(t);
-	assert_int_equal(sqlite3_exec(db, "UPDATE meta SET value = 1 WHERE name = 'schema_version'",
-				      NULL, NULL, NULL), SQLITE_OK);
-	sqlite3_close(db);
-	assert_int_equal(store_open(t->db, t->kek, &st), -EMEDIUMTYPE);
-	assert_null(st);
-	db = raw_open(t);
-	assert_int_equal(sqlite3_exec(db, "UPDATE meta SET value = 3 WHERE name = 'schema_version'",
+	assert_int_equal(sqlite3_exec(db, "UPDATE meta SET value = 4 WHERE name = 'schema_version'",
 				      NULL, NULL, NULL), SQLITE_OK);
 	sqlite3_close(db);
 	assert_int_equal(store_open(t->db, t->kek, &st), -EOPNOTSUPP);
 	db = raw_open(t);
-	assert_int_equal(sqlite3_exec(db, "UPDATE meta SET value = 2 WHERE name = 'schema_version'",
+	assert_int_equal(sqlite3_exec(db, "UPDATE meta SET value = 3 WHERE name = 'schema_version'",
 				      NULL, NULL, NULL), SQLITE_OK);
 	sqlite3_close(db);
 	assert_int_equal(store_open(t->db, t->kek, &t->st), 0);
