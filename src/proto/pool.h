@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Pool keys and their key IDs from the output of one exchange (protocol
- * version 2, docs/protocol.md §7). Both sides call these with the same
+ * version 3, docs/protocol.md §7). Both sides call these with the same
  * inputs, so this derivation *is* the key-ID sharing.
  *
  * An exchange yields one 32-byte pool secret per direction (d = 0: keys the

@@ -336,7 +336,7 @@ static void test_order_and_pre_activation(void **state)
 }
 
 struct blob_copy {
-	uint8_t b[128];
+	uint8_t b[1100];	/* a frontier blob: up to 45 + 32 * 32 bytes */
 	int len;
 };
 
