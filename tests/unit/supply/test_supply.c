@@ -17,6 +17,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -353,6 +354,83 @@ static void test_table_checks(void **state)
 	supply_free(s);
 }
 
+/*
+ * Concurrent dec_keys on a fresh pool: the leader groups what it finds
+ * queued into one store_get_by_ids(); a request with an unknown ID fails
+ * alone (its good ID stays in the pool), every other request gets exactly
+ * its keys.
+ */
+#define DEC_THREADS 8
+struct dec_job {
+	struct site *x;
+	void *tctx;
+	struct etsi014_key_ids req;
+	struct etsi014_key keys[2];
+	struct etsi014_error err;
+	int r;
+};
+
+static void *dec_thread(void *arg)
+{
+	struct dec_job *j = arg;
+	struct etsi014_call c = { .op = ETSI014_DEC_KEYS, .caller = "SAE_B", .sae_id = "SAE_A" };
+
+	j->r = j->x->be.dec_keys(j->tctx, &c, &j->req, j->keys, &j->err);
+	return NULL;
+}
+
+static void test_concurrent_dec(void **state)
+{
+	static struct dec_job jobs[DEC_THREADS];
+	static struct etsi014_key k[1];
+	pthread_t th[DEC_THREADS];
+	struct etsi014_error err;
+	char db[160];
+	struct site dc;
+
+	(void)state;
+	snprintf(db, sizeof(db), "%s/dc-concurrent.db", dir);
+	fill(db, "office", STORE_ROLE_RESPONDER);
+	site_open(&dc, "gpu-dc", db, dc_saes, 4, 0);
+	for (unsigned t = 0; t < DEC_THREADS; t++) {
+		struct dec_job *j = &jobs[t];
+
+		j->x = &dc;
+		assert_int_equal(dc.be.thread_init(dc.be.arg, t + 1, &j->tctx), 0);
+		j->req.n = 2;
+		memcpy(j->req.id[0], ids[2 * t].b, 16);
+		memcpy(j->req.id[1], ids[2 * t + 1].b, 16);
+		if (t == DEC_THREADS - 1)
+			j->req.id[1][15] ^= 0x5a;	/* unknown */
+	}
+	for (unsigned t = 0; t < DEC_THREADS; t++)
+		assert_int_equal(pthread_create(&th[t], NULL, dec_thread, &jobs[t]), 0);
+	for (unsigned t = 0; t < DEC_THREADS; t++)
+		assert_int_equal(pthread_join(th[t], NULL), 0);
+	for (unsigned t = 0; t < DEC_THREADS; t++) {
+		struct dec_job *j = &jobs[t];
+
+		if (t == DEC_THREADS - 1) {
+			assert_int_equal(j->r, -ENOKEY);
+			assert_int_equal(j->err.status, 400);
+		} else {
+			assert_int_equal(j->r, 0);
+			for (int i = 0; i < 2; i++) {
+				assert_memory_equal(j->keys[i].id, ids[2 * t + (unsigned)i].b, 16);
+				assert_memory_equal(j->keys[i].key, keybytes[2 * t + (unsigned)i], 32);
+			}
+		}
+		dc.be.thread_done(j->tctx);
+	}
+	/* the good ID of the failed request was not consumed; the others were */
+	memcpy(k[0].id, ids[2 * (DEC_THREADS - 1)].b, 16);
+	assert_int_equal(dec(&dc, "SAE_B", "SAE_A", k, 1, k, &err), 0);
+	assert_memory_equal(k[0].key, keybytes[2 * (DEC_THREADS - 1)], 32);
+	memcpy(k[0].id, ids[0].b, 16);
+	assert_int_equal(dec(&dc, "SAE_B", "SAE_A", k, 1, k, &err), -ENOKEY);
+	site_close(&dc);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -360,6 +438,7 @@ int main(void)
 		cmocka_unit_test(test_authorization),
 		cmocka_unit_test(test_exhaustion),
 		cmocka_unit_test(test_table_checks),
+		cmocka_unit_test(test_concurrent_dec),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
