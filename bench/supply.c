@@ -21,7 +21,11 @@
  *   enc_keys N         store_take of N keys per request (one transaction,
  *                      fsync'd before the response), back to back
  *   enc_keys N @R      the same paced to R requests/s over all clients
- *   dec_keys 1         store_get_by_id, one ID per request
+ *   dec_keys 1         one ID per request (store_get_by_ids; concurrent
+ *                      requests of the pool share one transaction)
+ *   reference 16       the reference with 16 keys per request
+ *   dec_keys 16        16 IDs per request, one transaction per request or
+ *                      per group of concurrent requests
  *   push               (reserved: the push stream, issue 4 push half)
  *
  * ratio = keys/s of the row / keys/s of the reference with the same N.
@@ -121,6 +125,7 @@ static void pki(void)
 
 static struct sload_key *dec_ids;
 static size_t n_dec_ids;
+static size_t dec_from, dec_count;	/* the IDs the next dec_keys row asks for */
 
 /*
  * n keys of pool (gpu-dc, bulk) in direction d: exchanges of STORE_POOL_KEYS_MAX
@@ -208,7 +213,7 @@ static void run_row(struct row *row, const char *name, const struct etsi014_back
 	struct sload_opts o = { .host = "127.0.0.1", .cert = path[P_CLI_CRT], .key = path[P_CLI_KEY],
 				.ca = path[P_CA], .sae = "SAE_B",
 				.mode = mode, .clients = clients, .seconds = seconds,
-				.number = number, .rate = rate, .ids = dec_ids, .n_ids = n_dec_ids,
+				.number = number, .rate = rate, .ids = dec_ids + dec_from, .n_ids = dec_count,
 				.keep_keys = record };
 	struct etsi014_server *s;
 	struct sload_result r;
@@ -325,8 +330,17 @@ int main(int argc, char **argv)
 	rows[n - 1].ratio = ratio(&rows[n - 1], &rows[2]);
 	run_row(&rows[n++], "enc_keys 16 @1250/s", &be, threads, SLOAD_ENC, 16, 1250, clients, seconds, true);
 	rows[n - 1].ratio = -1;	/* no reference with 16 keys per request */
+	/* each dec_keys row asks for its own half of the inbound IDs */
+	dec_from = 0;
+	dec_count = n_dec_ids / 2;
 	run_row(&rows[n++], "dec_keys 1", &be, threads, SLOAD_DEC, 1, 0, clients, seconds, true);
 	rows[n - 1].ratio = ratio(&rows[n - 1], &rows[0]);
+	run_row(&rows[n++], "reference 16", &trivial, threads, SLOAD_ENC, 16, 0, clients, seconds,
+		false);
+	dec_from = n_dec_ids / 2;
+	dec_count = n_dec_ids - n_dec_ids / 2;
+	run_row(&rows[n++], "dec_keys 16", &be, threads, SLOAD_DEC, 16, 0, clients, seconds, true);
+	rows[n - 1].ratio = ratio(&rows[n - 1], &rows[n - 2]);
 	sload_dups(all, n_all, &dup_ids, &dup_keys);
 	getloadavg(load, 3);
 
