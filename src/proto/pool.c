@@ -153,8 +153,9 @@ int pool_frontier_puncture(unsigned d, uint64_t *u, uint8_t *seeds, unsigned i,
 			   uint8_t leaf[static POOL_NODE_LEN])
 {
 	struct pool_node nodes[POOL_FRONTIER_MAX];
-	/* cur, child 0, child 1, then the siblings: left ones, right ones */
-	uint8_t w[3 * POOL_NODE_LEN], sib[2][POOL_TREE_DEPTH][POOL_NODE_LEN];
+	/* in secret memory: cur, child 0, child 1, then the siblings: left ones, right ones */
+	struct secret *ws;
+	uint8_t *w, *sib[2];
 	unsigned n_sib[2] = { 0, 0 };
 	size_t n, m, added;
 	unsigned k, j;
@@ -171,6 +172,11 @@ int pool_frontier_puncture(unsigned d, uint64_t *u, uint8_t *seeds, unsigned i,
 	}
 	if (m == n)
 		return -EINVAL;	/* cannot happen: i is in u */
+	if (!(ws = secret_alloc((3 + 2 * POOL_TREE_DEPTH) * POOL_NODE_LEN)))
+		return -ENOMEM;
+	w = ws->p;
+	sib[0] = w + 3 * POOL_NODE_LEN;
+	sib[1] = sib[0] + POOL_TREE_DEPTH * POOL_NODE_LEN;
 	k = nodes[m].depth;
 	j = nodes[m].index;
 	memcpy(w, seeds + m * POOL_NODE_LEN, POOL_NODE_LEN);
@@ -181,7 +187,8 @@ int pool_frontier_puncture(unsigned d, uint64_t *u, uint8_t *seeds, unsigned i,
 		    (r = pool_node_child(w, d, k, j, 1, w + 2 * POOL_NODE_LEN)) < 0)
 			goto out;
 		/* the sibling of the path: sib[0] left of i (b = 1), sib[1] right of it */
-		memcpy(sib[!b][n_sib[!b]++], w + (2 - b) * POOL_NODE_LEN, POOL_NODE_LEN);
+		memcpy(sib[!b] + n_sib[!b]++ * POOL_NODE_LEN, w + (2 - b) * POOL_NODE_LEN,
+		       POOL_NODE_LEN);
 		memcpy(w, w + (1 + b) * POOL_NODE_LEN, POOL_NODE_LEN);
 		j = 2 * j + b;
 	}
@@ -198,15 +205,14 @@ int pool_frontier_puncture(unsigned d, uint64_t *u, uint8_t *seeds, unsigned i,
 	memmove(seeds + (m + added) * POOL_NODE_LEN, seeds + (m + 1) * POOL_NODE_LEN,
 		(n - m - 1) * POOL_NODE_LEN);
 	for (unsigned t = 0; t < n_sib[0]; t++)		/* left: recorded shallow first */
-		memcpy(seeds + (m + t) * POOL_NODE_LEN, sib[0][t], POOL_NODE_LEN);
+		memcpy(seeds + (m + t) * POOL_NODE_LEN, sib[0] + t * POOL_NODE_LEN, POOL_NODE_LEN);
 	for (unsigned t = 0; t < n_sib[1]; t++)		/* right: recorded shallow first */
-		memcpy(seeds + (m + n_sib[0] + t) * POOL_NODE_LEN, sib[1][n_sib[1] - 1 - t],
-		       POOL_NODE_LEN);
+		memcpy(seeds + (m + n_sib[0] + t) * POOL_NODE_LEN,
+		       sib[1] + (n_sib[1] - 1 - t) * POOL_NODE_LEN, POOL_NODE_LEN);
 	if (added == 0)		/* the frontier shrank: wipe the stale last slot */
 		mfs_wipe(seeds + (n - 1) * POOL_NODE_LEN, POOL_NODE_LEN);
 	*u &= ~(1ULL << i);
 out:
-	mfs_wipe(w, sizeof(w));
-	mfs_wipe(sib, sizeof(sib));
+	secret_free(ws);	/* wipes */
 	return r;
 }

@@ -346,6 +346,29 @@ struct pick {
 	bool bad;			/* the stored frontier did not open */
 };
 
+/*
+ * Make room for picks[0..need-1] (zeroed when new): a pick is ~4 KiB (its
+ * sealed blobs), and most calls touch one or two exchanges, so the array
+ * grows on demand instead of being sized for n keys from distinct
+ * exchanges. Picks hold no plaintext secret (blobs are sealed).
+ */
+static int picks_reserve(struct pick **picks, size_t *cap, size_t need)
+{
+	struct pick *p;
+	size_t c = *cap ? *cap : 2;
+
+	if (need <= *cap)
+		return 0;
+	while (c < need)
+		c *= 2;
+	if (!(p = realloc(*picks, c * sizeof(*p))))
+		return -ENOMEM;
+	memset(p + *cap, 0, (c - *cap) * sizeof(*p));
+	*picks = p;
+	*cap = c;
+	return 0;
+}
+
 /* Log a delivery of keys first..first+count-1 of p's direction in the open transaction. */
 static int delivery_add(struct store *st, const struct pick *p, unsigned first, unsigned count,
 			const char *to, int64_t now)
@@ -531,16 +554,15 @@ int store_take(struct store *st, const char *peer, const char *class_name, const
 	       int64_t now, size_t n, struct store_key *ret)
 {
 	struct pick *picks = NULL;
-	size_t n_picks = 0, got = 0, max_picks;
+	size_t n_picks = 0, got = 0, cap = 0;
 	sqlite3_stmt *s;
 	int rc = SQLITE_OK, r = 0;
 
 	if (!st || !pool_ok(peer, class_name) || !store_text_ok(to, 1, STORE_WHO_MAX) || n < 1 ||
 	    n > STORE_TAKE_MAX || !ret)
 		return -EINVAL;
-	max_picks = n;
-	if (!(picks = calloc(max_picks, sizeof(*picks))))
-		return -ENOMEM;
+	if ((r = picks_reserve(&picks, &cap, 2)) < 0)
+		return r;
 	if ((r = store_tx_begin(st)) < 0)
 		goto out;
 	/* Oldest first: (not_before, insertion order), then each exchange's keys in order. */
@@ -550,9 +572,12 @@ int store_take(struct store *st, const char *peer, const char *class_name, const
 	sqlite3_bind_text(s, 2, class_name, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(s, 3, now);
 	while (got < n && (rc = sqlite3_step(s)) == SQLITE_ROW) {
-		struct pick *p = &picks[n_picks];
+		struct pick *p;
 		unsigned left;
 
+		if ((r = picks_reserve(&picks, &cap, n_picks + 1)) < 0)
+			break;
+		p = &picks[n_picks];
 		if ((r = store_xrow_from_row(s, &p->x)) < 0)
 			break;
 		left = undelivered(&p->x, STORE_OUTBOUND);
@@ -584,7 +609,7 @@ rollback:
 	store_tx_rollback(st);
 out:
 	if (picks)
-		mfs_wipe(picks, max_picks * sizeof(*picks));
+		mfs_wipe(picks, cap * sizeof(*picks));
 	free(picks);
 	return r;
 }
@@ -653,14 +678,14 @@ int store_get_by_ids(struct store *st, const char *peer, const char *class_name,
 {
 	struct pick *picks = NULL, *p;
 	struct xrow *x = NULL;
-	size_t n_picks = 0, k = 0;
+	size_t n_picks = 0, k = 0, cap = 0;
 	unsigned dir = 0, i = 0;
 	int r;
 
 	if (!st || !pool_ok(peer, class_name) || !ids || n < 1 || n > STORE_GET_MAX ||
 	    !store_text_ok(to, 1, STORE_WHO_MAX) || !ret)
 		return -EINVAL;
-	if (!(picks = calloc(n, sizeof(*picks))) || !(x = malloc(sizeof(*x)))) {
+	if ((r = picks_reserve(&picks, &cap, 1)) < 0 || !(x = malloc(sizeof(*x)))) {
 		r = -ENOMEM;
 		goto out;
 	}
@@ -680,6 +705,9 @@ int store_get_by_ids(struct store *st, const char *peer, const char *class_name,
 		for (p = picks; p < picks + n_picks && p->x.xid != x->xid; p++)
 			;
 		if (p == picks + n_picks) {
+			if ((r = picks_reserve(&picks, &cap, n_picks + 1)) < 0)
+				goto rollback;
+			p = &picks[n_picks];
 			p->x = *x;
 			p->dir = STORE_INBOUND;
 			n_picks++;
@@ -696,14 +724,14 @@ int store_get_by_ids(struct store *st, const char *peer, const char *class_name,
 	goto out;
 rollback:
 	store_tx_rollback(st);
-	if (ret_failed)
-		*ret_failed = k;
+	if (ret_failed && (r == -ENOKEY || r == -EALREADY || r == -EKEYEXPIRED || r == -EKEYREVOKED))
+		*ret_failed = k;	/* that ID's fault */
 out:
 	if (x)
 		mfs_wipe(x, sizeof(*x));
 	free(x);
 	if (picks)
-		mfs_wipe(picks, n * sizeof(*picks));
+		mfs_wipe(picks, cap * sizeof(*picks));
 	free(picks);
 	return r;
 }
