@@ -310,6 +310,16 @@ static int pool_msg(struct pushwire_msg *m, const char *peer, const char *class_
 	return 0;
 }
 
+/* Starts a request: the connection must take one; clears the last error, sets m's peer and class. */
+static int request_begin(struct mfs_client *c, struct pushwire_msg *m, const char *peer,
+			 const char *class_name)
+{
+	if (c->state != CS_REQUEST)
+		return c->state == CS_BROKEN ? -EPIPE : -EPROTO;
+	c->err[0] = '\0';
+	return pool_msg(m, peer, class_name);
+}
+
 static int get(struct mfs_client *c, const char *peer, const char *class_name,
 	       const uint8_t *id, struct mfs_client_key *ret)
 {
@@ -319,10 +329,7 @@ static int get(struct mfs_client *c, const char *peer, const char *class_name,
 
 	if (!c || !ret)
 		return -EINVAL;
-	if (c->state != CS_REQUEST)
-		return c->state == CS_BROKEN ? -EPIPE : -EPROTO;
-	c->err[0] = '\0';
-	if ((r = pool_msg(&m, peer, class_name)) < 0)
+	if ((r = request_begin(c, &m, peer, class_name)) < 0)
 		return r;
 	if ((r = send_msg(c, &m)) < 0)
 		return r;
@@ -365,10 +372,7 @@ MFS_CLIENT_API int mfs_client_subscribe(struct mfs_client *c, const char *peer,
 	if (!c || (dir != MFS_CLIENT_OUTBOUND && dir != MFS_CLIENT_INBOUND) || ahead == 0 ||
 	    ahead > MFS_CLIENT_AHEAD_MAX)
 		return -EINVAL;
-	if (c->state != CS_REQUEST)
-		return c->state == CS_BROKEN ? -EPIPE : -EPROTO;
-	c->err[0] = '\0';
-	if ((r = pool_msg(&m, peer, class_name)) < 0)
+	if ((r = request_begin(c, &m, peer, class_name)) < 0)
 		return r;
 	m.direction = (uint8_t)dir;
 	m.ahead = (uint8_t)ahead;

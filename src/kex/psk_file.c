@@ -114,18 +114,31 @@ out:
 	return r;
 }
 
+/* path = dir/id.psk (PATH_MAX bytes); id checked; 0 or -EINVAL / -ENAMETOOLONG. */
+static int psk_dir_path(const char *dir, const char *id, char path[static PATH_MAX])
+{
+	int n;
+
+	if (!dir || psk_id_check(id) < 0)
+		return -EINVAL;
+	n = snprintf(path, PATH_MAX, "%s/%s%s", dir, id, PSK_FILE_SUFFIX);
+	if (n < 0)
+		return -EINVAL;
+	if (n >= PATH_MAX)
+		return -ENAMETOOLONG;
+	return 0;
+}
+
 int psk_dir_load(const char *dir, const char *id, struct secret **ret)
 {
 	char path[PATH_MAX];
-	int n, r;
+	int r;
 
-	if (!dir || !ret || psk_id_check(id) < 0)
+	if (!ret)
 		return -EINVAL;
-	n = snprintf(path, sizeof(path), "%s/%s%s", dir, id, PSK_FILE_SUFFIX);
-	if (n < 0)
-		return -EINVAL;
-	if ((size_t)n >= sizeof(path))
-		return -ENAMETOOLONG;
+	r = psk_dir_path(dir, id, path);
+	if (r < 0)
+		return r;
 	r = psk_file_load(path, ret);
 	return r == -ENOENT ? -ENOKEY : r;
 }
@@ -193,15 +206,13 @@ int psk_dir_lookup(void *arg, const char *id, struct secret **ret)
 	struct psk_cached *c;
 	struct stat st, st2;
 	struct secret *s = NULL;
-	int n, r;
+	int r;
 
-	if (!dir || !ret || psk_id_check(id) < 0)
+	if (!ret)
 		return -EINVAL;
-	n = snprintf(path, sizeof(path), "%s/%s%s", dir, id, PSK_FILE_SUFFIX);
-	if (n < 0)
-		return -EINVAL;
-	if ((size_t)n >= sizeof(path))
-		return -ENAMETOOLONG;
+	r = psk_dir_path(dir, id, path);
+	if (r < 0)
+		return r;
 	pthread_mutex_lock(&psk_cache_lock);
 	if (lstat(path, &st) < 0) {
 		r = errno == ENOENT ? -ENOKEY : -errno;
@@ -234,7 +245,7 @@ int psk_dir_lookup(void *arg, const char *id, struct secret **ret)
 		psk_cache_next = (psk_cache_next + 1) % PSK_CACHE_MAX;
 		cache_drop(c);
 		if ((c->s = secret_dup(s->p, s->len))) {
-			memcpy(c->path, path, (size_t)n + 1);
+			memcpy(c->path, path, strlen(path) + 1);
 			c->dev = st.st_dev;
 			c->ino = st.st_ino;
 			c->size = st.st_size;

@@ -25,6 +25,7 @@
 #include <cmocka.h>
 
 #include "base/secret.h"
+#include "store_fixture.h"
 #include "store_test_util.h"
 
 /* --- sqlite3_step wrapper: fail the next COMMIT with SQLITE_FULL --- */
@@ -43,15 +44,7 @@ int __wrap_sqlite3_step(sqlite3_stmt *s)
 	return __real_sqlite3_step(s);
 }
 
-/* --- fixture --- */
-struct t {
-	char dir[64];
-	char db[128], wal[128], kek_path[128];
-	struct secret *kek;
-	struct store *st;
-	uint32_t seq;
-};
-
+/* --- fixture (store_fixture.h) --- */
 static const uint16_t m_a[] = { KEX_ID_MLKEM768, KEX_ID_MCELIECE6688128 };
 static const uint16_t m_b[] = { KEX_ID_MLKEM1024, KEX_ID_PSK };
 #define NOW 1000000
@@ -59,43 +52,12 @@ static const uint16_t m_b[] = { KEX_ID_MLKEM1024, KEX_ID_PSK };
 
 static int setup(void **state)
 {
-	struct t *t = calloc(1, sizeof(*t));
-
-	assert_non_null(t);
-	snprintf(t->dir, sizeof(t->dir), "/tmp/mfs-test-store-XXXXXX");
-	assert_non_null(mkdtemp(t->dir));
-	snprintf(t->db, sizeof(t->db), "%s/keys.db", t->dir);
-	snprintf(t->wal, sizeof(t->wal), "%s/keys.db-wal", t->dir);
-	snprintf(t->kek_path, sizeof(t->kek_path), "%s/kek", t->dir);
-	assert_int_equal(store_kek_init(t->kek_path), 0);
-	assert_int_equal(store_kek_load(t->kek_path, &t->kek), 0);
-	assert_int_equal(store_open(t->db, t->kek, &t->st), 0);
-	*state = t;
-	return 0;
-}
-
-static void rm(const char *dir, const char *name)
-{
-	char p[192];
-
-	snprintf(p, sizeof(p), "%s/%s", dir, name);
-	unlink(p);
+	return t_fixture_setup(state, "/tmp/mfs-test-store-XXXXXX");
 }
 
 static int teardown(void **state)
 {
-	struct t *t = *state;
-
-	store_close(t->st);
-	secret_free(t->kek);
-	rm(t->dir, "keys.db");
-	rm(t->dir, "keys.db-wal");
-	rm(t->dir, "keys.db-shm");
-	rm(t->dir, "kek");
-	rm(t->dir, "kek2");
-	rmdir(t->dir);
-	free(t);
-	return 0;
+	return t_fixture_teardown(state);
 }
 
 /*
@@ -945,9 +907,9 @@ static void test_both_sides(void **state)
 	store_key_done(&kr);
 	store_key_done(&ki[0]);
 	store_close(resp);
-	rm(t->dir, "resp.db");
-	rm(t->dir, "resp.db-wal");
-	rm(t->dir, "resp.db-shm");
+	t_fixture_rm(t->dir, "resp.db");
+	t_fixture_rm(t->dir, "resp.db-wal");
+	t_fixture_rm(t->dir, "resp.db-shm");
 }
 
 /* Two exchanges whose IDs share the tag (bytes 0..7): lookups check the whole ID. */

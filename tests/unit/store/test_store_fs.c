@@ -21,15 +21,8 @@
 
 #include "base/secret.h"
 #include "store/store_internal.h"
+#include "store_fixture.h"
 #include "store_test_util.h"
-
-struct t {
-	char dir[64];
-	char db[128], wal[128], kek_path[128];
-	struct secret *kek;
-	struct store *st;
-	uint32_t seq;
-};
 
 static const uint16_t m_a[] = { KEX_ID_MLKEM768, KEX_ID_MCELIECE6688128 };
 #define NOW 1000000
@@ -37,42 +30,12 @@ static const uint16_t m_a[] = { KEX_ID_MLKEM768, KEX_ID_MCELIECE6688128 };
 
 static int setup(void **state)
 {
-	struct t *t = calloc(1, sizeof(*t));
-
-	assert_non_null(t);
-	snprintf(t->dir, sizeof(t->dir), "/tmp/mfs-test-storefs-XXXXXX");
-	assert_non_null(mkdtemp(t->dir));
-	snprintf(t->db, sizeof(t->db), "%s/keys.db", t->dir);
-	snprintf(t->wal, sizeof(t->wal), "%s/keys.db-wal", t->dir);
-	snprintf(t->kek_path, sizeof(t->kek_path), "%s/kek", t->dir);
-	assert_int_equal(store_kek_init(t->kek_path), 0);
-	assert_int_equal(store_kek_load(t->kek_path, &t->kek), 0);
-	assert_int_equal(store_open(t->db, t->kek, &t->st), 0);
-	*state = t;
-	return 0;
-}
-
-static void rm(const char *dir, const char *name)
-{
-	char p[192];
-
-	snprintf(p, sizeof(p), "%s/%s", dir, name);
-	unlink(p);
+	return t_fixture_setup(state, "/tmp/mfs-test-storefs-XXXXXX");
 }
 
 static int teardown(void **state)
 {
-	struct t *t = *state;
-
-	store_close(t->st);
-	secret_free(t->kek);
-	rm(t->dir, "keys.db");
-	rm(t->dir, "keys.db-wal");
-	rm(t->dir, "keys.db-shm");
-	rm(t->dir, "kek");
-	rmdir(t->dir);
-	free(t);
-	return 0;
+	return t_fixture_teardown(state);
 }
 
 /* Deterministic test permutations (xorshift64; rand() is banned). */
