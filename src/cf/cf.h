@@ -143,6 +143,9 @@ struct cf_keys {
 	struct keyring_key *grave[16];		/* replaced keys, freed once no exchange uses them */
 };
 
+/* Frees k and every key it holds (NULL: nothing); for keys no engine has taken. */
+void cf_keys_free(struct cf_keys *k);
+
 /* Counters shown by mfsctl status (this run). The daemon fills the reload ones. */
 struct cf_stats {
 	uint64_t rotations;			/* own static keys replaced */

@@ -583,10 +583,8 @@ int cf_rot_request(struct cf *cf, uint16_t method)
 	return 0;
 }
 
-void cf_rot_free(struct cf *cf)
+void cf_keys_free(struct cf_keys *k)
 {
-	struct cf_keys *k = cf->keys;
-
 	if (!k)
 		return;
 	for (int s = 0; s < KEYRING_SETS; s++) {
@@ -600,5 +598,10 @@ void cf_rot_free(struct cf *cf)
 	for (size_t i = 0; i < sizeof(k->grave) / sizeof(k->grave[0]); i++)
 		keyring_key_free(k->grave[i]);
 	free(k);
+}
+
+void cf_rot_free(struct cf *cf)
+{
+	cf_keys_free(cf->keys);
 	cf->keys = NULL;
 }

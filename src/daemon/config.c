@@ -452,24 +452,38 @@ static int parse_path(struct parser *p, const struct key_def *k, const char *v, 
 	return 0;
 }
 
+/*
+ * The entry of a comma-separated list that starts at *next, trimmed of blanks:
+ * returned as its start and *end; *next moves past its comma, or to NULL
+ * after the last entry.
+ */
+static const char *list_entry(const char **next, const char **end)
+{
+	const char *s = *next, *comma = strchr(s, ','), *e = comma ? comma : s + strlen(s);
+
+	while (s < e && (*s == ' ' || *s == '\t'))
+		s++;
+	while (e > s && (e[-1] == ' ' || e[-1] == '\t'))
+		e--;
+	*next = comma ? comma + 1 : NULL;
+	*end = e;
+	return s;
+}
+
 static int parse_methods(struct parser *p, const struct key_def *k, const char *v,
 			 uint16_t *ids, size_t *n_ids)
 {
 	const struct kex_method *const *all;
 	size_t n_all = kex_methods(&all);
 	size_t n = 0;
-	const char *s = v;
+	const char *next = v;
 
-	for (;;) {
-		const char *comma = strchr(s, ','), *end = comma ? comma : s + strlen(s);
+	while (next) {
+		const char *end, *s = list_entry(&next, &end);
 		char name[POLICY_NAME_MAX + 1];
 		const struct kex_method *m;
 		size_t len;
 
-		while (s < end && (*s == ' ' || *s == '\t'))
-			s++;
-		while (end > s && (end[-1] == ' ' || end[-1] == '\t'))
-			end--;
 		len = (size_t)(end - s);
 		if (len == 0)
 			return fail(p, p->lineno, "%s: empty method name in '%s'", k->name, v);
@@ -496,9 +510,6 @@ static int parse_methods(struct parser *p, const struct key_def *k, const char *
 			return fail(p, p->lineno, "%s: more than %d methods", k->name,
 				    POLICY_MAX_METHODS);
 		ids[n++] = m->id;
-		if (!comma)
-			break;
-		s = comma + 1;
 	}
 	*n_ids = n;
 	return 0;
@@ -509,18 +520,14 @@ static int parse_principals(struct parser *p, const struct key_def *k, const cha
 			    struct config_principal *out, size_t *n_out)
 {
 	size_t n = 0;
-	const char *s = v;
+	const char *next = v;
 
-	for (;;) {
-		const char *comma = strchr(s, ','), *end = comma ? comma : s + strlen(s), *e;
+	while (next) {
+		const char *end, *e, *s = list_entry(&next, &end);
 		struct config_principal pr;
 		uint64_t id;
 		size_t len;
 
-		while (s < end && (*s == ' ' || *s == '\t'))
-			s++;
-		while (end > s && (end[-1] == ' ' || end[-1] == '\t'))
-			end--;
 		len = (size_t)(end - s);
 		if (len == 0)
 			return fail(p, p->lineno, "%s: empty entry in '%s'", k->name, v);
@@ -543,9 +550,6 @@ static int parse_principals(struct parser *p, const struct key_def *k, const cha
 			return fail(p, p->lineno, "%s: more than %d entries", k->name,
 				    CONFIG_PUSH_ALLOW_MAX);
 		out[n++] = pr;
-		if (!comma)
-			break;
-		s = comma + 1;
 	}
 	*n_out = n;
 	return 0;

@@ -1237,7 +1237,7 @@ static void reload(struct daemon *d)
 		   d->cfg->n_peers, added, removed, relinked);
 out:
 	free(cc);
-	mfsd_keys_free(fresh);
+	cf_keys_free(fresh);
 	config_free(nc);
 }
 
@@ -1396,7 +1396,7 @@ static void daemon_free(struct daemon *d)
 	mfsd_supply_stop(d->supply);
 	cf_free(d->cf);
 	store_close(d->st);
-	mfsd_keys_free(d->keys);
+	cf_keys_free(d->keys);
 	tls_ctx_free(d->ctx[0]);
 	tls_ctx_free(d->ctx[1]);
 	identity_free(d->idn);

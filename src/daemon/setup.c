@@ -25,21 +25,6 @@ int mfsd_keyring_dir(const struct config *cfg, char *out, size_t size)
 	return w < 0 || (size_t)w >= size ? -ENAMETOOLONG : 0;
 }
 
-void mfsd_keys_free(struct cf_keys *k)
-{
-	if (!k)
-		return;
-	for (int s = 0; s < KEYRING_SETS; s++) {
-		keyring_key_free(k->own[s].cur);
-		keyring_key_free(k->own[s].prev);
-		for (size_t i = 0; i < CF_MAX_PEERS; i++) {
-			keyring_key_free(k->pin[i][s].cur);
-			keyring_key_free(k->pin[i][s].prev);
-		}
-	}
-	free(k);
-}
-
 static void slot_free(struct keyring_slot *s)
 {
 	keyring_key_free(s->cur);
@@ -147,7 +132,7 @@ int mfsd_keys_load(const struct config *cfg, struct cf_keys **ret)
 	*ret = k;
 	return 0;
 fail:
-	mfsd_keys_free(k);
+	cf_keys_free(k);
 	return r;
 }
 
@@ -186,7 +171,7 @@ int mfsd_cf_new(const struct config *cfg, struct cf_keys *keys, struct store *st
 	int r;
 
 	if (!cc) {
-		mfsd_keys_free(keys);
+		cf_keys_free(keys);
 		return -ENOMEM;
 	}
 	r = cf_new(cc, st, ret);

@@ -20,10 +20,9 @@ int mfsd_keyring_dir(const struct config *cfg, char *out, size_t size);
  * from the configured files. A peer's configured pin is checked again
  * against the pinned SHA3-256; a re-pin record replaces it only when it
  * started from that same pin. Logs what failed. *ret: given to
- * mfsd_cf_new(), or freed with mfsd_keys_free().
+ * mfsd_cf_new(), or freed with cf_keys_free().
  */
 int mfsd_keys_load(const struct config *cfg, struct cf_keys **ret);
-void mfsd_keys_free(struct cf_keys *k);
 
 /*
  * The engine configuration of cfg (malloc()ed; NULL on -ENOMEM), with keys

@@ -7,6 +7,8 @@
 #   expect_fail RC PATTERN -- CMD...    CMD must exit RC and print PATTERN on stderr
 #   same A B TEXT / differ A B TEXT     files equal / different
 #   flip FILE OFFSET MASK               XOR one byte in place (a real bit flip, never a no-op)
+#   check TEXT CMD...                   ok TEXT when CMD exits 0, else bad TEXT
+#   wait_for SECONDS CMD...             run CMD every 0.2 s until it exits 0 (then 0) or time is up (1)
 # Commands run with stdout in out.txt and stderr in err.txt of the current directory.
 
 pass=0 fail=0
@@ -27,4 +29,10 @@ flip() {
 	local b
 	b=$(od -An -tu1 -j "$2" -N1 "$1" | tr -d ' ')
 	printf "\\$(printf %03o $(( b ^ $3 )))" | dd of="$1" bs=1 seek="$2" conv=notrunc status=none
+}
+check() { local what=$1; shift; if "$@"; then ok "$what"; else bad "$what"; fi; }
+wait_for() {
+	local end=$((SECONDS + $1)); shift
+	while [ $SECONDS -lt $end ]; do "$@" && return 0; sleep 0.2; done
+	return 1
 }

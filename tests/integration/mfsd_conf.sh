@@ -54,3 +54,65 @@ ${PUSH_ALLOW:+push_allow = $PUSH_ALLOW}
 ${VOLUME:+rekey_volume = $VOLUME}
 CONF
 }
+
+# Test-bed helpers around mfsd_conf (they need MFSCTL, MFSKEX and MFSD set;
+# run in the test's scratch directory):
+#   free_port                 print a free TCP port on 127.0.0.1
+#   mfsd_ports NAME...        PORT[NAME] = a free port, distinct from the other
+#                             PORT entries (the caller declares -A PORT)
+#   mfsd_genid NAME DIR PINS  node NAME's identity in DIR, its pins in PINS
+#   mfsd_psk                  psk/office-gpu-dc.psk, the PSK every class uses
+#   mfsd_nodes NAME...        mfsd_ports, then identity id-NAME (pins
+#                             NAME.pins) of each, then mfsd_psk
+#   mfsd_pair                 the office <-> gpu-dc link: ports P1 (office) and
+#                             P2 (gpu-dc), identities id-office/office.pins and
+#                             id-gpu/gpu.pins, mfsd_psk
+#   mfsd_pair_confs [OFFICE_PINDIR GPU_PINDIR]
+#                             office.conf and gpu-dc.conf of mfsd_pair (state in
+#                             state-office, state-gpu-dc); the directories
+#                             whose public keys each side pins default to the
+#                             peer's identity directory
+#   mfsd_start NAME           mfsd on NAME.conf in the background, log NAME.log;
+#                             its PID in PID[NAME] and PIDS (caller declares them)
+#   mfsd_kill_all             kill -9 and reap every PID in PIDS
+# A failing genid or keygen ends the test (exit 1).
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+mfsd_ports() {
+	local n p
+	for n in "$@"; do
+		p=$(free_port)
+		while [[ " ${PORT[*]} " == *" $p "* ]]; do p=$(free_port); done
+		PORT[$n]=$p
+	done
+}
+mfsd_genid() { "$MFSCTL" genid --id "$1" --dir "$2" --mceliece 460896 >"$3" || exit 1; }
+mfsd_psk() {
+	mkdir -m 700 psk
+	"$MFSKEX" keygen --method psk --secret-key psk/office-gpu-dc.psk >/dev/null || exit 1
+}
+mfsd_nodes() {
+	local n
+	mfsd_ports "$@"
+	for n in "$@"; do mfsd_genid "$n" "id-$n" "$n.pins"; done
+	mfsd_psk
+}
+mfsd_pair() {
+	P1=$(free_port) P2=$(free_port)
+	while [ "$P2" = "$P1" ]; do P2=$(free_port); done
+	mfsd_genid office id-office office.pins
+	mfsd_genid gpu-dc id-gpu gpu.pins
+	mfsd_psk
+}
+mfsd_pair_confs() {
+	mfsd_conf office gpu-dc id-office "${1:-id-gpu}" "$P1" "$P2" gpu.pins state-office >office.conf
+	mfsd_conf gpu-dc office id-gpu "${2:-id-office}" "$P2" "$P1" office.pins state-gpu-dc >gpu-dc.conf
+}
+mfsd_start() {
+	"$MFSD" --config "$1.conf" --foreground --log-level debug >>"$1.log" 2>&1 &
+	PID[$1]=$!
+	PIDS+=("$!")
+}
+mfsd_kill_all() {
+	local p
+	for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
+}

@@ -15,35 +15,23 @@ PIDS=()
 fails=0 passes=0
 
 cleanup() {
-	for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
+	mfsd_kill_all
 	rm -rf "$T"
 }
 trap cleanup EXIT
+. "$HERE/lib.sh"
 ok() { passes=$((passes + 1)); echo "ok   $*"; }
 bad() { fails=$((fails + 1)); echo "FAIL $*"; }
-check() { local what=$1; shift; if "$@"; then ok "$what"; else bad "$what"; fi; }
 
 cd "$T" || exit 1
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-P1=$(free_port) P2=$(free_port)
-while [ "$P2" = "$P1" ]; do P2=$(free_port); done
-
-"$MFSCTL" genid --id office --dir id-office --mceliece 460896 >office.pins || exit 1
-"$MFSCTL" genid --id gpu-dc --dir id-gpu --mceliece 460896 >gpu.pins || exit 1
-mkdir -m 700 psk
-"$MFSKEX" keygen --method psk --secret-key psk/office-gpu-dc.psk >/dev/null || exit 1
-
 . "$HERE/mfsd_conf.sh"
+mfsd_pair
+
 CLASS=training REKEY=1h HARD=2h LOW=8 HIGH=32
-mfsd_conf office gpu-dc id-office id-gpu "$P1" "$P2" gpu.pins state-office >office.conf
-mfsd_conf gpu-dc office id-gpu id-office "$P2" "$P1" office.pins state-gpu-dc >gpu-dc.conf
+mfsd_pair_confs
 
 declare -A PID
-start() {	# NAME
-	"$MFSD" --config "$1.conf" --foreground --log-level debug >>"$1.log" 2>&1 &
-	PID[$1]=$!
-	PIDS+=("$!")
-}
+start() { mfsd_start "$1"; }
 ctl() { local n=$1; shift; "$MFSCTL" --socket "$n.sock" "$@"; }
 jctl() { local n=$1; shift; "$MFSCTL" --socket "$n.sock" --json "$@"; }
 pool() {	# NAME DIR -> depth
@@ -53,11 +41,6 @@ d=json.load(sys.stdin); print(d["peers"][0]["classes"][0]["pool"][sys.argv[1]])'
 field() {	# NAME python-expression on d
 	jctl "$1" status 2>/dev/null | python3 -c "import json,sys
 d=json.load(sys.stdin); c=d['peers'][0]['classes'][0]; print($2)" 2>/dev/null
-}
-wait_for() {	# SECONDS command...
-	local end=$((SECONDS + $1)); shift
-	while [ $SECONDS -lt $end ]; do "$@" && return 0; sleep 0.2; done
-	return 1
 }
 pools_full() {
 	for n in office gpu-dc; do

@@ -17,28 +17,16 @@ T=$(mktemp -d /tmp/mfsd-reload.XXXXXX)
 PIDS=()
 
 cleanup() {
-	for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
+	mfsd_kill_all
 	[ -n "${KEEP:-}" ] && echo "kept $T" || rm -rf "$T"
 }
 trap cleanup EXIT
 . "$HERE/lib.sh"
-check() { local what=$1; shift; if "$@"; then ok "$what"; else bad "$what"; fi; }
 
 cd "$T" || exit 1
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-declare -A PORT
-for n in office gpu-dc branch; do
-	p=$(free_port)
-	while [[ " ${PORT[*]} " == *" $p "* ]]; do p=$(free_port); done
-	PORT[$n]=$p
-done
-for n in office gpu-dc branch; do
-	"$MFSCTL" genid --id "$n" --dir "id-$n" --mceliece 460896 >"$n.pins" || exit 1
-done
-mkdir -m 700 psk
-"$MFSKEX" keygen --method psk --secret-key psk/office-gpu-dc.psk >/dev/null || exit 1
-
 . "$HERE/mfsd_conf.sh"
+declare -A PORT
+mfsd_nodes office gpu-dc branch
 CLASS=training REKEY=1h HARD=2h LOW=8 HIGH=16
 mfsd_conf office gpu-dc id-office id-gpu-dc "${PORT[office]}" "${PORT[gpu-dc]}" gpu-dc.pins state-office >office.conf
 mfsd_conf gpu-dc office id-gpu-dc id-office "${PORT[gpu-dc]}" "${PORT[office]}" office.pins state-gpu-dc >gpu-dc.conf
@@ -46,18 +34,24 @@ mfsd_conf branch office id-branch id-office "${PORT[branch]}" "${PORT[office]}" 
 cp office.conf office.conf.orig
 
 declare -A PID
-start() {
-	"$MFSD" --config "$1.conf" --foreground --log-level debug >>"$1.log" 2>&1 &
-	PID[$1]=$!
-	PIDS+=("$!")
-}
+start() { mfsd_start "$1"; }
 hup() { kill -HUP "${PID[$1]}"; }
 st() { "$MFSCTL" --socket "$1.sock" --json status 2>/dev/null | python3 -c "import json,sys
 d=json.load(sys.stdin); print($2)" 2>/dev/null; }
 peer() { echo "[p for p in d['peers'] if p['name']=='$1'][0]"; }
 klass() { echo "[c for c in $(peer "$1")['classes'] if c['name']=='$2'][0]"; }
-wait_for() { local end=$((SECONDS + $1)); shift
-	while [ $SECONDS -lt $end ]; do "$@" && return 0; sleep 0.2; done; return 1; }
+weights_class() {	# PEER: the section of a second class "weights" of PEER
+	cat <<CONF
+
+[class $1 weights]
+required = mceliece460896, psk
+optional = mlkem768
+min_pq = 2
+min_families = 2
+pool_low = 4
+pool_high = 8
+CONF
+}
 is() { [ "$(st "$2" "$3")" "$1" "$4" ]; }		# OP NAME EXPR VALUE
 ge() { local v; v=$(st "$1" "$2"); [ "${v:-0}" -ge "$3" ] 2>/dev/null; }	# NAME EXPR N
 pools_at() {	# NAME PEER CLASS N
@@ -94,29 +88,11 @@ check "restart-only change: the reason" bash -c "'$MFSCTL' --socket office.sock 
 # 3. valid changes on both sides: watermarks, rekey interval, a new class
 sed 's/^pool_low = 8/pool_low = 30/; s/^pool_high = 16/pool_high = 40/; s/^rekey_interval = 1h/rekey_interval = 30m/' \
 	gpu-dc.conf >gpu-dc.conf.new
-cat >>gpu-dc.conf.new <<CONF
-
-[class office weights]
-required = mceliece460896, psk
-optional = mlkem768
-min_pq = 2
-min_families = 2
-pool_low = 4
-pool_high = 8
-CONF
+weights_class office >>gpu-dc.conf.new
 cp office.conf.orig office.conf.base
 sed 's/^pool_low = 8/pool_low = 30/; s/^pool_high = 16/pool_high = 40/; s/^rekey_interval = 1h/rekey_interval = 30m/' \
 	office.conf.base >office.conf.new
-cat >>office.conf.new <<CONF
-
-[class gpu-dc weights]
-required = mceliece460896, psk
-optional = mlkem768
-min_pq = 2
-min_families = 2
-pool_low = 4
-pool_high = 8
-CONF
+weights_class gpu-dc >>office.conf.new
 mv office.conf.new office.conf
 mv gpu-dc.conf.new gpu-dc.conf
 hup office

@@ -19,39 +19,26 @@ LOOP=
 
 cleanup() {
 	[ -n "$LOOP" ] && kill "$LOOP" 2>/dev/null
-	for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
+	mfsd_kill_all
 	[ -n "${KEEP:-}" ] && echo "kept $T" || rm -rf "$T"
 }
 trap cleanup EXIT
 . "$HERE/lib.sh"
-check() { local what=$1; shift; if "$@"; then ok "$what"; else bad "$what"; fi; }
 
 cd "$T" || exit 1
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-P1=$(free_port) P2=$(free_port)
-while [ "$P2" = "$P1" ]; do P2=$(free_port); done
-
-"$MFSCTL" genid --id office --dir id-office --mceliece 460896 >office.pins || exit 1
-"$MFSCTL" genid --id gpu-dc --dir id-gpu --mceliece 460896 >gpu.pins || exit 1
-mkdir -m 700 psk
-"$MFSKEX" keygen --method psk --secret-key psk/office-gpu-dc.psk >/dev/null || exit 1
-
 . "$HERE/mfsd_conf.sh"
+mfsd_pair
+
 GRACE=${MFSD_ROTATE_GRACE:-15}
 CLASS=training REKEY=1h HARD=2h LOW=8 HIGH=32 NODE_EXTRA="static_key_grace = ${GRACE}s"
 # each side pins a copy of the other's public key, as deployed (docs/identity.md):
 # the owner destroys its own files after a rotation
 mkdir copy-office copy-gpu
 cp id-office/mceliece460896.pk copy-office/ && cp id-gpu/mceliece460896.pk copy-gpu/ || exit 1
-mfsd_conf office gpu-dc id-office copy-gpu "$P1" "$P2" gpu.pins state-office >office.conf
-mfsd_conf gpu-dc office id-gpu copy-office "$P2" "$P1" office.pins state-gpu-dc >gpu-dc.conf
+mfsd_pair_confs copy-gpu copy-office
 
 declare -A PID
-start() {
-	"$MFSD" --config "$1.conf" --foreground --log-level debug >>"$1.log" 2>&1 &
-	PID[$1]=$!
-	PIDS+=("$!")
-}
+start() { mfsd_start "$1"; }
 stop9() { kill -9 "${PID[$1]}" 2>/dev/null; wait "${PID[$1]}" 2>/dev/null; }
 ctl() { local n=$1; shift; "$MFSCTL" --socket "$n.sock" "$@"; }
 st() {	# NAME python-expression on d (the status JSON)
@@ -65,8 +52,6 @@ pin_prev() { st "$1" "d['peers'][0]['pins'][0]['previous']"; }
 exchanges() { st "$1" "d['peers'][0]['classes'][0]['exchanges']"; }
 pool() { st "$1" "d['peers'][0]['classes'][0]['pool']['$2']"; }
 counter() { st "$1" "d['counters']['$2']"; }
-wait_for() { local end=$((SECONDS + $1)); shift
-	while [ $SECONDS -lt $end ]; do "$@" && return 0; sleep 0.2; done; return 1; }
 pools_full() {
 	for n in office gpu-dc; do for d in outbound inbound; do
 		[ "$(pool $n $d)" -ge 32 ] 2>/dev/null || return 1; done; done

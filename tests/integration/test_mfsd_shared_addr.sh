@@ -17,28 +17,16 @@ T=$(mktemp -d /tmp/mfsd-shared.XXXXXX)
 PIDS=()
 
 cleanup() {
-	for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
+	mfsd_kill_all
 	[ -n "${KEEP:-}" ] && echo "kept $T" || rm -rf "$T"
 }
 trap cleanup EXIT
 . "$HERE/lib.sh"
-check() { local what=$1; shift; if "$@"; then ok "$what"; else bad "$what"; fi; }
 
 cd "$T" || exit 1
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-declare -A PORT
-for n in gpu-dc branch-1 branch-2 evil; do
-	p=$(free_port)
-	while [[ " ${PORT[*]} " == *" $p "* ]]; do p=$(free_port); done
-	PORT[$n]=$p
-done
-for n in gpu-dc branch-1 branch-2 evil; do
-	"$MFSCTL" genid --id "$n" --dir "id-$n" --mceliece 460896 >"$n.pins" || exit 1
-done
-mkdir -m 700 psk
-"$MFSKEX" keygen --method psk --secret-key psk/office-gpu-dc.psk >/dev/null || exit 1
-
 . "$HERE/mfsd_conf.sh"
+declare -A PORT
+mfsd_nodes gpu-dc branch-1 branch-2 evil
 CLASS=training REKEY=1h HARD=2h LOW=8 HIGH=16
 # the branches (and the intruder) each know gpu-dc; the smaller node id connects
 for n in branch-1 branch-2 evil; do
@@ -50,11 +38,7 @@ mfsd_conf gpu-dc branch-2 id-gpu-dc id-branch-2 "${PORT[gpu-dc]}" "${PORT[branch
 	sed -n '/^\[peer /,$p' >>gpu-dc.conf
 
 declare -A PID
-start() {
-	"$MFSD" --config "$1.conf" --foreground --log-level debug >>"$1.log" 2>&1 &
-	PID[$1]=$!
-	PIDS+=("$!")
-}
+start() { mfsd_start "$1"; }
 st() { "$MFSCTL" --socket "$1.sock" --json status 2>/dev/null | python3 -c "import json,sys
 d=json.load(sys.stdin); print($2)" 2>/dev/null; }
 peer_up() {	# NAME PEER
@@ -67,8 +51,6 @@ pool_full() {	# NAME PEER
 		[ "${v:-0}" -ge 16 ] 2>/dev/null || return 1
 	done
 }
-wait_for() { local end=$((SECONDS + $1)); shift
-	while [ $SECONDS -lt $end ]; do "$@" && return 0; sleep 0.2; done; return 1; }
 up_since() { st gpu-dc "[p['up_since'] for p in d['peers'] if p['name']=='$1'][0]"; }
 
 start gpu-dc

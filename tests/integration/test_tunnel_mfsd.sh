@@ -43,17 +43,10 @@ finish() {
 trap finish EXIT
 cd "$T" || exit 1
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-P1=$(free_port) P2=$(free_port)
-while [ "$P2" = "$P1" ]; do P2=$(free_port); done
-"$MFSCTL" genid --id office --dir id-office --mceliece 460896 >office.pins || exit 1
-"$MFSCTL" genid --id gpu-dc --dir id-gpu --mceliece 460896 >gpu.pins || exit 1
-mkdir -m 700 psk
-"$MFSKEX" keygen --method psk --secret-key psk/office-gpu-dc.psk >/dev/null || exit 1
 . "$HERE/mfsd_conf.sh"
+mfsd_pair
 CLASS=training REKEY=1h HARD=2h LOW=8 HIGH=32 PUSH=1 VOLUME=16MiB
-mfsd_conf office gpu-dc id-office id-gpu "$P1" "$P2" gpu.pins state-office >office.conf
-mfsd_conf gpu-dc office id-gpu id-office "$P2" "$P1" office.pins state-gpu-dc >gpu-dc.conf
+mfsd_pair_confs
 
 mstart() { "$MFSD" --config "$1.conf" --foreground >>"$1.mfsd.log" 2>&1 & MPID[$1]=$!; }
 cls() {
@@ -66,7 +59,6 @@ pools_full() {
 		[ "$(cls $n "c['pool']['$d']")" -ge 8 ] 2>/dev/null || return 1
 	done; done
 }
-wait_for() { local end=$((SECONDS + $1)); shift; while [ $SECONDS -lt $end ]; do "$@" && return 0; sleep 0.2; done; return 1; }
 
 mstart office
 mstart gpu-dc

@@ -122,6 +122,28 @@ static void expect_error(struct out *o, size_t i, enum pushwire_error code, bool
 	assert_int_equal(o->m[i].fatal, fatal);
 }
 
+/* What pc wrote starts with a fatal error code; pc is freed. */
+static void expect_fatal(struct push_conn *pc, enum pushwire_error code)
+{
+	struct out o;
+
+	take_out(pc, &o);
+	expect_error(&o, 0, code, true);
+	push_conn_free(pc);
+}
+
+/* A new connection (uid 0) that subscribed to the test class: direction dir, ahead keys ahead. */
+static struct push_conn *subscribed(uint8_t dir, uint8_t ahead)
+{
+	struct pushwire_msg m = pool_msg(PW_SUBSCRIBE);
+	struct push_conn *pc = hello(0, 0);
+
+	m.direction = dir;
+	m.ahead = ahead;
+	send_msg(pc, &m);
+	return pc;
+}
+
 static void test_hello_version(void **state)
 {
 	struct push_conn *pc;
@@ -230,17 +252,13 @@ static void test_allow(void **state)
 static void test_outbound_subscription(void **state)
 {
 	uint8_t out_ids[8 * 16];
-	struct pushwire_msg m = pool_msg(PW_SUBSCRIBE);
 	struct push_conn *pc, *pc2;
 	struct out o;
 
 	(void)state;
 	drain();
 	assert_int_equal(push_env_put(&env, 8, out_ids, NULL), 0);
-	pc = hello(0, 0);
-	m.direction = 0;
-	m.ahead = 2;
-	send_msg(pc, &m);
+	pc = subscribed(0, 2);
 	take_out(pc, &o);
 	assert_int_equal(o.n, 3);
 	assert_int_equal(o.m[0].type, PW_SUBSCRIBED);
@@ -252,8 +270,7 @@ static void test_outbound_subscription(void **state)
 	assert_int_equal(cls->subs[0].delivered, 2);
 
 	/* a second subscriber for the direction is busy; GET on a subscription is refused */
-	pc2 = hello(0, 0);
-	send_msg(pc2, &m);
+	pc2 = subscribed(0, 2);
 	take_out(pc2, &o);
 	expect_error(&o, 0, PWE_BUSY, false);
 	push_conn_free(pc2);
@@ -309,7 +326,6 @@ static void test_outbound_subscription(void **state)
 static void test_report_unknown_and_state(void **state)
 {
 	static const uint8_t other[16] = { 9 };
-	struct pushwire_msg m = pool_msg(PW_SUBSCRIBE);
 	struct push_conn *pc;
 	struct out o;
 
@@ -318,36 +334,24 @@ static void test_report_unknown_and_state(void **state)
 	/* a report on a request connection */
 	pc = hello(0, 0);
 	send_msg(pc, &(struct pushwire_msg){ .type = PW_IN_USE, .key_id = other });
-	take_out(pc, &o);
-	expect_error(&o, 0, PWE_STATE, true);
-	push_conn_free(pc);
+	expect_fatal(pc, PWE_STATE);
 	/* a report for a key not pushed here */
-	pc = hello(0, 0);
-	m.direction = 0;
-	m.ahead = 1;
-	send_msg(pc, &m);
+	pc = subscribed(0, 1);
 	take_out(pc, &o);
 	send_msg(pc, &(struct pushwire_msg){ .type = PW_INSTALLED, .key_id = other });
-	take_out(pc, &o);
-	expect_error(&o, 0, PWE_NO_KEY, true);
-	push_conn_free(pc);
+	expect_fatal(pc, PWE_NO_KEY);
 	/* a daemon message sent by a client; a malformed length */
 	pc = hello(0, 0);
 	send_msg(pc, &(struct pushwire_msg){ .type = PW_PEER_INSTALLED, .key_id = other });
-	take_out(pc, &o);
-	expect_error(&o, 0, PWE_STATE, true);
-	push_conn_free(pc);
+	expect_fatal(pc, PWE_STATE);
 	pc = hello(0, 0);
 	push_conn_input(pc, (const uint8_t *)"\xff\xff\xff\xff\x01", 5, NOW);
-	take_out(pc, &o);
-	expect_error(&o, 0, PWE_MALFORMED, true);
-	push_conn_free(pc);
+	expect_fatal(pc, PWE_MALFORMED);
 }
 
 static void test_inbound_subscription(void **state)
 {
 	uint8_t out_ids[4 * 16], in_ids[4 * 16];
-	struct pushwire_msg m = pool_msg(PW_SUBSCRIBE);
 	struct push_conn *pc;
 	struct out o;
 
@@ -357,10 +361,7 @@ static void test_inbound_subscription(void **state)
 	memset(out_ids, 0xee, 16);	/* not an inbound id here: skipped */
 	env.cf->hooks.taken(env.cf->hooks.arg, &env.cf->peers[0], cls, in_ids, 2, NOW);
 	env.cf->hooks.taken(env.cf->hooks.arg, &env.cf->peers[0], cls, out_ids, 1, NOW);
-	pc = hello(0, 0);
-	m.direction = 1;
-	m.ahead = 1;
-	send_msg(pc, &m);
+	pc = subscribed(1, 1);
 	take_out(pc, &o);
 	assert_int_equal(o.n, 3);
 	assert_int_equal(o.m[0].type, PW_SUBSCRIBED);
@@ -384,16 +385,12 @@ static void test_inbound_subscription(void **state)
 static void test_tick_expiry(void **state)
 {
 	uint8_t out_ids[2 * 16];
-	struct pushwire_msg m = pool_msg(PW_SUBSCRIBE);
 	struct push_conn *pc;
 	struct out o;
 
 	(void)state;
 	drain();
-	pc = hello(0, 0);
-	m.direction = 0;
-	m.ahead = 1;
-	send_msg(pc, &m);
+	pc = subscribed(0, 1);
 	take_out(pc, &o);
 	assert_int_equal(o.n, 1);	/* starved: SUBSCRIBED only */
 	assert_int_equal(push_env_put(&env, 2, out_ids, NULL), 0);
@@ -421,7 +418,6 @@ static void test_tick_expiry(void **state)
 static void test_revocation(void **state)
 {
 	uint8_t out_ids[2 * 16], more[2 * 16];
-	struct pushwire_msg m = pool_msg(PW_SUBSCRIBE);
 	struct push_conn *pc;
 	size_t withdrawn = 0;
 	struct out o;
@@ -429,10 +425,7 @@ static void test_revocation(void **state)
 	(void)state;
 	drain();
 	assert_int_equal(push_env_put(&env, 2, out_ids, NULL), 0);
-	pc = hello(0, 0);
-	m.direction = 0;
-	m.ahead = 1;
-	send_msg(pc, &m);
+	pc = subscribed(0, 1);
 	send_msg(pc, &(struct pushwire_msg){ .type = PW_IN_USE, .key_id = out_ids });
 	take_out(pc, &o);
 	assert_int_equal(o.n, 3);	/* SUBSCRIBED, KEY A, KEY B (A went into use) */
