@@ -44,8 +44,9 @@
  *
  * --async-commit stores on a writer thread (cf/commit.h) so that the fsync
  * does not stop the event loop; mfsd does not do that (yet).
- * --flush-answers makes the stored rows write after every answer of the
- * engine instead of once per read (more overlap, more writes and fsyncs). The no-store rows handle every whole envelope a read brought,
+ * The stored rows write every answer of the engine as soon as it is made,
+ * as mfsd; --write-per-read writes once per read instead (less CPU, but the
+ * two sides take turns on whole batches). The no-store rows handle every whole envelope a read brought,
  * then write all the answers at once; --flush-each writes after every
  * envelope there.
  *
@@ -143,7 +144,7 @@ static struct {
 	bool refs;
 	bool flush_each;
 	const char *log_level;
-	bool flush_answers;
+	bool write_per_read;
 	bool async_commit;
 	const char *only_set;
 	const char *only_mode;
@@ -805,8 +806,8 @@ static void cf_commit_collect(struct party *p, bool wait)
  * One event-loop turn of mfsd's loop: wait until the channel or the
  * writer thread has something; collect the batches the writer stored
  * (their COMMITs go out); read the channel until it would block, feeding
- * each read to the engine and writing its answers (after each one with
- * --flush-answers: cf_link_feed returns 1 after one); then the group commit of what
+ * each read to the engine and writing each answer as it comes (cf_link_feed
+ * returns 1 after one; once per read with --write-per-read); then the group commit of what
  * finished: cf_link_commit() and its COMMITs, as mfsd, or with
  * --async-commit cf_link_commit_begin() for the writer thread. -1: the
  * channel closed.
@@ -835,8 +836,8 @@ static int cf_read(struct party *p)
 		for (;;) {
 			if (r < 0)
 				bench_die("%s: cf_link_feed: %d (%s)", p->name, r, p->cp->last_error);
-			if (opt.flush_answers || r == 0)
-				cf_flush(p);	/* once per read, as mfsd; or after each answer */
+			if (!opt.write_per_read || r == 0)
+				cf_flush(p);	/* after each answer, as mfsd; or once per read */
 			if (r == 0)
 				break;
 			r = cf_link_feed(p->cp, NULL, 0, time(NULL));
@@ -1513,8 +1514,8 @@ static void usage(FILE *f)
 		"  --dir DIR        where the stores and identities go (default $TMPDIR or /tmp;\n"
 		"                   must be a disk, not tmpfs, for the fsync cost to count)\n"
 		"  --flush-each     no-store rows: write after every envelope (default: after each read)\n"
-		"  --flush-answers  stored rows: write after every answer of the engine, not once\n"
-		"                   per read as mfsd (more overlap, more writes and fsyncs)\n"
+		"  --write-per-read stored rows: write the engine's answers once per read, not\n"
+		"                   after each answer as mfsd (less CPU, less overlap)\n"
 		"  --async-commit   stored rows: store each turn's exchanges on a writer thread\n"
 		"                   (cf_link_commit_begin/end, cf/commit.h) instead of on the\n"
 		"                   event loop's thread as mfsd does (cf_link_commit)\n"
@@ -1542,7 +1543,7 @@ int main(int argc, char **argv)
 		{ "markdown", no_argument, NULL, O_MD },
 		{ "flush-each", no_argument, NULL, O_FLUSH },
 		{ "log-level", required_argument, NULL, O_LOG },
-		{ "flush-answers", no_argument, NULL, O_BATCH },
+		{ "write-per-read", no_argument, NULL, O_BATCH },
 		{ "async-commit", no_argument, NULL, O_SYNCC },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
@@ -1569,7 +1570,7 @@ int main(int argc, char **argv)
 		case O_MD: opt.markdown = true; break;
 		case O_FLUSH: opt.flush_each = true; break;
 		case O_LOG: opt.log_level = optarg; break;
-		case O_BATCH: opt.flush_answers = true; break;
+		case O_BATCH: opt.write_per_read = true; break;
 		case O_SYNCC: opt.async_commit = true; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
