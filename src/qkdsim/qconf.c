@@ -28,6 +28,7 @@ struct parser {
 	struct qconf_error *err;
 	const char *name, *dir;
 	unsigned line;
+	unsigned sec_line;	/* the line of the current section header */
 	enum section sec;
 	/* What the current [node]/[link] section has set. */
 	bool have_nodes, have_rate;
@@ -333,6 +334,10 @@ static int set_link(struct parser *p, const char *k, size_t kn, const char *v, s
 /* The end of a [node] or [link] section: check what it must have. */
 static int close_section(struct parser *p)
 {
+	unsigned line = p->line;
+
+	/* A missing key is reported at the header of its section. */
+	p->line = p->sec_line;
 	if (p->sec == SEC_NODE) {
 		struct qconf_node *nd = &p->c->nodes[p->c->n_nodes - 1];
 
@@ -346,6 +351,7 @@ static int close_section(struct parser *p)
 		if (!p->have_rate)
 			return fail(p, "[link %s]: rate missing", l->name);
 	}
+	p->line = line;
 	return 0;
 }
 
@@ -364,6 +370,7 @@ static int section(struct parser *p, const char *s, size_t n)
 	an = n - kn;
 	trim(&arg, &an);
 	p->have_nodes = p->have_rate = false;
+	p->sec_line = p->line;
 	if (kn == 6 && memcmp(s, "qkdsim", 6) == 0 && an == 0) {
 		if (p->seen_qkdsim)
 			return fail(p, "[qkdsim] given twice");
