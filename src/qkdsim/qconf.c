@@ -210,6 +210,8 @@ static int set_qkdsim(struct parser *p, const char *k, size_t kn, const char *v,
 #define KEY(s) (kn == sizeof(s) - 1 && memcmp(k, s, kn) == 0)
 	if (KEY("control"))
 		return parse_path(p, c->control, sizeof(c->control), v, vn, "control");
+	if (KEY("ca"))
+		return parse_path(p, c->ca, sizeof(c->ca), v, vn, "ca");
 	if (KEY("seed")) {
 		if (vn != 2 * QCONF_SEED_LEN || hex_decode(c->seed, QCONF_SEED_LEN, v, vn) < 0)
 			return fail(p, "seed: want %d hex digits", 2 * QCONF_SEED_LEN);
@@ -252,6 +254,10 @@ static int set_node(struct parser *p, const char *k, size_t kn, const char *v, s
 		return copy_name(p, nd->kme_id, v, vn, "kme_id");
 	if (KEY("ksa_listen"))
 		return parse_listen(p, nd->ksa_listen, sizeof(nd->ksa_listen), v, vn);
+	if (KEY("ksa_cert"))
+		return parse_path(p, nd->ksa_cert, sizeof(nd->ksa_cert), v, vn, "ksa_cert");
+	if (KEY("ksa_key"))
+		return parse_path(p, nd->ksa_key, sizeof(nd->ksa_key), v, vn, "ksa_key");
 	if (KEY("sae")) {
 		/* One or more names separated by spaces or commas. */
 		size_t i = 0;
@@ -343,6 +349,8 @@ static int close_section(struct parser *p)
 
 		if (!nd->kme_id[0])
 			return fail(p, "[node %s]: kme_id missing", nd->name);
+		if (nd->ksa_listen[0] && (!nd->ksa_cert[0] || !nd->ksa_key[0]))
+			return fail(p, "[node %s]: ksa_listen needs ksa_cert and ksa_key", nd->name);
 	} else if (p->sec == SEC_LINK) {
 		struct qconf_link *l = &p->c->links[p->c->n_links - 1];
 
@@ -509,6 +517,9 @@ static int finish(struct parser *p)
 						return fail(p, "SAE '%s' attached twice", id);
 		}
 	}
+	for (size_t i = 0; i < c->n_nodes; i++)
+		if (c->nodes[i].ksa_listen[0] && !c->ca[0])
+			return fail(p, "[qkdsim]: ca (the SAEs' certificate authority) is needed by ksa_listen");
 	if (!c->max_key_per_request)
 		c->max_key_per_request = 128;
 	if (!c->tick_ms)

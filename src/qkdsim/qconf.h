@@ -41,7 +41,9 @@ struct qconf_node {
 	char kme_id[QCONF_NAME_MAX + 1];
 	char saes[QCONF_MAX_SAES][QCONF_NAME_MAX + 1];
 	size_t n_saes;
-	char ksa_listen[64];	/* host:port of the node's ETSI 014 server, "" if none */
+	char ksa_listen[64];	/* address:port of the node's ETSI 014 server, "" if none */
+	char ksa_cert[QCONF_PATH_MAX];	/* its certificate chain and key, PEM */
+	char ksa_key[QCONF_PATH_MAX];
 };
 
 struct qconf_link {
@@ -55,6 +57,7 @@ struct qconf_link {
 
 struct qconf {
 	char control[QCONF_PATH_MAX];	/* control socket path ("" = none) */
+	char ca[QCONF_PATH_MAX];	/* CA of the SAE client certificates (KSA mTLS) */
 	uint8_t seed[QCONF_SEED_LEN];
 	bool have_seed;			/* false: a random seed at start */
 	uint32_t key_size;		/* KSA default key size, bits */

@@ -15,6 +15,7 @@
 #include <event2/event.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,6 +31,7 @@
 #include "base/secret.h"
 #include "qkdsim/qconf.h"
 #include "qkdsim/qctl.h"
+#include "qkdsim/qksa.h"
 #include "qkdsim/qnet.h"
 
 enum { EX_OK = 0, EX_FAIL = 1, EX_USAGE = 2 };
@@ -62,6 +64,8 @@ static uint64_t mono_ms(void)
 
 struct sim {
 	struct qnet net;
+	pthread_mutex_t lock;		/* the network: the loop and the KSA workers */
+	struct qksa ksa[QCONF_MAX_NODES];
 	struct event_base *base;
 	struct event *tick_ev, *listen_ev, *sig_ev[2];
 	int listen_fd;
@@ -98,12 +102,16 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
+	pthread_mutex_lock(&s->lock);
 	r = qnet_tick(&s->net, mono_ms() - s->t0);
+	pthread_mutex_unlock(&s->lock);
 	if (r < 0) {
 		log_err("key generation failed: %s", mfs_strerror(r));
 		event_base_loopbreak(s->base);
 	}
+	pthread_mutex_lock(&s->lock);
 	log_new_events(s);
+	pthread_mutex_unlock(&s->lock);
 }
 
 static void conn_close(struct ctl_conn *c)
@@ -135,16 +143,19 @@ static void conn_answer(struct ctl_conn *c)
 	char err[160];
 
 	/* Bring the network up to date first, so status shows now. */
+	pthread_mutex_lock(&c->sim->lock);
 	qnet_tick(&c->sim->net, mono_ms() - c->sim->t0);
 	if (qctl_parse(c->buf, c->len, &req, err, sizeof(err)) < 0) {
 		int n = snprintf((char *)out, sizeof(out), "error: %s\n", err);
 
+		pthread_mutex_unlock(&c->sim->lock);
 		write_all(c->fd, out, (size_t)n);
 		log_notice("control: refused request: %s", err);
 		return;
 	}
 	qctl_run(&c->sim->net, &req, &w);
 	log_new_events(c->sim);
+	pthread_mutex_unlock(&c->sim->lock);
 	if (w.err && w.len == 0)
 		w.len = (size_t)snprintf((char *)out, sizeof(out), "error: response too large\n");
 	/* The client waits; a local socket takes 64 KiB without blocking for long. */
@@ -251,9 +262,29 @@ static int cmd_run(const char *config)
 		fprintf(stderr, "qkdsim: cannot build the network: %s\n", mfs_strerror(r));
 		return EX_FAIL;
 	}
+	pthread_mutex_init(&s.lock, NULL);
+	for (size_t i = 0; i < s.net.cfg->n_nodes; i++) {
+		char kerr[ETSI014_ERR_LEN] = "";
+
+		if (!s.net.cfg->nodes[i].ksa_listen[0])
+			continue;
+		if ((r = qksa_new(&s.ksa[i], &s.net, &s.lock, (int)i, kerr, sizeof(kerr))) < 0 ||
+		    (r = qksa_start(&s.ksa[i])) < 0) {
+			fprintf(stderr, "qkdsim: node %s: KSA on %s: %s\n", s.net.cfg->nodes[i].name,
+				s.net.cfg->nodes[i].ksa_listen, kerr[0] ? kerr : mfs_strerror(r));
+			for (size_t j = 0; j <= i; j++)
+				qksa_free(&s.ksa[j]);
+			qnet_free(&s.net);
+			return EX_FAIL;
+		}
+		log_notice("node %s: KSA (ETSI GS QKD 014) on %s, KME ID %s", s.net.cfg->nodes[i].name,
+			   s.net.cfg->nodes[i].ksa_listen, s.net.cfg->nodes[i].kme_id);
+	}
 	if ((s.listen_fd = open_control(s.net.cfg->control)) < 0) {
 		fprintf(stderr, "qkdsim: %s: cannot listen: %s\n", s.net.cfg->control,
 			strerror(-s.listen_fd));
+		for (size_t j = 0; j < QCONF_MAX_NODES; j++)
+			qksa_free(&s.ksa[j]);
 		qnet_free(&s.net);
 		return EX_FAIL;
 	}
@@ -287,6 +318,8 @@ static int cmd_run(const char *config)
 	if (s.base)
 		event_base_free(s.base);
 	close(s.listen_fd);
+	for (size_t j = 0; j < QCONF_MAX_NODES; j++)
+		qksa_free(&s.ksa[j]);
 	qnet_free(&s.net);
 	return r < 0 ? EX_FAIL : EX_OK;
 }
