@@ -270,6 +270,12 @@ static bool qkd_usable_cb(void *arg)
 	return qkd_state(arg, NULL, NULL, 0) == CF_QKD_OK;
 }
 
+void cf_set_qkd(struct cf *cf, const struct cf_qkd_ops *ops, void *arg)
+{
+	cf->cfg.qkd = ops;
+	cf->cfg.qkd_arg = arg;
+}
+
 bool cf_class_uses_qkd(const struct cf_class *c)
 {
 	for (size_t i = 0; i < c->cfg.policy.n_required; i++)

@@ -278,6 +278,8 @@ size_t cf_class_degraded(struct cf *cf, struct cf_peer *p, struct cf_class *c, i
 int cf_qkd_share(struct cf_peer *p, const char *kme_id, const char *master_sae,
 		 const uint8_t (*ids)[CF_QKD_ID_LEN], size_t n);
 int cf_qkd_ack(struct cf_peer *p, const uint8_t (*ids)[CF_QKD_ID_LEN], size_t n);
+/* Attach the daemon's KME client after cf_new() (ops borrowed; NULL: none). */
+void cf_set_qkd(struct cf *cf, const struct cf_qkd_ops *ops, void *arg);
 /* Whether a class lists qkd014 (required or optional). */
 bool cf_class_uses_qkd(const struct cf_class *c);
 

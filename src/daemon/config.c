@@ -35,7 +35,7 @@
 #include "base/hex.h"
 #include "crypto/hash.h"
 
-#define SECTION_KEYS_MAX 16
+#define SECTION_KEYS_MAX 24
 
 enum section_kind {
 	SEC_NONE,
@@ -88,6 +88,11 @@ static const struct key_def node_keys[] = {
 	{"admin_socket", V_SOCKET_PATH, N(admin_socket), 0, 0, 0, false},
 	{"psk_dir", V_PATH, N(psk_dir), 0, 0, 0, false},
 	{"log_level", V_LOG_LEVEL, N(log_level), 0, 0, 0, false},
+	{"qkd_kme", V_ADDR, N(qkd_kme), 0, 0, 0, false},
+	{"qkd_sae_id", V_ID, N(qkd_sae_id), 0, 0, 0, false},
+	{"qkd_cert", V_PATH, N(qkd_cert), 0, 0, 0, false},
+	{"qkd_key", V_PATH, N(qkd_key), 0, 0, 0, false},
+	{"qkd_ca", V_PATH, N(qkd_ca), 0, 0, 0, false},
 };
 #undef N
 /* Indexes into node_keys used by the checks. */
@@ -106,6 +111,7 @@ static const struct key_def peer_keys[] = {
 	{"pin_mceliece6688128", V_PATH, P(mceliece[CONFIG_MCELIECE6688128].path), 0, 0, 0, false},
 	{"pin_mceliece6688128_sha3", V_SHA256, P(mceliece[CONFIG_MCELIECE6688128].sha3), 0, 0, 0,
 	 false},
+	{"qkd_sae_id", V_ID, P(qkd_sae_id), 0, 0, 0, false},
 };
 #undef P
 enum { PEER_CERT = 1, PEER_PIN_0 = 4 };	/* path, sha3 for each set */

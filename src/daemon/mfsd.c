@@ -38,6 +38,7 @@
 #include "base/secret.h"
 #include "cf/cf.h"
 #include "daemon/config.h"
+#include "daemon/qkd_client.h"
 #include "daemon/setup.h"
 #include "ops/admin.h"
 #include "proto/identity.h"
@@ -58,7 +59,7 @@
 #define MFSD_LINK_IDLE_MS 8000
 #define MFSD_WRITE_CHUNK 16384
 
-enum ev_kind { EV_LISTEN, EV_ADMIN_LISTEN, EV_SIGNAL, EV_CONN, EV_ADMIN };
+enum ev_kind { EV_LISTEN, EV_ADMIN_LISTEN, EV_SIGNAL, EV_CONN, EV_ADMIN, EV_QKD };
 
 struct ev {
 	enum ev_kind kind;
@@ -111,7 +112,8 @@ struct daemon {
 	struct peer_rt peers[CONFIG_MAX_PEERS];
 	size_t n_peers;
 	int ep;
-	struct ev listen_ev, admin_listen_ev, signal_ev;
+	struct ev listen_ev, admin_listen_ev, signal_ev, qkd_ev;
+	struct qkdc *qkd;		/* the qkd014 KME client, NULL without qkd_kme */
 	int listen_fd, admin_fd, sig_fd;
 	struct admin_conn *admins[MFSD_MAX_ADMIN];
 	char kek_path[PATH_MAX + 16], db_path[PATH_MAX + 16], revoked_path[PATH_MAX + 16];
@@ -696,6 +698,9 @@ static void run(struct daemon *d)
 		int64_t nms = now_ms(), wait_ms = 1000;
 		int n;
 
+		qkdc_process(d->qkd, nms);
+		if (d->qkd)
+			wait_ms = qkdc_wait_ms(d->qkd, nms);
 		cf_tick(d->cf, time(NULL));
 		for (size_t i = 0; i < d->n_peers; i++) {
 			struct peer_rt *p = &d->peers[i];
@@ -767,6 +772,8 @@ static void run(struct daemon *d)
 			case EV_ADMIN:
 				admin_event(d, (struct admin_conn *)ev, evs[i].events);
 				break;
+			case EV_QKD:	/* qkdc_process() at the top of the loop */
+				break;
 			}
 		}
 		conn_reap(d);
@@ -799,6 +806,7 @@ static void daemon_free(struct daemon *d)
 		close(d->sig_fd);
 	if (d->ep >= 0)
 		close(d->ep);
+	qkdc_free(d->qkd);
 	cf_free(d->cf);
 	store_close(d->st);
 	mfsd_keys_free(d->keys);
@@ -880,8 +888,17 @@ int main(int argc, char **argv)
 	}
 	for (size_t i = 0; i < d.n_peers; i++)
 		d.peers[i].cp = &d.cf->peers[i];
+	if ((r = qkdc_new(d.cfg, d.cf, d.st, &d.qkd)) < 0) {
+		log_err("QKD client: %s", mfs_strerror(r));
+		goto out;
+	}
 	if ((d.ep = epoll_create1(EPOLL_CLOEXEC)) < 0) {
 		r = -errno;
+		goto out;
+	}
+	d.qkd_ev.kind = EV_QKD;
+	if (d.qkd && (r = ep_set(&d, qkdc_fd(d.qkd), &d.qkd_ev, EPOLLIN, true)) < 0) {
+		log_err("startup: %s", mfs_strerror(r));
 		goto out;
 	}
 	if ((r = open_signals(&d)) < 0 || (r = open_listen(&d)) < 0 || (r = open_admin(&d)) < 0) {
