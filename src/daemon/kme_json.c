@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <jansson.h>
+#include <malloc.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,26 +12,22 @@
 
 #include "etsi014/etsi014.h"
 
-/* jansson allocations carry their size in front, so that free can wipe them. */
+/*
+ * jansson's memory is wiped when jansson frees it. The block size comes
+ * from malloc_usable_size(), not from a header, so memory jansson hands out
+ * (json_dumps() strings) can still be released with plain free().
+ */
 static void *wipe_malloc(size_t n)
 {
-	size_t *p = malloc(sizeof(size_t) + n);
-
-	if (!p)
-		return NULL;
-	*p = n;
-	return p + 1;
+	return malloc(n);
 }
 
 static void wipe_free(void *ptr)
 {
-	size_t *p;
-
 	if (!ptr)
 		return;
-	p = (size_t *)ptr - 1;
-	mfs_wipe(ptr, *p);
-	free(p);
+	mfs_wipe(ptr, malloc_usable_size(ptr));
+	free(ptr);
 }
 
 void kme_json_init(void)

@@ -760,10 +760,12 @@ int qkdc_new(const struct config *cfg, struct cf *cf, struct store *st, struct q
 		qp = &q->peers[q->n++];
 		qp->cp = cf_peer_by_name(cf, cfg->peers[i].name);
 		snprintf(qp->sae, sizeof(qp->sae), "%s", cfg->peers[i].qkd_sae_id);
-		/* Until the first Status answers, this node has not seen its KME work. */
-		qp->st = CF_QKD_OUTAGE;
-		qp->since = time(NULL);
-		snprintf(qp->why, sizeof(qp->why), "KME %.100s not reached yet", q->base);
+		/*
+		 * Presumed working until this node sees otherwise (two failed
+		 * polls): exchanges wait (bounded, CF_QKD_WAIT_S) for the first
+		 * keys rather than start without QKD.
+		 */
+		qp->st = CF_QKD_OK;
 	}
 	cf_set_qkd(cf, &ops, q);
 	log_notice("QKD: ETSI 014 client for KME %s as SAE %s, %zu peer(s)", q->base, nd->qkd_sae_id,
