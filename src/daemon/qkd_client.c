@@ -233,7 +233,9 @@ static struct xfer *xfer_new(struct qkdc *q, struct qpeer *qp, enum xkind kind, 
 	curl_easy_setopt(x->easy, CURLOPT_PRIVATE, x);
 	if (post) {
 		snprintf(x->req, sizeof(x->req), "%s", post);
-		x->hdrs = curl_slist_append(NULL, "Content-Type: application/json");
+		/* no "Expect: 100-continue" round trip for larger bodies */
+		x->hdrs = curl_slist_append(curl_slist_append(NULL, "Content-Type: application/json"),
+					    "Expect:");
 		curl_easy_setopt(x->easy, CURLOPT_HTTPHEADER, x->hdrs);
 		curl_easy_setopt(x->easy, CURLOPT_POSTFIELDS, x->req);
 		curl_easy_setopt(x->easy, CURLOPT_POSTFIELDSIZE, (long)strlen(x->req));

@@ -195,7 +195,7 @@ static int parse_listen(struct parser *p, char *dst, size_t cap, const char *s, 
 	}
 	if (colon == n || colon == 0 || n >= cap)
 		return fail(p, "ksa_listen: want host:port");
-	if (parse_u64(p, s + colon + 1, n - colon - 1, 1, 65535, false, "ksa_listen port", &port))
+	if (parse_u64(p, s + colon + 1, n - colon - 1, 0, 65535, false, "ksa_listen port", &port))
 		return -EINVAL;
 	memcpy(dst, s, n);
 	dst[n] = '\0';

@@ -34,7 +34,7 @@
 #define QCONF_DEFAULT_KEY_SIZE 256	/* bits */
 #define QCONF_DEFAULT_POOL_BITS (1U << 20)
 #define QCONF_RATE_MAX 1000000000ULL	/* 1 Gbit/s */
-#define QCONF_POOL_BITS_MAX (64U << 20)	/* 8 MiB of link key per link end */
+#define QCONF_POOL_BITS_MAX (8U << 20)	/* 1 MiB of link key per link end (SECRET_MAX_LEN) */
 
 struct qconf_node {
 	char name[QCONF_NAME_MAX + 1];

@@ -277,8 +277,9 @@ static int cmd_run(const char *config)
 			qnet_free(&s.net);
 			return EX_FAIL;
 		}
-		log_notice("node %s: KSA (ETSI GS QKD 014) on %s, KME ID %s", s.net.cfg->nodes[i].name,
-			   s.net.cfg->nodes[i].ksa_listen, s.net.cfg->nodes[i].kme_id);
+		log_notice("node %s: KSA (ETSI GS QKD 014) on %s (port %u), KME ID %s",
+			   s.net.cfg->nodes[i].name, s.net.cfg->nodes[i].ksa_listen,
+			   etsi014_server_port(s.ksa[i].srv), s.net.cfg->nodes[i].kme_id);
 	}
 	if ((s.listen_fd = open_control(s.net.cfg->control)) < 0) {
 		fprintf(stderr, "qkdsim: %s: cannot listen: %s\n", s.net.cfg->control,
