@@ -15,7 +15,9 @@
 #                the same run (takes ~5-8 minutes, half of it mceliece-speed; see
 #                docs/performance.md); then build/bench/exchange: full exchanges
 #                per second and CPU per exchange, two parties on real TLS and
-#                SQLite, persistent channel and new TLS per exchange (~5 min).
+#                SQLite, persistent channel and new TLS per exchange (~5 min);
+#                then build/bench/qkd: QKD relay latency against hop count and
+#                keys/s through the qkdsim KSA over HTTPS (~1 min, docs/qkdsim.md).
 #                Not part of make check.
 #   make deps    scripts/install-deps
 #   make clean   remove build/ and build-san/
@@ -31,6 +33,7 @@ FUZZ_SECONDS ?= 60
 FUZZ_TARGETS ?=
 BENCH_ARGS ?=
 BENCH_EXCHANGE_ARGS ?=
+BENCH_QKD_ARGS ?=
 export JOBS MESON_OPTS FUZZ_SECONDS FUZZ_TARGETS
 
 .PHONY: all deps build check demo fuzz bench clean
@@ -63,6 +66,7 @@ bench: deps
 	@scripts/build
 	@build/bench/kex $(BENCH_ARGS)
 	@build/bench/exchange $(BENCH_EXCHANGE_ARGS)
+	@build/bench/qkd $(BENCH_QKD_ARGS)
 
 clean:
 	rm -rf build build-san
