@@ -36,10 +36,10 @@
  * number their own exchanges independently; xid 0 carries link messages
  * (REVOKE, REVOKE_ACK, WANT, RESTORE, PING, HELD, QKD_IDS, QKD_READY).
  *
- * QKD key-ID sharing (qkd014, docs/qkd014.md): kind 9 QKD_IDS: body vec8
+ * QKD key-ID sharing (qkd014, docs/qkd014.md): kind 20 QKD_IDS: body vec8
  * KME ID ‖ vec8 master SAE ID ‖ u16 n ‖ n × 16-byte key IDs (1 <= n <=
  * CF_QKD_IDS_MAX), sent by a master after enc_keys: the slave fetches them
- * with dec_keys; kind 10 QKD_READY: body u16 n ‖ n × 16-byte key IDs, the
+ * with dec_keys; kind 21 QKD_READY: body u16 n ‖ n × 16-byte key IDs, the
  * slave's answer naming the IDs it now holds. A master uses a key in an
  * exchange only after its QKD_READY, so the synchronous exchange never
  * waits for a KME.
@@ -77,8 +77,8 @@ enum cf_env_kind {
 	CF_ENV_RESTORE = 4,
 	CF_ENV_PING = 5,
 	CF_ENV_HELD = 6,
-	CF_ENV_QKD_IDS = 9,
-	CF_ENV_QKD_READY = 10,
+	CF_ENV_QKD_IDS = 20,	/* 9..19 left to other link messages (push, rotation) */
+	CF_ENV_QKD_READY = 21,
 };
 #define CF_QKD_IDS_MAX 64		/* key IDs in one QKD_IDS / QKD_READY */
 #define CF_QKD_ID_LEN 16		/* = KEX_QKD_KEY_ID_LEN */
