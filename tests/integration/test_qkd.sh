@@ -140,7 +140,17 @@ both() { "$@" office && "$@" gpu-dc; }
 sim() { "$QKDSIM" status --json --socket qkdsim.sock; }
 simf() { sim | python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
 
+# the qkdsim command line
+check "qkdsim check accepts the configuration" "$QKDSIM" check --config qkdsim.conf
+printf '[node a]\nkme_id = k\n[link x]\nnodes = a b\nrate = 1k\nqber = 12.345\n' >bad.conf
+check "qkdsim check names file:line and the reason" \
+	bash -c "'$QKDSIM' check --config bad.conf 2>&1 | grep -q 'bad.conf:6: qber: not a percentage'"
+check "qkdsim status without a simulator: a clear error" \
+	bash -c "! '$QKDSIM' status --socket nosuch.sock 2>err; grep -q 'is .qkdsim run. running' err"
+
 start_qkdsim qkdsim.conf || { bad "qkdsim starts"; exit 1; }
+check "eavesdrop on an unknown link: refused" \
+	bash -c "! '$QKDSIM' eavesdrop nosuch on --socket qkdsim.sock 2>err && grep -q \"unknown link 'nosuch'\" err"
 start office
 start gpu-dc
 
