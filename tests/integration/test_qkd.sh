@@ -146,7 +146,7 @@ printf '[node a]\nkme_id = k\n[link x]\nnodes = a b\nrate = 1k\nqber = 12.345\n'
 check "qkdsim check names file:line and the reason" \
 	bash -c "'$QKDSIM' check --config bad.conf 2>&1 | grep -q 'bad.conf:6: qber: not a percentage'"
 check "qkdsim status without a simulator: a clear error" \
-	bash -c "! '$QKDSIM' status --socket nosuch.sock 2>err; grep -q 'is .qkdsim run. running' err"
+	bash -c "'$QKDSIM' status --socket nosuch.sock 2>err && exit 1; grep -q 'is .qkdsim run. running' err"
 
 start_qkdsim qkdsim.conf || { bad "qkdsim starts"; exit 1; }
 check "eavesdrop on an unknown link: refused" \
