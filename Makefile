@@ -25,7 +25,8 @@
 # Variables: MESON_OPTS="-Dmceliece=disabled ..." (extra meson options),
 # JOBS (default: number of CPUs), FUZZ_SECONDS (default 60), FUZZ_TARGETS,
 # BENCH_ARGS (passed to build/bench/kex, e.g. "--markdown --no-mceliece-speed"),
-# BENCH_EXCHANGE_ARGS (passed to build/bench/exchange, e.g. "--markdown --reps 3").
+# BENCH_EXCHANGE_ARGS (passed to build/bench/exchange, e.g. "--markdown --reps 3"),
+# BENCH_PUSH_ARGS (passed to build/bench/push, e.g. "--markdown --keys 5000").
 
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 MESON_OPTS ?=
@@ -67,6 +68,7 @@ bench: deps
 	@build/bench/kex $(BENCH_ARGS)
 	@build/bench/exchange $(BENCH_EXCHANGE_ARGS)
 	@build/bench/qkd $(BENCH_QKD_ARGS)
+	@build/bench/push $(BENCH_PUSH_ARGS)
 
 clean:
 	rm -rf build build-san

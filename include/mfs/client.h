@@ -119,7 +119,8 @@ enum mfs_client_retire_reason {
 	MFS_CLIENT_RETIRE_VOLUME = 1,		/* reported usage reached the class's rekey_volume */
 	MFS_CLIENT_RETIRE_SOFT_EXPIRY = 2,	/* past soft expiry: switch to the next key */
 	MFS_CLIENT_RETIRE_HARD_EXPIRY = 3,	/* past hard expiry: must not be used at all */
-	MFS_CLIENT_RETIRE_WITHDRAWN = 4,	/* reserved (method revoked); not sent by v1 */
+	MFS_CLIENT_RETIRE_WITHDRAWN = 4,	/* derived with a revoked method: drop it now
+						   (an unused outbound key is replaced) */
 };
 
 enum mfs_client_event_type {

@@ -21,6 +21,7 @@
 
 _Static_assert(CF_TEXT_MAX == MSG_TEXT_MAX, "CF_TEXT_MAX");
 _Static_assert(CF_FRAME_MAX == MSG_FRAME_MAX, "CF_FRAME_MAX");
+_Static_assert(CF_KEY_ID_LEN == STORE_KEY_ID_LEN, "CF_KEY_ID_LEN");
 
 struct cf_xchg {
 	uint32_t xid;			/* without CF_XID_SENDER */
@@ -770,6 +771,9 @@ static int revoke_apply(struct cf *cf, uint16_t method, const char *origin, cons
 					    p->cfg.name, c->cfg.policy.name, method_name(method));
 		}
 	}
+	/* delivered keys derived with it: the push layer retires them at its subscribers */
+	if (cf->hooks.revoked)
+		cf->hooks.revoked(cf->hooks.arg, method, now);
 	if (ret_withdrawn)
 		*ret_withdrawn = (size_t)n;
 	return 0;
@@ -1161,6 +1165,76 @@ int cf_qkd_ack(struct cf_peer *p, const uint8_t (*ids)[CF_QKD_ID_LEN], size_t n)
 	return env_send(p, CF_ENV_QKD_READY, 0, buf, 2 + n * CF_QKD_ID_LEN);
 }
 
+/* TAKEN / INSTALLED (the lengths are checked by the caller): hand them to the push layer. */
+static int on_push_env(struct cf_peer *p, uint8_t kind, const uint8_t *e, size_t len, int64_t now)
+{
+	struct cf *cf = p->cf;
+	char name[256];
+	struct cf_class *c;
+	size_t nl = e[0];
+
+	memcpy(name, e + 1, nl);
+	name[nl] = '\0';
+	if (!(c = cf_class_by_name(p, name))) {
+		snprintf(p->last_error, sizeof(p->last_error), "%s for unknown class",
+			 kind == CF_ENV_TAKEN ? "TAKEN" : "INSTALLED");
+		return -EBADMSG;
+	}
+	if (kind == CF_ENV_TAKEN) {
+		size_t n = e[1 + nl];
+
+		if (len != 2 + nl + n * CF_KEY_ID_LEN)
+			return -EBADMSG;
+		if (cf->hooks.taken)
+			cf->hooks.taken(cf->hooks.arg, p, c, e + 2 + nl, n, now);
+	} else {
+		if (len != 1 + nl + CF_KEY_ID_LEN)
+			return -EBADMSG;
+		if (cf->hooks.installed)
+			cf->hooks.installed(cf->hooks.arg, p, c, e + 1 + nl, now);
+	}
+	return 0;
+}
+
+void cf_set_hooks(struct cf *cf, const struct cf_hooks *h)
+{
+	if (h)
+		cf->hooks = *h;
+	else
+		memset(&cf->hooks, 0, sizeof(cf->hooks));
+}
+
+int cf_send_taken(struct cf_peer *p, const struct cf_class *c, const uint8_t *ids, size_t n)
+{
+	uint8_t b[2 + POLICY_NAME_MAX + CF_TAKEN_MAX * CF_KEY_ID_LEN];
+	size_t nl = strlen(c->cfg.policy.name);
+
+	if (!p->up)
+		return -ENOTCONN;
+	if (n == 0 || n > CF_TAKEN_MAX || nl > POLICY_NAME_MAX)
+		return -EINVAL;
+	b[0] = (uint8_t)nl;
+	memcpy(b + 1, c->cfg.policy.name, nl);
+	b[1 + nl] = (uint8_t)n;
+	memcpy(b + 2 + nl, ids, n * CF_KEY_ID_LEN);
+	return env_send(p, CF_ENV_TAKEN, 0, b, 2 + nl + n * CF_KEY_ID_LEN);
+}
+
+int cf_send_installed(struct cf_peer *p, const struct cf_class *c, const uint8_t *id)
+{
+	uint8_t b[1 + POLICY_NAME_MAX + CF_KEY_ID_LEN];
+	size_t nl = strlen(c->cfg.policy.name);
+
+	if (!p->up)
+		return -ENOTCONN;
+	if (nl > POLICY_NAME_MAX)
+		return -EINVAL;
+	b[0] = (uint8_t)nl;
+	memcpy(b + 1, c->cfg.policy.name, nl);
+	memcpy(b + 1 + nl, id, CF_KEY_ID_LEN);
+	return env_send(p, CF_ENV_INSTALLED, 0, b, 1 + nl + CF_KEY_ID_LEN);
+}
+
 int cf_link_input(struct cf_peer *p, const uint8_t *data, size_t len, int64_t now)
 {
 	while (len > 0) {
@@ -1245,6 +1319,27 @@ int cf_link_input(struct cf_peer *p, const uint8_t *data, size_t len, int64_t no
 				body = 2 + n * CF_QKD_ID_LEN;
 				break;
 			}
+			case CF_ENV_TAKEN:
+			case CF_ENV_INSTALLED: {
+				size_t nl, n = 1;
+
+				if (avail < CF_ENV_HDR_LEN + 1)
+					goto more;
+				nl = e[CF_ENV_HDR_LEN];
+				if (e[0] == CF_ENV_TAKEN) {
+					if (avail < CF_ENV_HDR_LEN + 2 + nl)
+						goto more;
+					n = e[CF_ENV_HDR_LEN + 1 + nl];
+					if (n == 0 || n > CF_TAKEN_MAX)
+						r = -EBADMSG;
+					body = 2 + nl + n * CF_KEY_ID_LEN;
+				} else {
+					body = 1 + nl + CF_KEY_ID_LEN;
+				}
+				if (xid != 0)
+					r = -EBADMSG;
+				break;
+			}
 			default:
 				r = -EBADMSG;
 			}
@@ -1290,6 +1385,10 @@ int cf_link_input(struct cf_peer *p, const uint8_t *data, size_t len, int64_t no
 				break;
 			case CF_ENV_QKD_READY:
 				r = on_qkd_ready(p, e, body);
+				break;
+			case CF_ENV_TAKEN:
+			case CF_ENV_INSTALLED:
+				r = on_push_env(p, e[-CF_ENV_HDR_LEN], e, body, now);
 				break;
 			}
 			if (r < 0)

@@ -77,6 +77,9 @@ enum cf_env_kind {
 	CF_ENV_RESTORE = 4,
 	CF_ENV_PING = 5,
 	CF_ENV_HELD = 6,
+	CF_ENV_TAKEN = 7,	/* vec8 class ‖ u8 n ‖ n × key id: the sender's push subscriber
+				   was given these outbound keys (docs/push.md) */
+	CF_ENV_INSTALLED = 8,	/* vec8 class ‖ key id: the receiver's subscriber installed it */
 	CF_ENV_QKD_IDS = 20,	/* 9..19 left to other link messages (push, rotation) */
 	CF_ENV_QKD_READY = 21,
 };
@@ -87,6 +90,9 @@ enum cf_env_kind {
 #define CF_XID_SENDER 0x80000000U
 #define CF_HELD_MAX 256			/* exchange ids in one HELD (newest first) */
 #define CF_HELD_ID_LEN 16		/* = HS_KEY_ID_LEN: an exchange id */
+#define CF_TAKEN_MAX 64			/* key ids in one TAKEN */
+#define CF_KEY_ID_LEN 16		/* = STORE_KEY_ID_LEN */
+#define CF_SUB_CLIENT_MAX 32
 
 /* Configuration of one class (copied). */
 struct cf_class_cfg {
@@ -151,6 +157,25 @@ struct cf_config {
 struct cf_xchg;
 struct hs_static_key;	/* proto/handshake.h */
 
+/*
+ * What the push layer (src/push/) reports of the subscription of one
+ * direction of a class, for mfsctl status: kept here so that the admin API
+ * shows it without depending on that layer. Written only by src/push/.
+ */
+struct cf_sub_info {
+	bool active;
+	char client[CF_SUB_CLIENT_MAX + 1];	/* the name from HELLO */
+	uint32_t uid, pid;
+	int64_t since;
+	uint64_t delivered;			/* keys pushed on this subscription */
+	bool has_installed, has_in_use, has_peer_installed;
+	uint8_t installed[CF_KEY_ID_LEN];	/* newest acknowledged (INSTALLED) */
+	uint8_t in_use[CF_KEY_ID_LEN];		/* newest reported IN_USE */
+	uint8_t peer_installed[CF_KEY_ID_LEN];	/* newest the peer's subscriber installed */
+	int64_t in_use_since;
+	uint64_t bytes, packets;		/* usage of the in-use key */
+};
+
 struct cf_class {
 	struct cf_class_cfg cfg;
 	bool initiator;				/* elected (proto_is_initiator) */
@@ -182,6 +207,8 @@ struct cf_class {
 	int64_t qkd_reduced_since;
 	char qkd_why[CF_REASON_MAX];
 	int64_t qkd_wait_since;			/* initiator: due, waiting for a ready QKD key */
+	struct cf_sub_info subs[2];		/* push subscription per direction (status) */
+	uint64_t volume_rekeys;			/* rekeys asked by reported usage, this run */
 };
 
 struct cf_peer {
@@ -208,8 +235,25 @@ struct cf_revoked {
 	int64_t at;
 };
 
+/*
+ * Callbacks for the push layer: the link envelopes TAKEN and INSTALLED,
+ * called from cf_link_input() with the envelope's class and ids (pointers
+ * valid during the call), and revocations. They must not call
+ * cf_link_input().
+ */
+struct cf_hooks {
+	void *arg;
+	void (*taken)(void *arg, struct cf_peer *p, struct cf_class *c, const uint8_t *ids,
+		      size_t n, int64_t now);
+	void (*installed)(void *arg, struct cf_peer *p, struct cf_class *c, const uint8_t *id,
+			  int64_t now);
+	/* a method was revoked (here or by a peer), after its pool keys were withdrawn */
+	void (*revoked)(void *arg, uint16_t method, int64_t now);
+};
+
 struct cf {
 	struct cf_config cfg;
+	struct cf_hooks hooks;
 	struct store *st;			/* borrowed */
 	struct cf_peer peers[CF_MAX_PEERS];
 	size_t n_peers;
@@ -240,6 +284,17 @@ size_t cf_link_output(struct cf_peer *p, const uint8_t **ret);
 void cf_link_consume(struct cf_peer *p, size_t n);
 /* Queue a PING envelope (liveness of the link; -ENOTCONN when the link is down). */
 int cf_link_ping(struct cf_peer *p);
+
+/* Set the push layer's callbacks (copied); NULL clears them. */
+void cf_set_hooks(struct cf *cf, const struct cf_hooks *h);
+/*
+ * Queue a TAKEN envelope: n (1..CF_TAKEN_MAX) key ids (CF_KEY_ID_LEN bytes
+ * each, contiguous) of class c were given to a push subscriber. -ENOTCONN
+ * when the link is down (the push layer announces again on link-up).
+ */
+int cf_send_taken(struct cf_peer *p, const struct cf_class *c, const uint8_t *ids, size_t n);
+/* Queue an INSTALLED envelope for key id of class c; -ENOTCONN when down. */
+int cf_send_installed(struct cf_peer *p, const struct cf_class *c, const uint8_t *id);
 
 /* Start what is due. Returns the next time (seconds) cf_tick() should run. */
 int64_t cf_tick(struct cf *cf, int64_t now);

@@ -24,6 +24,7 @@
 #include "base/secret.h"
 #include "cli/cli_common.h"
 #include "cli/mfsctl_admin.h"
+#include "cli/mfsctl_key.h"
 #include "kex/kex.h"
 #include "proto/identity.h"
 #include "proto/policy.h"
@@ -339,6 +340,7 @@ static const struct cli_cmd commands[] = {
 	{ "rekey", "run a fresh exchange now: rekey PEER [CLASS]", mfsctl_cmd_rekey, mfsctl_help_rekey },
 	{ "method", "method list | revoke NAME --reason TEXT | restore NAME | usage NAME", mfsctl_cmd_method, mfsctl_help_method },
 	{ "audit", "the audit log of the key store", mfsctl_cmd_audit, mfsctl_help_audit },
+	{ "key", "key get | get-by-id | subscribe: keys from the push socket (libmfs-client)", mfsctl_cmd_key, mfsctl_help_key },
 };
 
 static void usage(FILE *f)

@@ -205,6 +205,27 @@ static void print_status(json_t *resp, bool classes)
 			       tstr(json_object_get(c, "next_rekey"), b2, sizeof(b2)),
 			       json_integer_value(json_object_get(c, "exchanges")),
 			       json_integer_value(json_object_get(c, "last_duration_ms")));
+			if (json_integer_value(json_object_get(c, "volume_rekeys")))
+				printf("    volume    %lld rekey(s) asked by reported usage\n",
+				       json_integer_value(json_object_get(c, "volume_rekeys")));
+			json_array_foreach(json_object_get(c, "subscriptions"), k, d) {
+				const char *inst = json_string_value(json_object_get(d, "installed"));
+				const char *use = json_string_value(json_object_get(d, "in_use"));
+
+				printf("    push      %s %s (uid %lld, pid %lld): %lld delivered\n"
+				       "              installed %s\n              in use    %s",
+				       json_string_value(json_object_get(d, "direction")),
+				       json_string_value(json_object_get(d, "client")),
+				       json_integer_value(json_object_get(d, "uid")),
+				       json_integer_value(json_object_get(d, "pid")),
+				       json_integer_value(json_object_get(d, "delivered")),
+				       inst ? inst : "-", use ? use : "-");
+				if (use)
+					printf(" (%lld bytes, %lld packets)",
+					       json_integer_value(json_object_get(d, "bytes")),
+					       json_integer_value(json_object_get(d, "packets")));
+				putchar('\n');
+			}
 			json_array_foreach(deg, k, d)
 				printf("    degraded: %s\n", json_string_value(d));
 		}

@@ -60,6 +60,8 @@ enum vtype {
 	V_DURATION,
 	V_SIZE,
 	V_COMBINER,
+	V_MODE,		/* octal permission bits */
+	V_PRINCIPALS,	/* uid:N / gid:N list */
 };
 
 struct key_def {
@@ -93,6 +95,10 @@ static const struct key_def node_keys[] = {
 	{"qkd_cert", V_PATH, N(qkd_cert), 0, 0, 0, false},
 	{"qkd_key", V_PATH, N(qkd_key), 0, 0, 0, false},
 	{"qkd_ca", V_PATH, N(qkd_ca), 0, 0, 0, false},
+	{"push_socket", V_SOCKET_PATH, N(push_socket), 0, 0, 0, false},
+	{"push_socket_mode", V_MODE, N(push_socket_mode), 0, 0, 0777, false},
+	{"push_socket_group", V_U32, N(push_socket_group), 0, 0, CONFIG_NO_GROUP - 1, false},
+	{"push_socket_owner", V_U32, N(push_socket_owner), 0, 0, CONFIG_NO_GROUP - 1, false},
 };
 #undef N
 /* Indexes into node_keys used by the checks. */
@@ -132,12 +138,14 @@ static const struct key_def class_keys[] = {
 	{"pool_low", V_U32, C(policy.pool_low), 0, 0, CONFIG_POOL_MAX - 1, false},
 	{"pool_high", V_U32, C(policy.pool_high), 0, 1, CONFIG_POOL_MAX, false},
 	{"psk_id", V_PSK_ID, C(psk_id), 0, 0, 0, false},
+	{"push_allow", V_PRINCIPALS, C(push_allow), offsetof(struct config_class, n_push_allow), 0,
+	 0, false},
 };
 #undef C
 enum {
 	CLASS_REQUIRED, CLASS_OPTIONAL, CLASS_MIN_PQ, CLASS_MIN_FAMILIES, CLASS_COMBINER,
 	CLASS_REKEY_INTERVAL, CLASS_REKEY_VOLUME, CLASS_HARD_LIFETIME, CLASS_POOL_LOW,
-	CLASS_POOL_HIGH, CLASS_PSK_ID,
+	CLASS_POOL_HIGH, CLASS_PSK_ID, CLASS_PUSH_ALLOW,
 };
 
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
@@ -459,6 +467,53 @@ static int parse_methods(struct parser *p, const struct key_def *k, const char *
 	return 0;
 }
 
+/* push_allow: "uid:N" or "gid:N", comma-separated, N decimal. */
+static int parse_principals(struct parser *p, const struct key_def *k, const char *v,
+			    struct config_principal *out, size_t *n_out)
+{
+	size_t n = 0;
+	const char *s = v;
+
+	for (;;) {
+		const char *comma = strchr(s, ','), *end = comma ? comma : s + strlen(s), *e;
+		struct config_principal pr;
+		uint64_t id;
+		size_t len;
+
+		while (s < end && (*s == ' ' || *s == '\t'))
+			s++;
+		while (end > s && (end[-1] == ' ' || end[-1] == '\t'))
+			end--;
+		len = (size_t)(end - s);
+		if (len == 0)
+			return fail(p, p->lineno, "%s: empty entry in '%s'", k->name, v);
+		if (len > 4 && !strncmp(s, "uid:", 4))
+			pr.kind = CONFIG_PRINCIPAL_UID;
+		else if (len > 4 && !strncmp(s, "gid:", 4))
+			pr.kind = CONFIG_PRINCIPAL_GID;
+		else
+			return fail(p, p->lineno, "%s: '%.*s' is not uid:N or gid:N", k->name,
+				    (int)(len > 40 ? 40 : len), s);
+		if (parse_number(s + 4, CONFIG_NO_GROUP - 1, &id, &e) < 0 || e != end)
+			return fail(p, p->lineno, "%s: '%.*s': N must be a number below 4294967295",
+				    k->name, (int)(len > 40 ? 40 : len), s);
+		pr.id = (uint32_t)id;
+		for (size_t i = 0; i < n; i++)
+			if (out[i].kind == pr.kind && out[i].id == pr.id)
+				return fail(p, p->lineno, "%s: '%.*s' listed twice", k->name,
+					    (int)len, s);
+		if (n >= CONFIG_PUSH_ALLOW_MAX)
+			return fail(p, p->lineno, "%s: more than %d entries", k->name,
+				    CONFIG_PUSH_ALLOW_MAX);
+		out[n++] = pr;
+		if (!comma)
+			break;
+		s = comma + 1;
+	}
+	*n_out = n;
+	return 0;
+}
+
 static int parse_value(struct parser *p, const struct key_def *k, void *obj, const char *v)
 {
 	uint8_t *field = (uint8_t *)obj + k->off;
@@ -549,6 +604,32 @@ static int parse_value(struct parser *p, const struct key_def *k, void *obj, con
 			return r;
 		memcpy(field, &n, sizeof(n));
 		return 0;
+	case V_MODE: {
+		size_t len = strlen(v);
+		uint32_t mode = 0;
+
+		if (len < 1 || len > 4)
+			return fail(p, p->lineno, "%s: '%s' is not an octal mode (e.g. 0660)", k->name,
+				    v);
+		for (size_t i = 0; i < len; i++) {
+			if (v[i] < '0' || v[i] > '7')
+				return fail(p, p->lineno, "%s: '%s' is not an octal mode (e.g. 0660)",
+					    k->name, v);
+			mode = mode * 8 + (uint32_t)(v[i] - '0');
+		}
+		if (mode > k->max)
+			return fail(p, p->lineno, "%s: %s is over 0777", k->name, v);
+		memcpy(field, &mode, sizeof(mode));
+		return 0;
+	}
+	case V_PRINCIPALS: {
+		size_t count = 0;
+
+		if ((r = parse_principals(p, k, v, (struct config_principal *)field, &count)) < 0)
+			return r;
+		memcpy((uint8_t *)obj + k->off_n, &count, sizeof(count));
+		return 0;
+	}
 	case V_COMBINER: {
 		enum combiner_mode mode;
 
@@ -1039,6 +1120,9 @@ static void node_defaults(struct config_node *node)
 	memcpy(node->admin_socket, CONFIG_DEFAULT_ADMIN_SOCKET, sizeof(CONFIG_DEFAULT_ADMIN_SOCKET));
 	memcpy(node->psk_dir, CONFIG_DEFAULT_PSK_DIR, sizeof(CONFIG_DEFAULT_PSK_DIR));
 	node->log_level = MFS_LOG_INFO;
+	node->push_socket_mode = CONFIG_DEFAULT_PUSH_MODE;
+	node->push_socket_group = CONFIG_NO_GROUP;
+	node->push_socket_owner = CONFIG_NO_GROUP;
 }
 
 int config_parse_string(const char *text, size_t len, const char *name,

@@ -50,6 +50,9 @@
 #define CONFIG_DEFAULT_STATE_DIR "/var/lib/mfsd"
 #define CONFIG_DEFAULT_ADMIN_SOCKET "/run/mfsd/admin.sock"
 #define CONFIG_DEFAULT_PSK_DIR "/etc/mfsd/psk"
+#define CONFIG_DEFAULT_PUSH_MODE 0600
+#define CONFIG_NO_GROUP UINT32_MAX		/* push_socket_group not set */
+#define CONFIG_PUSH_ALLOW_MAX 16		/* entries in push_allow */
 
 /* The Classic McEliece parameter sets a node holds static keys for. */
 enum config_mceliece {
@@ -104,11 +107,27 @@ struct config_node {
 	char qkd_cert[CONFIG_PATH_MAX];		/* client certificate and key, PEM */
 	char qkd_key[CONFIG_PATH_MAX];
 	char qkd_ca[CONFIG_PATH_MAX];		/* CA that signed the KME's certificate */
+	char push_socket[CONFIG_SOCKET_PATH_MAX];	/* docs/push.md; "" = none */
+	uint32_t push_socket_mode;		/* permission bits, <= 0777 */
+	uint32_t push_socket_group;		/* gid, or CONFIG_NO_GROUP */
+	uint32_t push_socket_owner;		/* uid, or CONFIG_NO_GROUP (not set) */
+};
+
+/* One entry of a class's push_allow list: who may get its keys (SO_PEERCRED). */
+enum config_principal_kind {
+	CONFIG_PRINCIPAL_UID = 1,
+	CONFIG_PRINCIPAL_GID = 2,
+};
+struct config_principal {
+	enum config_principal_kind kind;
+	uint32_t id;
 };
 
 struct config_class {
 	struct class_policy policy;		/* policy.name is the class name */
 	char psk_id[KEX_PSK_ID_MAX + 1];	/* set when the class has the psk method */
+	struct config_principal push_allow[CONFIG_PUSH_ALLOW_MAX];
+	size_t n_push_allow;			/* 0: only the daemon's own uid */
 	unsigned line;				/* of its [class] header */
 };
 

@@ -43,6 +43,7 @@
 #include "ops/admin.h"
 #include "proto/identity.h"
 #include "proto/tls.h"
+#include "push/push.h"
 #include "store/store.h"
 
 #define MFSD_MAX_ADMIN 16
@@ -59,7 +60,8 @@
 #define MFSD_LINK_IDLE_MS 8000
 #define MFSD_WRITE_CHUNK 16384
 
-enum ev_kind { EV_LISTEN, EV_ADMIN_LISTEN, EV_SIGNAL, EV_CONN, EV_ADMIN, EV_QKD };
+enum ev_kind { EV_LISTEN, EV_ADMIN_LISTEN, EV_SIGNAL, EV_CONN, EV_ADMIN, EV_PUSH_LISTEN, EV_PUSH,
+	       EV_QKD };
 
 struct ev {
 	enum ev_kind kind;
@@ -102,8 +104,20 @@ struct admin_conn {
 	uint32_t events;
 };
 
+/* A client of the push socket (docs/push.md); the protocol is src/push/. */
+struct push_sock {
+	struct ev ev;
+	int fd;
+	struct push_conn *pc;
+	uint32_t events;
+};
+
 struct daemon {
 	struct config *cfg;
+	struct push *push;
+	struct ev push_listen_ev;
+	int push_fd;
+	struct push_sock *pushes[PUSH_MAX_CONNS];
 	struct identity *idn;
 	struct store *st;
 	struct cf *cf;
@@ -120,6 +134,9 @@ struct daemon {
 	struct conn *dead;		/* closed connections, freed after each batch */
 	bool stop;
 };
+
+/* For conn_established(), which has no daemon pointer: the one push layer. */
+static struct push *d_push;
 
 static int64_t now_ms(void)
 {
@@ -266,6 +283,41 @@ static int open_admin(struct daemon *d)
 	}
 	d->admin_listen_ev.kind = EV_ADMIN_LISTEN;
 	return ep_set(d, d->admin_fd, &d->admin_listen_ev, EPOLLIN, true);
+}
+
+static int open_push(struct daemon *d)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	const char *path = d->cfg->node.push_socket;
+	mode_t old;
+	int r;
+
+	if (!path[0])
+		return 0;	/* no push socket configured */
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return -ENAMETOOLONG;
+	memcpy(sa.sun_path, path, strlen(path) + 1);
+	d->push_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (d->push_fd < 0)
+		return -errno;
+	unlink(path);	/* a stale socket of an earlier run */
+	old = umask(0177);
+	r = bind(d->push_fd, (struct sockaddr *)&sa, sizeof(sa));
+	umask(old);
+	if (r < 0 ||
+	    ((d->cfg->node.push_socket_group != CONFIG_NO_GROUP ||
+	      d->cfg->node.push_socket_owner != CONFIG_NO_GROUP) &&
+	     chown(path, d->cfg->node.push_socket_owner != CONFIG_NO_GROUP ?
+			 (uid_t)d->cfg->node.push_socket_owner : (uid_t)-1,
+		   d->cfg->node.push_socket_group != CONFIG_NO_GROUP ?
+			 (gid_t)d->cfg->node.push_socket_group : (gid_t)-1) < 0) ||
+	    chmod(path, (mode_t)d->cfg->node.push_socket_mode) < 0 || listen(d->push_fd, 16) < 0) {
+		r = -errno;
+		log_err("push socket %s: %s", path, mfs_strerror(r));
+		return r;
+	}
+	d->push_listen_ev.kind = EV_PUSH_LISTEN;
+	return ep_set(d, d->push_fd, &d->push_listen_ev, EPOLLIN, true);
 }
 
 static int open_signals(struct daemon *d)
@@ -436,6 +488,8 @@ static void conn_established(struct conn *c)
 	p->backoff_ms = MFSD_RECONNECT_MIN_MS;
 	cf_link_up(p->cp, exp, sizeof(exp), time(NULL));
 	mfs_wipe(exp, sizeof(exp));
+	if (d_push)
+		push_link_up(d_push, p->cp, time(NULL));
 	log_notice("peer %s: connected (%s, TLS 1.3, %s)", p->cfg->name,
 		   c->client ? "outbound" : "inbound", tls_conn_group(c->tls));
 }
@@ -688,6 +742,121 @@ static void admin_event(struct daemon *d, struct admin_conn *a, uint32_t events)
 		a->events = ev;
 }
 
+/* ---- push socket ---- */
+
+static void push_sock_close(struct daemon *d, struct push_sock *ps)
+{
+	for (size_t i = 0; i < PUSH_MAX_CONNS; i++)
+		if (d->pushes[i] == ps)
+			d->pushes[i] = NULL;
+	epoll_ctl(d->ep, EPOLL_CTL_DEL, ps->fd, NULL);
+	close(ps->fd);
+	push_conn_free(ps->pc);
+	free(ps);
+}
+
+static void on_push_accept(struct daemon *d)
+{
+	for (;;) {
+		int fd = accept4(d->push_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		struct ucred cred;
+		socklen_t l = sizeof(cred);
+		struct push_sock *ps;
+		size_t slot = PUSH_MAX_CONNS;
+		int r;
+
+		if (fd < 0)
+			return;
+		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &l) < 0) {
+			close(fd);
+			continue;
+		}
+		for (size_t i = 0; i < PUSH_MAX_CONNS; i++)
+			if (!d->pushes[i]) {
+				slot = i;
+				break;
+			}
+		if (slot == PUSH_MAX_CONNS || !(ps = calloc(1, sizeof(*ps)))) {
+			log_warning("push: refused a client (uid %d): too many connections",
+				    (int)cred.uid);
+			close(fd);
+			continue;
+		}
+		ps->ev.kind = EV_PUSH;
+		ps->fd = fd;
+		ps->events = EPOLLIN;
+		if ((r = push_conn_new(d->push, (uint32_t)cred.uid, (uint32_t)cred.gid,
+				       (uint32_t)cred.pid, &ps->pc)) < 0 ||
+		    ep_set(d, fd, &ps->ev, EPOLLIN, true) < 0) {
+			push_conn_free(ps->pc);
+			close(fd);
+			free(ps);
+			continue;
+		}
+		{
+			/* supplementary groups, for gid:N in push_allow (Linux >= 4.13) */
+			gid_t g[PUSH_GROUPS_MAX];
+			uint32_t g32[PUSH_GROUPS_MAX];
+			socklen_t gl = sizeof(g);
+
+			if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, g, &gl) == 0) {
+				for (size_t i = 0; i < gl / sizeof(g[0]); i++)
+					g32[i] = (uint32_t)g[i];
+				push_conn_set_groups(ps->pc, g32, gl / sizeof(g[0]));
+			}
+		}
+		d->pushes[slot] = ps;
+	}
+}
+
+/* Write what is pending, follow it with the epoll interest; close when done or broken. */
+static void push_sock_flush(struct daemon *d, struct push_sock *ps)
+{
+	const uint8_t *out;
+	size_t n;
+	uint32_t ev;
+
+	while ((n = push_conn_output(ps->pc, &out)) > 0) {
+		ssize_t w = send(ps->fd, out, n, MSG_NOSIGNAL | MSG_DONTWAIT);
+
+		if (w < 0 && (errno == EAGAIN || errno == EINTR))
+			break;
+		if (w <= 0) {
+			push_sock_close(d, ps);
+			return;
+		}
+		push_conn_consume(ps->pc, (size_t)w);
+	}
+	if (push_conn_closing(ps->pc) && n == 0) {
+		push_sock_close(d, ps);
+		return;
+	}
+	ev = n > 0 ? EPOLLIN | EPOLLOUT : EPOLLIN;
+	if (ev != ps->events && ep_set(d, ps->fd, &ps->ev, ev, false) == 0)
+		ps->events = ev;
+}
+
+static void push_event(struct daemon *d, struct push_sock *ps, uint32_t events)
+{
+	uint8_t buf[4096];
+
+	if (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
+		for (;;) {
+			ssize_t n = read(ps->fd, buf, sizeof(buf));
+
+			if (n < 0 && (errno == EAGAIN || errno == EINTR))
+				break;
+			if (n <= 0) {
+				push_sock_close(d, ps);
+				return;
+			}
+			if (push_conn_input(ps->pc, buf, (size_t)n, time(NULL)) < 0)
+				break;
+		}
+	}
+	push_sock_flush(d, ps);
+}
+
 /* ---- main loop ---- */
 
 static void run(struct daemon *d)
@@ -702,6 +871,7 @@ static void run(struct daemon *d)
 		if (d->qkd)
 			wait_ms = qkdc_wait_ms(d->qkd, nms);
 		cf_tick(d->cf, time(NULL));
+		push_tick(d->push, time(NULL));
 		for (size_t i = 0; i < d->n_peers; i++) {
 			struct peer_rt *p = &d->peers[i];
 
@@ -774,9 +944,19 @@ static void run(struct daemon *d)
 				break;
 			case EV_QKD:	/* qkdc_process() at the top of the loop */
 				break;
+			case EV_PUSH_LISTEN:
+				on_push_accept(d);
+				break;
+			case EV_PUSH:
+				push_event(d, (struct push_sock *)ev, evs[i].events);
+				break;
 			}
 		}
 		conn_reap(d);
+		/* a key may have been queued for any subscriber (cf hooks, ticks) */
+		for (size_t i = 0; i < PUSH_MAX_CONNS; i++)
+			if (d->pushes[i])
+				push_sock_flush(d, d->pushes[i]);
 	}
 	log_notice("stopping");
 }
@@ -796,6 +976,14 @@ static void daemon_free(struct daemon *d)
 		if (d->admins[i])
 			admin_close(d, d->admins[i]);
 	conn_reap(d);
+	for (size_t i = 0; i < PUSH_MAX_CONNS; i++)
+		if (d->pushes[i])
+			push_sock_close(d, d->pushes[i]);
+	if (d->push_fd >= 0) {
+		close(d->push_fd);
+		unlink(d->cfg->node.push_socket);
+	}
+	push_free(d->push);
 	if (d->admin_fd >= 0) {
 		close(d->admin_fd);
 		unlink(d->cfg->node.admin_socket);
@@ -816,6 +1004,34 @@ static void daemon_free(struct daemon *d)
 	config_free(d->cfg);
 }
 
+/* The push layer and each class's push_allow list. */
+static int setup_push(struct daemon *d)
+{
+	int r;
+
+	if ((r = push_new(d->cf, d->st, (uint32_t)getuid(), &d->push)) < 0)
+		return r;
+	d_push = d->push;
+	for (size_t i = 0; i < d->cfg->n_peers; i++) {
+		const struct config_peer *cp = &d->cfg->peers[i];
+
+		for (size_t j = 0; j < cp->n_classes; j++) {
+			const struct config_class *cc = &cp->classes[j];
+
+			for (size_t k = 0; k < cc->n_push_allow; k++) {
+				const struct config_principal *pr = &cc->push_allow[k];
+
+				r = push_allow_add(d->push, cp->name, cc->policy.name,
+						   pr->kind == CONFIG_PRINCIPAL_UID ? PUSH_UID :
+						   PUSH_GID, pr->id);
+				if (r < 0)
+					return r;
+			}
+		}
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -825,7 +1041,8 @@ int main(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
-	struct daemon d = { .ep = -1, .listen_fd = -1, .admin_fd = -1, .sig_fd = -1 };
+	struct daemon d = { .ep = -1, .listen_fd = -1, .admin_fd = -1, .sig_fd = -1,
+			    .push_fd = -1 };
 	const char *config_path = NULL, *level_arg = NULL;
 	struct config_error cerr;
 	enum mfs_log_level level;
@@ -892,6 +1109,8 @@ int main(int argc, char **argv)
 		log_err("QKD client: %s", mfs_strerror(r));
 		goto out;
 	}
+	if ((r = setup_push(&d)) < 0)
+		goto out;
 	if ((d.ep = epoll_create1(EPOLL_CLOEXEC)) < 0) {
 		r = -errno;
 		goto out;
@@ -901,7 +1120,8 @@ int main(int argc, char **argv)
 		log_err("startup: %s", mfs_strerror(r));
 		goto out;
 	}
-	if ((r = open_signals(&d)) < 0 || (r = open_listen(&d)) < 0 || (r = open_admin(&d)) < 0) {
+	if ((r = open_signals(&d)) < 0 || (r = open_listen(&d)) < 0 || (r = open_admin(&d)) < 0 ||
+	    (r = open_push(&d)) < 0) {
 		log_err("startup: %s", mfs_strerror(r));
 		goto out;
 	}
@@ -909,9 +1129,10 @@ int main(int argc, char **argv)
 		log_err("cannot detach: %s", strerror(errno));
 		goto out;
 	}
-	log_notice("node %s listening on %s:%u, admin socket %s, %zu peer(s)", d.cfg->node.id,
-		   d.cfg->node.listen.host, d.cfg->node.listen.port, d.cfg->node.admin_socket,
-		   d.n_peers);
+	log_notice("node %s listening on %s:%u, admin socket %s, push socket %s, %zu peer(s)",
+		   d.cfg->node.id, d.cfg->node.listen.host, d.cfg->node.listen.port,
+		   d.cfg->node.admin_socket,
+		   d.cfg->node.push_socket[0] ? d.cfg->node.push_socket : "(none)", d.n_peers);
 	run(&d);
 	rc = 0;
 out:

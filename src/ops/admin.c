@@ -128,6 +128,43 @@ static const char *dir_name(enum store_direction d)
 	return d == STORE_OUTBOUND ? "outbound" : "inbound";
 }
 
+/* A key id as UUID text, or null. */
+static json_t *id_json(bool has, const uint8_t *id)
+{
+	struct store_key_id kid;
+	char s[STORE_KEY_ID_STR_LEN + 1];
+
+	if (!has)
+		return json_null();
+	memcpy(kid.b, id, STORE_KEY_ID_LEN);
+	store_key_id_format(&kid, s);
+	return json_string(s);
+}
+
+/* The push subscriptions of a class (docs/push.md): installed vs in use. */
+static json_t *subs_json(const struct cf_class *c)
+{
+	json_t *a = json_array();
+
+	for (int d = 0; a && d < 2; d++) {
+		const struct cf_sub_info *si = &c->subs[d];
+
+		if (!si->active)
+			continue;
+		json_array_append_new(a, json_pack(
+			"{s:s,s:s,s:I,s:I,s:I,s:I,s:o,s:o,s:o,s:I,s:I,s:I}",
+			"direction", dir_name((enum store_direction)d), "client", si->client,
+			"uid", (json_int_t)si->uid, "pid", (json_int_t)si->pid,
+			"since", (json_int_t)si->since, "delivered", (json_int_t)si->delivered,
+			"installed", id_json(si->has_installed, si->installed),
+			"in_use", id_json(si->has_in_use, si->in_use),
+			"peer_installed", id_json(si->has_peer_installed, si->peer_installed),
+			"in_use_since", (json_int_t)si->in_use_since,
+			"bytes", (json_int_t)si->bytes, "packets", (json_int_t)si->packets));
+	}
+	return a;
+}
+
 static json_t *class_json(struct cf *cf, struct cf_peer *p, struct cf_class *c, int64_t now)
 {
 	char reasons[6][CF_REASON_MAX];
@@ -157,6 +194,12 @@ static json_t *class_json(struct cf *cf, struct cf_peer *p, struct cf_class *c, 
 		      "state", closed ? "fail-closed" : nr ? "degraded" : "ok",
 		      "degraded", deg ? deg : json_array(),
 		      "last_error", c->last_error);
+	if (o) {
+		json_object_set_new(o, "rekey_volume", json_integer(
+			(json_int_t)c->cfg.policy.rekey_volume_bytes));
+		json_object_set_new(o, "volume_rekeys", json_integer((json_int_t)c->volume_rekeys));
+		json_object_set_new(o, "subscriptions", subs_json(c));
+	}
 	return o;
 }
 

@@ -9,7 +9,9 @@
 # (pin_* lines). The class "PEER $CLASS" uses McEliece-460896 + PSK, with
 # ML-KEM-768 optional; CLASS, REKEY, HARD, LOW and HIGH set its name,
 # rekey interval, hard lifetime and pool watermarks. The PSK is
-# psk/office-gpu-dc.psk.
+# psk/office-gpu-dc.psk. Optional: PUSH=1 adds push_socket = ME.push (mode
+# PUSH_MODE, default 0600); PUSH_ALLOW sets the class's push_allow; VOLUME its
+# rekey_volume.
 mfsd_conf() {
 	local fpr sha3
 	fpr=$(sed -n 's/^pin_cert_sha256 = //p' "$7")
@@ -26,6 +28,8 @@ state_dir = $8
 admin_socket = $1.sock
 psk_dir = psk
 log_level = info
+${PUSH:+push_socket = $1.push}
+${PUSH:+push_socket_mode = ${PUSH_MODE:-0600}}
 
 [peer $2]
 address = 127.0.0.1:$6
@@ -43,5 +47,7 @@ rekey_interval = ${REKEY:?}
 hard_lifetime = ${HARD:?}
 pool_low = ${LOW:?}
 pool_high = ${HIGH:?}
+${PUSH_ALLOW:+push_allow = $PUSH_ALLOW}
+${VOLUME:+rekey_volume = $VOLUME}
 CONF
 }

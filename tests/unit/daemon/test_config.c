@@ -161,6 +161,9 @@ static void test_minimal_and_defaults(void **state)
 	assert_string_equal(cfg->node.admin_socket, CONFIG_DEFAULT_ADMIN_SOCKET);
 	assert_string_equal(cfg->node.psk_dir, CONFIG_DEFAULT_PSK_DIR);
 	assert_int_equal(cfg->node.log_level, MFS_LOG_INFO);
+	assert_string_equal(cfg->node.push_socket, "");	/* no push socket unless configured */
+	assert_int_equal(cfg->node.push_socket_mode, 0600);
+	assert_int_equal(cfg->node.push_socket_group, CONFIG_NO_GROUP);
 	for (size_t s = 0; s < CONFIG_MCELIECE_N; s++)
 		assert_false(cfg->node.mceliece[s].set);
 
@@ -184,10 +187,28 @@ static void test_minimal_and_defaults(void **state)
 	def.required[1] = KEX_ID_PSK;
 	def.n_required = 2;
 	assert_memory_equal(&cls->policy, &def, sizeof(def));
+	assert_int_equal(cls->n_push_allow, 0);
 	assert_null(config_peer_by_name(cfg, "nope"));
 	assert_null(config_class_by_name(&cfg->peers[0], "nope"));
 	config_free(cfg);
 	config_free(NULL);
+
+	/* the push socket and a class's push_allow */
+	cfg = parse_ok(NODE "push_socket = /run/mfsd/push.sock\npush_socket_mode = 0660\n"
+		       "push_socket_group = 990\npush_socket_owner = 1001\n" PEER CLASS
+		       "push_allow = uid:1001, gid:990 ,uid:0\n", NULL);
+	assert_string_equal(cfg->node.push_socket, "/run/mfsd/push.sock");
+	assert_int_equal(cfg->node.push_socket_mode, 0660);
+	assert_int_equal(cfg->node.push_socket_group, 990);
+	assert_int_equal(cfg->node.push_socket_owner, 1001);
+	cls = &cfg->peers[0].classes[0];
+	assert_int_equal(cls->n_push_allow, 3);
+	assert_int_equal(cls->push_allow[0].kind, CONFIG_PRINCIPAL_UID);
+	assert_int_equal(cls->push_allow[0].id, 1001);
+	assert_int_equal(cls->push_allow[1].kind, CONFIG_PRINCIPAL_GID);
+	assert_int_equal(cls->push_allow[1].id, 990);
+	assert_int_equal(cls->push_allow[2].id, 0);
+	config_free(cfg);
 }
 
 static void test_full_round_trip(void **state)
@@ -709,6 +730,20 @@ static const struct bad bad[] = {
 	{"decimal size unit", GOOD "rekey_volume = 16GB\n", 11, "unknown unit 'GB'"},
 	{"space before unit", GOOD "rekey_volume = 16 GiB\n", 11, "unknown unit ' GiB'"},
 	{"size too large", GOOD "rekey_volume = 2PiB\n", 11, "too large"},
+	/* push socket (docs/push.md) */
+	{"push mode not octal", NODE "push_socket_mode = 0668\n" PEER CLASS, 5, "not an octal mode"},
+	{"push mode too long", NODE "push_socket_mode = 00660\n" PEER CLASS, 5, "not an octal mode"},
+	{"push mode over 0777", NODE "push_socket_mode = 1777\n" PEER CLASS, 5, "over 0777"},
+	{"push group not a number", NODE "push_socket_group = wheel\n" PEER CLASS, 5,
+	 "is not a number"},
+	{"push socket path too long", NODE "push_socket = /" "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+	 "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\n" PEER CLASS, 5, "push_socket"},
+	{"push_allow bad entry", GOOD "push_allow = user:1000\n", 11, "'user:1000' is not uid:N or gid:N"},
+	{"push_allow bad number", GOOD "push_allow = uid:-1\n", 11, "N must be a number"},
+	{"push_allow number too big", GOOD "push_allow = gid:4294967295\n", 11, "N must be a number"},
+	{"push_allow trailing text", GOOD "push_allow = uid:10x\n", 11, "N must be a number"},
+	{"push_allow empty item", GOOD "push_allow = uid:1,,gid:2\n", 11, "empty entry"},
+	{"push_allow twice", GOOD "push_allow = uid:1, gid:1, uid:1\n", 11, "listed twice"},
 	{"pool low = high", GOOD "pool_low = 64\n", 11, "pool_low (64) must be below pool_high (64)"},
 	{"pool low > high", GOOD "pool_low = 10\npool_high = 5\n", 12, "must be below pool_high"},
 	{"pool high too big", GOOD "pool_high = 4097\n", 11, "out of range"},
