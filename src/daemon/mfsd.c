@@ -38,6 +38,7 @@
 #include "base/secret.h"
 #include "cf/cf.h"
 #include "daemon/config.h"
+#include "daemon/kme_json.h"
 #include "daemon/qkd_client.h"
 #include "daemon/setup.h"
 #include "ops/admin.h"
@@ -1050,6 +1051,8 @@ int main(int argc, char **argv)
 	int c, r, rc = 1;
 
 	mfs_log_set_ident("mfsd");
+	/* Before any thread or jansson object exists: jansson wipes what it frees (KME answers). */
+	kme_json_init();
 	while ((c = getopt_long(argc, argv, "c:fl:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'c': config_path = optarg; break;
