@@ -1069,6 +1069,10 @@ static int check_all(struct parser *p)
 		return fail(p, eof_line, "missing section [node]");
 	if (cfg->n_peers == 0)
 		return fail(p, eof_line, "no [peer NAME] section");
+	if (cfg->node.qkd_kme.port && (!cfg->node.qkd_sae_id[0] || !cfg->node.qkd_cert[0] ||
+				       !cfg->node.qkd_key[0] || !cfg->node.qkd_ca[0]))
+		return fail(p, p->node_line,
+			    "qkd_kme needs qkd_sae_id, qkd_cert, qkd_key and qkd_ca in [node]");
 	for (size_t i = 0; i < cfg->n_peers; i++) {
 		const struct config_peer *peer = &cfg->peers[i];
 
@@ -1080,6 +1084,18 @@ static int check_all(struct parser *p)
 			const struct class_policy *pol = &peer->classes[c].policy;
 			const struct class_lines *cl = &p->class_lines[i][c];
 
+			/* A required qkd014 needs the local KME and the peer's SAE ID. */
+			for (size_t j = 0; j < pol->n_required; j++) {
+				if (pol->required[j] != KEX_ID_QKD014)
+					continue;
+				if (!cfg->node.qkd_kme.port)
+					return fail(p, cl->required,
+						    "method qkd014 needs qkd_kme (and qkd_sae_id, qkd_cert, "
+						    "qkd_key, qkd_ca) in [node]");
+				if (!peer->qkd_sae_id[0])
+					return fail(p, cl->required,
+						    "method qkd014 needs qkd_sae_id in [peer %s]", peer->name);
+			}
 			/* A static McEliece method needs our key pair and the peer's pin. */
 			for (size_t s = 0; s < CONFIG_MCELIECE_N; s++) {
 				const struct kex_method *m = kex_method_by_name(mceliece_methods[s]);
