@@ -271,6 +271,16 @@ static bool qkd_usable_cb(void *arg)
 	return qkd_state(arg, NULL, NULL, 0) == CF_QKD_OK;
 }
 
+enum cf_qkd_state cf_peer_qkd(const struct cf_peer *p, int64_t *since, char *why, size_t why_size,
+			      size_t *ready)
+{
+	enum cf_qkd_state st = qkd_state(p, since, why, why_size);
+
+	if (ready)
+		*ready = st == CF_QKD_NONE ? 0 : p->cf->cfg.qkd->ready(p->cf->cfg.qkd_arg, p);
+	return st;
+}
+
 void cf_set_qkd(struct cf *cf, const struct cf_qkd_ops *ops, void *arg)
 {
 	cf->cfg.qkd = ops;

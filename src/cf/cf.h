@@ -335,6 +335,13 @@ int cf_qkd_share(struct cf_peer *p, const char *kme_id, const char *master_sae,
 int cf_qkd_ack(struct cf_peer *p, const uint8_t (*ids)[CF_QKD_ID_LEN], size_t n);
 /* Attach the daemon's KME client after cf_new() (ops borrowed; NULL: none). */
 void cf_set_qkd(struct cf *cf, const struct cf_qkd_ops *ops, void *arg);
+/*
+ * This node's view of its KME for peer p (CF_QKD_NONE without a client or
+ * for a peer without QKD); on outage *since and why[] say since when and
+ * why. *ready (optional): keys the master side can use now.
+ */
+enum cf_qkd_state cf_peer_qkd(const struct cf_peer *p, int64_t *since, char *why, size_t why_size,
+			      size_t *ready);
 /* Whether a class lists qkd014 (required or optional). */
 bool cf_class_uses_qkd(const struct cf_class *c);
 

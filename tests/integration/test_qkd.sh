@@ -157,6 +157,8 @@ start gpu-dc
 qkd_ready() { has_qkd "$1" qkdopt && has_qkd "$1" qkdreq && full "$1" qkdopt && full "$1" qkdreq; }
 check "both classes fill with qkd014 in the suite" wait_for 40 both qkd_ready
 echo "--- mfsctl status (office)"; "$MFSCTL" --socket office.sock status
+check "mfsctl status: the peer's KME ok with keys ready" \
+	bash -c "'$MFSCTL' --socket office.sock status | grep -q 'qkd014: KME ok, [0-9]* keys ready'"
 check "keys went through the trusted relay node" test "$(simf "[n for n in d['nodes'] if n['name']=='relay'][0]['relayed']")" -gt 0
 check "dc's KSA served dec_keys or office's did" test "$(simf "sum(n['dec_keys'] for n in d['nodes'])")" -gt 0
 check "link key consumed on both links" test "$(simf "min(l['consumed_bits'][0] for l in d['links'])")" -gt 0
@@ -171,6 +173,8 @@ check "the QBER alarm reaches both mfsd (log)" wait_for 15 both alarm_logged
 check "audited as qkd-alarm" bash -c "'$MFSCTL' --socket office.sock audit | grep -q qkd-alarm"
 alarm_status() { says "$1" qkdreq "QKD alarm since"; }
 check "status shows the QKD alarm on the classes using qkd014" both alarm_status
+check "mfsctl status: the peer's QKD line says ALARM" \
+	bash -c "'$MFSCTL' --socket gpu-dc.sock status | grep -q 'qkd014: KME OUTAGE/ALARM since .*QBER alarm on link relay-dc'"
 kept() { has_qkd "$1" qkdreq && full "$1" qkdreq 1; }
 check "required: no exchange without qkd014, the pool is kept meanwhile" both kept
 "$MFSCTL" --socket office.sock rekey gpu-dc qkdopt >/dev/null
