@@ -493,7 +493,8 @@ static void schedule(struct qkdc *q, struct qpeer *qp, int64_t now)
 			wbuf_put(&w, "\"}", 2);
 		}
 		wbuf_put(&w, "]}", 2);
-		if (wbuf_error(&w)) {
+		if (wbuf_error(&w)) {	/* cannot happen: 64 IDs fit; drop the batch */
+			memmove(&qp->dq[0], &qp->dq[1], (qp->ndq - 1) * sizeof(qp->dq[0]));
 			qp->ndq--;
 			return;
 		}
