@@ -10,6 +10,7 @@
 #include "base/log.h"
 #include "base/secret.h"
 #include "cf/cf.h"
+#include "cf/internal.h"
 #include "crypto/rng.h"
 #include "kex/psk_file.h"
 #include "proto/handshake.h"
@@ -31,10 +32,16 @@ struct cf_xchg {
 	struct hs_result res;
 	bool have_res;			/* initiator: done, waiting for COMMIT */
 	uint16_t revoked[CF_MAX_REVOKED];
-	/* The policies as negotiated now: QKD adjusted to this node's KME (qkd_policy). */
-	struct class_policy eff[CF_MAX_CLASSES];
 	int64_t started;
 	int64_t t0_ms;
+	/* the static keys as they were when it started (a rotation may replace them) */
+	struct hs_static_key sk[CF_MAX_STATIC];
+	size_t n_sk;
+	/*
+	 * the policies it started with (a reload may change or remove the class),
+	 * qkd014 adjusted to this node's KME (qkd_policy)
+	 */
+	struct class_policy policies[CF_MAX_CLASSES];
 };
 
 static int64_t mono_ms(void)
@@ -181,6 +188,11 @@ static int env_send(struct cf_peer *p, uint8_t kind, uint32_t xid, const void *b
 	return 0;
 }
 
+int cf_env_send(struct cf_peer *p, uint8_t kind, uint32_t xid, const void *body, size_t len)
+{
+	return env_send(p, kind, xid, body, len);
+}
+
 /* Send every frame in buf as its own PROTO envelope. */
 static int send_frames(struct cf_peer *p, uint32_t wire_xid, const uint8_t *buf, size_t len)
 {
@@ -228,6 +240,11 @@ static void xchg_free(struct cf_xchg *x)
 	hs_result_done(&x->res);
 	hs_done(&x->hs);
 	free(x);
+}
+
+void cf_xchg_free(struct cf_xchg *x)
+{
+	xchg_free(x);
 }
 
 static size_t revoked_ids(const struct cf *cf, uint16_t *out)
@@ -351,8 +368,10 @@ static void hs_config_common(struct cf_peer *p, struct cf_xchg *x, struct hs_con
 	hc->peer_id = p->cfg.name;
 	hc->revoked = x->revoked;
 	hc->n_revoked = revoked_ids(cf, x->revoked);
-	hc->static_keys = p->cfg.static_keys;
-	hc->n_static_keys = p->cfg.n_static_keys;
+	x->n_sk = p->n_skeys;
+	memcpy(x->sk, p->skeys, sizeof(x->sk));
+	hc->static_keys = x->sk;
+	hc->n_static_keys = x->n_sk;
 	hc->psk_lookup = psk_dir_lookup;
 	hc->psk_arg = (void *)cf->cfg.psk_dir;
 	if (cf->cfg.qkd) {
@@ -542,8 +561,8 @@ static int class_start(struct cf_peer *p, struct cf_class *c, int64_t now)
 	x->t0_ms = mono_ms();
 	hs_config_common(p, x, &hc);
 	hc.role = HS_INITIATOR;
-	qkd_policy(p, c, &c->cfg.policy, &x->eff[0], now);
-	hc.policy = &x->eff[0];
+	qkd_policy(p, c, &c->cfg.policy, &x->policies[0], now);
+	hc.policy = &x->policies[0];
 	hc.psk_id = c->cfg.psk_id[0] ? c->cfg.psk_id : NULL;
 	hc.n_keys = (uint16_t)n;
 	if ((r = hs_init(&x->hs, &hc)) < 0 || (r = hs_start(&x->hs, &w)) < 0) {
@@ -671,8 +690,8 @@ static int on_theirs(struct cf_peer *p, uint32_t xid, const uint8_t *f, size_t l
 		hs_config_common(p, x, &hc);
 		hc.role = HS_RESPONDER;
 		for (size_t i = 0; i < p->cfg.n_classes; i++)
-			qkd_policy(p, &p->classes[i], &p->policies[i], &x->eff[i], now);
-		hc.classes = x->eff;
+			qkd_policy(p, &p->classes[i], &p->policies[i], &x->policies[i], now);
+		hc.classes = x->policies;
 		hc.n_classes = p->cfg.n_classes;
 		hc.n_keys = HS_KEYS_MAX;
 		if ((r = hs_init(&x->hs, &hc)) < 0) {
@@ -1071,6 +1090,8 @@ void cf_link_up(struct cf_peer *p, const uint8_t *exporter, size_t exporter_len,
 		if (p->classes[i].initiator)
 			held_send(p, &p->classes[i], now);
 	}
+	/* a static key the peer has not pinned yet: before any exchange too */
+	cf_rot_link_up(p);
 }
 
 void cf_link_down(struct cf_peer *p, const char *why, int64_t now)
@@ -1095,6 +1116,7 @@ void cf_link_down(struct cf_peer *p, const char *why, int64_t now)
 		xchg_free(p->resp[i]);
 		p->resp[i] = NULL;
 	}
+	cf_rot_link_down(p);
 }
 
 static bool qkd_id_text(const uint8_t *p, size_t n)
@@ -1284,6 +1306,19 @@ int cf_link_input(struct cf_peer *p, const uint8_t *data, size_t len, int64_t no
 				break;
 			case CF_ENV_PING:
 				break;
+			case CF_ENV_ROTATE:
+				if (avail < CF_ENV_HDR_LEN + CF_ROT_HDR_LEN)
+					goto more;
+				body = CF_ROT_HDR_LEN + ((size_t)e[CF_ENV_HDR_LEN + 74] << 8 |
+							 e[CF_ENV_HDR_LEN + 75]);
+				if (xid != 0 || body > CF_ROT_HDR_LEN + CF_ROT_CHUNK)
+					r = -EBADMSG;
+				break;
+			case CF_ENV_ROTATE_ACK:
+				body = CF_ROT_ACK_LEN;
+				if (xid != 0)
+					r = -EBADMSG;
+				break;
 			case CF_ENV_HELD: {
 				size_t nl, n;
 
@@ -1399,6 +1434,12 @@ int cf_link_input(struct cf_peer *p, const uint8_t *data, size_t len, int64_t no
 			case CF_ENV_TAKEN:
 			case CF_ENV_INSTALLED:
 				r = on_push_env(p, e[-CF_ENV_HDR_LEN], e, body, now);
+				break;
+			case CF_ENV_ROTATE:
+				r = cf_rot_on_rotate(p, e, body, now);
+				break;
+			case CF_ENV_ROTATE_ACK:
+				r = cf_rot_on_ack(p, e, now);
 				break;
 			}
 			if (r < 0)
@@ -1568,7 +1609,41 @@ int64_t cf_tick(struct cf *cf, int64_t now)
 		for (size_t j = 0; j < p->cfg.n_classes; j++)
 			tick_class(p, &p->classes[j], now);
 	}
+	cf_rot_tick(cf, now);
 	return now + 1;
+}
+
+static bool xchg_holds(const struct cf_xchg *x, const struct keyring_key *k)
+{
+	for (size_t i = 0; x && i < x->n_sk; i++)
+		if (x->sk[i].pk == k->pk || x->sk[i].peer_pk == k->pk)
+			return true;
+	return false;
+}
+
+bool cf_static_in_use(const struct cf *cf, const struct keyring_key *k)
+{
+	for (size_t i = 0; i < cf->n_peers; i++) {
+		const struct cf_peer *p = &cf->peers[i];
+
+		for (size_t j = 0; j < p->cfg.n_classes; j++)
+			if (xchg_holds(p->classes[j].x, k))
+				return true;
+		for (size_t j = 0; j < CF_MAX_RESPONDER; j++)
+			if (xchg_holds(p->resp[j], k))
+				return true;
+	}
+	return false;
+}
+
+uint64_t cf_orphans_withdrawn(const struct cf *cf)
+{
+	uint64_t n = 0;
+
+	for (size_t i = 0; i < cf->n_peers; i++)
+		for (size_t j = 0; j < cf->peers[i].cfg.n_classes; j++)
+			n += cf->peers[i].classes[j].orphans_withdrawn;
+	return n;
 }
 
 size_t cf_class_degraded(struct cf *cf, struct cf_peer *p, struct cf_class *c, int64_t now,
@@ -1640,16 +1715,41 @@ struct cf_class *cf_class_by_name(struct cf_peer *p, const char *name)
 	return NULL;
 }
 
+int cf_class_init(struct cf *cf, struct cf_peer *p, struct cf_class *c, int64_t now)
+{
+	int r = proto_is_initiator(cf->cfg.node_id, p->cfg.name, c->cfg.policy.name);
+
+	if (r < 0)
+		return r;
+	c->initiator = r == 1;
+	c->rekey_base = now;
+	draw_jitter(c);
+	return 0;
+}
+
 int cf_new(const struct cf_config *cfg, struct store *st, struct cf **ret)
 {
 	struct cf *cf;
 	int r;
 
-	if (!cfg || !st || cfg->n_peers > CF_MAX_PEERS || !cfg->node_id[0])
-		return -EINVAL;
-	if (!(cf = calloc(1, sizeof(*cf))))
-		return -ENOMEM;
+	if (!cfg || !st || cfg->n_peers > CF_MAX_PEERS || !cfg->node_id[0]) {
+		r = -EINVAL;
+		goto fail_keys;
+	}
+	if (!(cf = calloc(1, sizeof(*cf)))) {
+		r = -ENOMEM;
+		goto fail_keys;
+	}
 	cf->cfg = *cfg;
+	cf->cfg.keys = NULL;
+	if (snprintf(cf->psk_dir, sizeof(cf->psk_dir), "%s", cfg->psk_dir ? cfg->psk_dir : "") >=
+	    (int)sizeof(cf->psk_dir)) {
+		r = -ENAMETOOLONG;
+		free(cf);
+		goto fail_keys;
+	}
+	cf->cfg.psk_dir = cfg->psk_dir ? cf->psk_dir : NULL;
+	cf->keys = cfg->keys;
 	cf->st = st;
 	cf->n_peers = cfg->n_peers;
 	for (size_t i = 0; i < cf->n_peers; i++) {
@@ -1663,16 +1763,18 @@ int cf_new(const struct cf_config *cfg, struct store *st, struct cf **ret)
 			goto fail;
 		}
 		for (size_t j = 0; j < p->cfg.n_classes; j++) {
-			struct cf_class *c = &p->classes[j];
-
-			c->cfg = p->cfg.classes[j];
-			p->policies[j] = c->cfg.policy;
-			r = proto_is_initiator(cfg->node_id, p->cfg.name, c->cfg.policy.name);
-			if (r < 0)
+			p->classes[j].cfg = p->cfg.classes[j];
+			p->policies[j] = p->classes[j].cfg.policy;
+			if ((r = cf_class_init(cf, p, &p->classes[j], cfg->now)) < 0)
 				goto fail;
-			c->initiator = r == 1;
-			c->rekey_base = cfg->now;
-			draw_jitter(c);
+		}
+		if (cf->keys) {
+			cf_rot_rebuild(cf, p);
+		} else {
+			p->n_skeys = p->cfg.n_static_keys < CF_MAX_STATIC ? p->cfg.n_static_keys :
+									   CF_MAX_STATIC;
+			if (p->n_skeys)
+				memcpy(p->skeys, p->cfg.static_keys, p->n_skeys * sizeof(p->skeys[0]));
 		}
 	}
 	if ((r = revoked_load(cf)) < 0)
@@ -1681,6 +1783,13 @@ int cf_new(const struct cf_config *cfg, struct store *st, struct cf **ret)
 	return 0;
 fail:
 	cf_free(cf);
+	return r;
+fail_keys:
+	if (cfg && cfg->keys) {
+		struct cf tmp = { .keys = cfg->keys };
+
+		cf_rot_free(&tmp);
+	}
 	return r;
 }
 
@@ -1696,5 +1805,6 @@ void cf_free(struct cf *cf)
 		free(p->in);
 		free(p->out);
 	}
+	cf_rot_free(cf);
 	free(cf);
 }

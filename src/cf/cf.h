@@ -34,12 +34,25 @@
  * when since is not 0): their COMMIT was lost. xid names an exchange: bit
  * 31 is set when the sender of the envelope initiated it, so both sides can
  * number their own exchanges independently; xid 0 carries link messages
- * (REVOKE, REVOKE_ACK, WANT, RESTORE, PING, HELD, QKD_IDS, QKD_READY).
+ * (REVOKE, REVOKE_ACK, WANT, RESTORE, PING, HELD, TAKEN, INSTALLED, QKD_IDS,
+ * QKD_READY, ROTATE, ROTATE_ACK).
  *
- * QKD key-ID sharing (qkd014, docs/qkd014.md): kind 20 QKD_IDS: body vec8
+ * Static key rotation (rotate.c, docs/mfsd.md "Static key rotation"): kind 11
+ * ROTATE: body u16 method ‖ 32-byte old key id ‖ 32-byte new key id ‖ u32
+ * total ‖ u32 offset ‖ u16 n ‖ n bytes: one chunk (n ≤ CF_ROT_CHUNK) of the
+ * sender's new static public key of that method (total bytes, exactly the
+ * method's public key size), sent in order from offset 0; the ids are
+ * SHA3-256 of the old and the new public key. The receiver re-pins when the
+ * last chunk has arrived, the key hashes to the new id and the old id is its
+ * current pin of the sender; it answers kind 12 ROTATE_ACK: body u16 method ‖
+ * 32-byte new key id ‖ u8 status (enum cf_rot_status). The TLS channel is
+ * mutually authenticated with pinned certificates, so the announcement is
+ * the peer's; the old id binds it to the key it replaces.
+ *
+ * QKD key-ID sharing (qkd014, docs/qkd014.md): kind 9 QKD_IDS: body vec8
  * KME ID ‖ vec8 master SAE ID ‖ u16 n ‖ n × 16-byte key IDs (1 <= n <=
  * CF_QKD_IDS_MAX), sent by a master after enc_keys: the slave fetches them
- * with dec_keys; kind 21 QKD_READY: body u16 n ‖ n × 16-byte key IDs, the
+ * with dec_keys; kind 10 QKD_READY: body u16 n ‖ n × 16-byte key IDs, the
  * slave's answer naming the IDs it now holds. A master uses a key in an
  * exchange only after its QKD_READY, so the synchronous exchange never
  * waits for a KME.
@@ -51,6 +64,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "cf/keyring.h"
 #include "kex/kex.h"
 #include "proto/policy.h"
 #include "proto/tls.h"
@@ -58,7 +72,7 @@
 
 #define CF_MAX_PEERS 16
 #define CF_MAX_CLASSES 8
-#define CF_MAX_STATIC 2
+#define CF_MAX_STATIC 4		/* per peer: 2 sets, each with a previous pin in a grace period */
 #define CF_MAX_REVOKED 16
 #define CF_MAX_RESPONDER 16		/* concurrent peer-initiated exchanges per link */
 #define CF_REASON_MAX 160
@@ -80,8 +94,20 @@ enum cf_env_kind {
 	CF_ENV_TAKEN = 7,	/* vec8 class ‖ u8 n ‖ n × key id: the sender's push subscriber
 				   was given these outbound keys (docs/push.md) */
 	CF_ENV_INSTALLED = 8,	/* vec8 class ‖ key id: the receiver's subscriber installed it */
-	CF_ENV_QKD_IDS = 20,	/* 9..19 left to other link messages (push, rotation) */
-	CF_ENV_QKD_READY = 21,
+	CF_ENV_QKD_IDS = 9,		/* QKD key-ID sharing (docs/qkd014.md) */
+	CF_ENV_QKD_READY = 10,
+	CF_ENV_ROTATE = 11,	/* static key rotation (cf/rotate.c) */
+	CF_ENV_ROTATE_ACK = 12,
+};
+#define CF_ROT_CHUNK 16384		/* public key bytes per ROTATE envelope */
+#define CF_ROT_HDR_LEN (2 + 32 + 32 + 4 + 4 + 2)
+#define CF_ROT_ACK_LEN (2 + 32 + 1)
+#define CF_ROT_RETRY_S 60		/* after a failed key generation */
+
+enum cf_rot_status {
+	CF_ROT_PINNED = 0,		/* the new key is pinned (now, or already) */
+	CF_ROT_REFUSED = 1,		/* the old id is not the pin, the key does not hash to the id, … */
+	CF_ROT_UNUSED = 2,		/* this side pins no key of that method for the sender */
 };
 #define CF_QKD_IDS_MAX 64		/* key IDs in one QKD_IDS / QKD_READY */
 #define CF_QKD_ID_LEN 16		/* = KEX_QKD_KEY_ID_LEN */
@@ -143,15 +169,45 @@ struct cf_qkd_ops {
 	void (*fetched)(void *arg, struct cf_peer *p, const uint8_t (*ids)[CF_QKD_ID_LEN], size_t n);
 };
 
+/*
+ * Static McEliece keys when the engine manages their rotation: this node's
+ * pairs and each peer's pins (by peer index, the order of cf_config.peers),
+ * as keyring.h loaded them. cf_new() takes ownership (also on failure).
+ */
+struct cf_keys {
+	char dir[PATH_MAX];			/* keyring directory (state_dir/static) */
+	uint32_t rotate_s;			/* rotate own keys this often; 0 = never by itself */
+	uint32_t grace_s;			/* keep a previous key this long */
+	struct keyring_slot own[KEYRING_SETS];
+	struct keyring_slot pin[CF_MAX_PEERS][KEYRING_SETS];
+	/* run time */
+	bool requested[KEYRING_SETS];		/* mfsctl rotate-static */
+	bool busy[KEYRING_SETS];		/* the daemon generates a key */
+	int64_t retry_at[KEYRING_SETS];
+	struct keyring_key *grave[16];		/* replaced keys, freed once no exchange uses them */
+};
+
+/* Counters shown by mfsctl status (this run). The daemon fills the reload ones. */
+struct cf_stats {
+	uint64_t rotations;			/* own static keys replaced */
+	uint64_t rotation_failures;		/* key generation or commit failed */
+	uint64_t repins;			/* peers' keys re-pinned */
+	uint64_t static_destroyed;		/* own previous keys destroyed after the grace */
+	uint64_t reloads, reload_failures;
+	int64_t last_reload;			/* 0 = none */
+	char reload_error[2 * CF_REASON_MAX];	/* "" when the last reload worked */
+};
+
 struct cf_config {
 	char node_id[CF_NAME_MAX + 1];
 	const struct cf_qkd_ops *qkd;		/* borrowed; NULL: no QKD on this node */
 	void *qkd_arg;
-	const char *psk_dir;			/* borrowed */
+	const char *psk_dir;			/* copied by cf_new() (exchanges in flight use it) */
 	const char *revoked_path;		/* borrowed: the persisted revocations */
 	struct cf_peer_cfg peers[CF_MAX_PEERS];
 	size_t n_peers;
 	int64_t now;				/* start time */
+	struct cf_keys *keys;			/* NULL: peers' static_keys as given, no rotation */
 };
 
 struct cf_xchg;
@@ -226,6 +282,18 @@ struct cf_peer {
 	uint8_t *out;				/* grows */
 	size_t out_len, out_cap;
 	char last_error[CF_REASON_MAX];
+	/* static keys of exchanges started now (each exchange keeps a copy) */
+	struct hs_static_key skeys[CF_MAX_STATIC];
+	size_t n_skeys;
+	struct cf_rot_peer {			/* rotation state per McEliece set */
+		bool acked, refused;		/* the peer answered our announcement */
+		bool announced;			/* queued whole on this link */
+		int64_t acked_at;
+		uint8_t *buf;			/* the peer's announcement being received */
+		size_t len, total;
+		bool skip;			/* already pinned: chunks are only counted */
+		uint8_t old_id[KEYRING_ID_LEN], new_id[KEYRING_ID_LEN];
+	} rot[KEYRING_SETS];
 };
 
 struct cf_revoked {
@@ -260,6 +328,9 @@ struct cf {
 	struct cf_revoked revoked[CF_MAX_REVOKED];
 	size_t n_revoked;
 	int64_t expired_at;			/* last store_expire() (cf_tick) */
+	struct cf_keys *keys;			/* owned; NULL without rotation */
+	struct cf_stats stats;
+	char psk_dir[PATH_MAX];			/* cfg.psk_dir points here */
 };
 
 /*
@@ -347,5 +418,52 @@ bool cf_class_uses_qkd(const struct cf_class *c);
 
 /* Next rekey time of a class (0 when unknown). */
 int64_t cf_class_next_rekey(const struct cf_peer *p, const struct cf_class *c);
+
+/*
+ * Apply a reloaded configuration (mfsd on SIGHUP; reconf.c). cfg is complete,
+ * as for cf_new(), with the same node id; cfg->keys (taken, may be NULL) are
+ * the static keys loaded for it: the pins of new peers and of the peers
+ * whose repin[i] is set (their pinned key file changed) are taken from it,
+ * every other pin and the own keys stay as they run (possibly rotated);
+ * the rotation interval and grace come from it. Peers are matched by name
+ * and keep their slot, link, pools, exchanges and rotation state; a peer no
+ * longer configured leaves an empty slot (name "", no classes; drop its
+ * link first); a new peer takes an empty slot or a new one. ret_slot[i]
+ * (may be NULL): the slot of cfg->peers[i] in cf->peers. Classes are matched
+ * by name: a kept class takes the new policy and PSK id (an exchange in
+ * flight finishes under the policy it started with), a new class starts
+ * now, a removed class is dropped (with its exchange in flight; its keys
+ * stay in the store until they expire). Returns 0, -EINVAL (another node
+ * id, too many peers), -ENOMEM (then nothing changed, or a new peer was
+ * added without classes).
+ */
+int cf_reconfigure(struct cf *cf, const struct cf_config *cfg, const bool *repin, int64_t now,
+		   size_t *ret_slot);
+
+/* Exchanges withdrawn by HELD reconciliation, summed over every class (this run). */
+uint64_t cf_orphans_withdrawn(const struct cf *cf);
+
+/*
+ * Static key rotation (rotate.c). The engine decides when; the daemon runs
+ * the slow key generation (keyring_generate()) on a worker thread:
+ *
+ *   cf_rot_due(now, &method)      a rotation of method should start now
+ *   cf_rot_started(method)        the daemon started its key generation
+ *   cf_rot_install(key, now)      done: commit, announce to every peer
+ *   cf_rot_failed(method, err)    failed: retried after CF_ROT_RETRY_S
+ *
+ * cf_rot_install() takes ownership of key (on failure too: its files are
+ * destroyed). -EBUSY: a rotation of that method is still in its grace period.
+ */
+bool cf_rot_due(struct cf *cf, int64_t now, uint16_t *ret_method);
+void cf_rot_started(struct cf *cf, uint16_t method);
+int cf_rot_install(struct cf *cf, struct keyring_key *key, int64_t now);
+void cf_rot_failed(struct cf *cf, uint16_t method, int err, int64_t now);
+/* Ask for a rotation now (method 0: every own set). -ENOENT no such key, -EBUSY in progress. */
+int cf_rot_request(struct cf *cf, uint16_t method);
+/* Next automatic rotation of an own set (0: none). */
+int64_t cf_rot_next(const struct cf *cf, int set);
+/* True when every peer that pins set s acknowledged its current key. */
+bool cf_rot_all_acked(const struct cf *cf, int set);
 
 #endif

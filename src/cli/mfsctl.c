@@ -341,6 +341,7 @@ static const struct cli_cmd commands[] = {
 	{ "method", "method list | revoke NAME --reason TEXT | restore NAME | usage NAME", mfsctl_cmd_method, mfsctl_help_method },
 	{ "audit", "the audit log of the key store", mfsctl_cmd_audit, mfsctl_help_audit },
 	{ "key", "key get | get-by-id | subscribe: keys from the push socket (libmfs-client)", mfsctl_cmd_key, mfsctl_help_key },
+	{ "rotate-static", "rotate this node's static McEliece key now: rotate-static [METHOD]", mfsctl_cmd_rotate_static, mfsctl_help_rotate_static },
 };
 
 static void usage(FILE *f)
@@ -349,7 +350,7 @@ static void usage(FILE *f)
 		   "Administration of an mfsec node.\n"
 		   "Secret keys stay in files (mode 0600); nothing secret is printed.\n\nCommands:\n");
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
-		fprintf(f, "  %-7s %s\n", commands[i].name, commands[i].summary);
+		fprintf(f, "  %-13s %s\n", commands[i].name, commands[i].summary);
 	fprintf(f, "\n  --socket PATH  mfsd's admin socket (default %s)\n"
 		   "  --json         print the daemon's JSON response\n"
 		   "\nRun 'mfsctl <command> --help' for a command's options.\n"

@@ -248,6 +248,60 @@ static void print_status(json_t *resp, bool classes)
 		       json_string_value(json_object_get(p, "origin")),
 		       tstr(json_object_get(p, "at"), b1, sizeof(b1)),
 		       json_string_value(json_object_get(p, "reason")));
+	if (!classes)
+		return;
+	json_array_foreach(json_object_get(resp, "static_keys"), i, p) {
+		printf("static key %s: %.16s (%s), created %s, next rotation %s\n",
+		       json_string_value(json_object_get(p, "method")),
+		       json_string_value(json_object_get(p, "id")),
+		       json_string_value(json_object_get(p, "state")),
+		       tstr(json_object_get(p, "created"), b1, sizeof(b1)),
+		       tstr(json_object_get(p, "next_rotation"), b2, sizeof(b2)));
+		if (json_string_length(json_object_get(p, "previous"))) {
+			printf("  previous %.16s, replaced %s; pinned by ",
+			       json_string_value(json_object_get(p, "previous")),
+			       tstr(json_object_get(p, "previous_since"), b1, sizeof(b1)));
+			print_list(json_object_get(p, "peers_pinned"));
+			printf(", pending ");
+			print_list(json_object_get(p, "peers_pending"));
+			putchar('\n');
+		}
+	}
+	json_array_foreach(peers, i, p) {
+		json_t *pin;
+
+		json_array_foreach(json_object_get(p, "pins"), j, pin) {
+			printf("pin %s %s: %.16s", json_string_value(json_object_get(p, "name")),
+			       json_string_value(json_object_get(pin, "method")),
+			       json_string_value(json_object_get(pin, "id")));
+			if (json_string_length(json_object_get(pin, "previous")))
+				printf(" (previous %.16s accepted until %s)",
+				       json_string_value(json_object_get(pin, "previous")),
+				       tstr(json_object_get(pin, "previous_until"), b1, sizeof(b1)));
+			putchar('\n');
+		}
+	}
+	{
+		json_t *cn = json_object_get(resp, "counters"), *rl = json_object_get(resp, "reload");
+
+		printf("counters: orphans withdrawn %lld, mlock failures %lld, reloads %lld "
+		       "(failed %lld), static key rotations %lld (failed %lld), re-pins %lld, "
+		       "old static keys destroyed %lld\n",
+		       json_integer_value(json_object_get(cn, "orphans_withdrawn")),
+		       json_integer_value(json_object_get(cn, "mlock_failures")),
+		       json_integer_value(json_object_get(cn, "reloads")),
+		       json_integer_value(json_object_get(cn, "reload_failures")),
+		       json_integer_value(json_object_get(cn, "rotations")),
+		       json_integer_value(json_object_get(cn, "rotation_failures")),
+		       json_integer_value(json_object_get(cn, "repins")),
+		       json_integer_value(json_object_get(cn, "static_keys_destroyed")));
+		if (json_string_length(json_object_get(rl, "error")))
+			printf("reload failed at %s: %s (the previous configuration keeps running)\n",
+			       tstr(json_object_get(rl, "last"), b1, sizeof(b1)),
+			       json_string_value(json_object_get(rl, "error")));
+		else if (json_integer_value(json_object_get(rl, "last")))
+			printf("reloaded at %s\n", tstr(json_object_get(rl, "last"), b1, sizeof(b1)));
+	}
 }
 
 static int simple(const char *cmd, int argc, char **argv, const char *usage_text)
@@ -293,7 +347,10 @@ int mfsctl_cmd_status(int argc, char **argv)
 	return simple("status", argc, argv,
 		      "Usage: mfsctl [--socket PATH] [--json] status\n\n"
 		      "Peers, classes, method sets in use, pool depth per direction, last and next\n"
-		      "rekey, and why a class is degraded or fails closed.\n");
+		      "rekey, and why a class is degraded or fails closed; this node's static\n"
+		      "McEliece keys and their rotation, the peers' pinned keys; counters (orphaned\n"
+		      "exchanges withdrawn, mlock failures, configuration reloads and their\n"
+		      "failures, rotations); the last reload error (docs/admin-api.md).\n");
 }
 
 int mfsctl_cmd_peers(int argc, char **argv)
@@ -374,6 +431,39 @@ int mfsctl_cmd_rekey(int argc, char **argv)
 	rc = check(resp);
 	if (!rc && !json_out)
 		printf("rekey of %s %s requested\n", argv[1], argc > 2 ? argv[2] : "(all classes)");
+	json_decref(resp);
+	return rc;
+}
+
+int mfsctl_cmd_rotate_static(int argc, char **argv)
+{
+	json_t *req, *resp;
+	int rc;
+
+	if (argc > 1 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
+		printf("Usage: mfsctl [--socket PATH] rotate-static [METHOD]\n\n"
+		       "Rotate this node's static Classic McEliece key of METHOD (mceliece460896,\n"
+		       "mceliece6688128; default: every set the node holds) now, instead of at the\n"
+		       "configured static_key_rotate interval. mfsd generates the new pair in the\n"
+		       "background, writes it to state_dir/static/, announces it to every peer over\n"
+		       "the authenticated link (each re-pins it and acknowledges), and destroys the\n"
+		       "old pair static_key_grace after the last peer acknowledged. 'mfsctl status'\n"
+		       "shows the progress. Refused while an earlier rotation is still in its grace\n"
+		       "period. See docs/mfsd.md, \"Static key rotation\".\n");
+		return 0;
+	}
+	if (argc > 2) {
+		fprintf(stderr, "mfsctl rotate-static: usage: rotate-static [METHOD]\n");
+		return 2;
+	}
+	req = json_pack("{s:s}", "cmd", "rotate-static");
+	if (argc > 1)
+		json_object_set_new(req, "method", json_string(argv[1]));
+	resp = call(req);
+	rc = check(resp);
+	if (!rc && !json_out)
+		printf("rotation of %s started: see 'mfsctl status'\n",
+		       argc > 1 ? argv[1] : "every static key");
 	json_decref(resp);
 	return rc;
 }
@@ -474,3 +564,4 @@ HELP(keys)
 HELP(rekey)
 HELP(method)
 HELP(audit)
+HELP(rotate_static)

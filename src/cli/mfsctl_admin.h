@@ -17,6 +17,8 @@ int mfsctl_cmd_keys(int argc, char **argv);
 int mfsctl_cmd_rekey(int argc, char **argv);
 int mfsctl_cmd_method(int argc, char **argv);
 int mfsctl_cmd_audit(int argc, char **argv);
+int mfsctl_cmd_rotate_static(int argc, char **argv);
+void mfsctl_help_rotate_static(void);
 void mfsctl_help_status(void);
 void mfsctl_help_peers(void);
 void mfsctl_help_keys(void);

@@ -35,7 +35,7 @@
 #include "base/hex.h"
 #include "crypto/hash.h"
 
-#define SECTION_KEYS_MAX 24
+#define SECTION_KEYS_MAX 32
 
 enum section_kind {
 	SEC_NONE,
@@ -99,6 +99,8 @@ static const struct key_def node_keys[] = {
 	{"push_socket_mode", V_MODE, N(push_socket_mode), 0, 0, 0777, false},
 	{"push_socket_group", V_U32, N(push_socket_group), 0, 0, CONFIG_NO_GROUP - 1, false},
 	{"push_socket_owner", V_U32, N(push_socket_owner), 0, 0, CONFIG_NO_GROUP - 1, false},
+	{"static_key_rotate", V_DURATION, N(static_rotate_s), 0, 1, CONFIG_DURATION_MAX, false},
+	{"static_key_grace", V_DURATION, N(static_grace_s), 0, 1, CONFIG_DURATION_MAX, false},
 };
 #undef N
 /* Indexes into node_keys used by the checks. */
@@ -1139,6 +1141,8 @@ static void node_defaults(struct config_node *node)
 	node->push_socket_mode = CONFIG_DEFAULT_PUSH_MODE;
 	node->push_socket_group = CONFIG_NO_GROUP;
 	node->push_socket_owner = CONFIG_NO_GROUP;
+	node->static_rotate_s = CONFIG_DEFAULT_STATIC_ROTATE_S;
+	node->static_grace_s = CONFIG_DEFAULT_STATIC_GRACE_S;
 }
 
 int config_parse_string(const char *text, size_t len, const char *name,

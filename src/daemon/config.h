@@ -53,6 +53,8 @@
 #define CONFIG_DEFAULT_PUSH_MODE 0600
 #define CONFIG_NO_GROUP UINT32_MAX		/* push_socket_group not set */
 #define CONFIG_PUSH_ALLOW_MAX 16		/* entries in push_allow */
+#define CONFIG_DEFAULT_STATIC_ROTATE_S (30U * 24 * 3600)	/* 30d */
+#define CONFIG_DEFAULT_STATIC_GRACE_S (10U * 60)		/* 10m */
 
 /* The Classic McEliece parameter sets a node holds static keys for. */
 enum config_mceliece {
@@ -111,6 +113,8 @@ struct config_node {
 	uint32_t push_socket_mode;		/* permission bits, <= 0777 */
 	uint32_t push_socket_group;		/* gid, or CONFIG_NO_GROUP */
 	uint32_t push_socket_owner;		/* uid, or CONFIG_NO_GROUP (not set) */
+	uint32_t static_rotate_s;		/* McEliece static key rotation interval */
+	uint32_t static_grace_s;		/* old key kept this long after the peers re-pinned */
 };
 
 /* One entry of a class's push_allow list: who may get its keys (SO_PEERCRED). */

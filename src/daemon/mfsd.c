@@ -20,11 +20,14 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <pthread.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -37,6 +40,7 @@
 #include "base/log.h"
 #include "base/secret.h"
 #include "cf/cf.h"
+#include "cf/keyring.h"
 #include "daemon/config.h"
 #include "daemon/kme_json.h"
 #include "daemon/qkd_client.h"
@@ -60,12 +64,34 @@
 #define MFSD_PING_MS 2000
 #define MFSD_LINK_IDLE_MS 8000
 #define MFSD_WRITE_CHUNK 16384
+#define MFSD_MAX_PENDING 32		/* inbound connections before their handshake is done */
 
-enum ev_kind { EV_LISTEN, EV_ADMIN_LISTEN, EV_SIGNAL, EV_CONN, EV_ADMIN, EV_PUSH_LISTEN, EV_PUSH,
-	       EV_QKD };
+enum ev_kind {
+	EV_LISTEN, EV_ADMIN_LISTEN, EV_SIGNAL, EV_CONN, EV_ADMIN, EV_KEYGEN, EV_PUSH_LISTEN, EV_PUSH,
+	EV_QKD
+};
 
 struct ev {
 	enum ev_kind kind;
+};
+
+/*
+ * Static key generation for a rotation (cf_rot_due): 40-300 ms of CPU plus
+ * 0.5-1 MiB written and fsync'd, so it runs on a thread of its own and
+ * reports through an eventfd; the event loop and the exchanges never wait
+ * for it. One at a time.
+ */
+struct keygen {
+	struct ev ev;
+	int efd;
+	pthread_t th;
+	bool running;
+	uint16_t method;
+	int64_t now;
+	char dir[PATH_MAX];
+	struct keyring_key *key;	/* result */
+	int err;
+	int64_t ms;			/* how long it took (monotonic) */
 };
 
 struct conn {
@@ -114,6 +140,7 @@ struct push_sock {
 };
 
 struct daemon {
+	const char *config_path;
 	struct config *cfg;
 	struct push *push;
 	struct ev push_listen_ev;
@@ -123,7 +150,7 @@ struct daemon {
 	struct store *st;
 	struct cf *cf;
 	struct tls_ctx *ctx[2];
-	struct mfsd_keys *keys;
+	struct cf_keys *keys;		/* until the engine takes them */
 	struct peer_rt peers[CONFIG_MAX_PEERS];
 	size_t n_peers;
 	int ep;
@@ -133,7 +160,13 @@ struct daemon {
 	struct admin_conn *admins[MFSD_MAX_ADMIN];
 	char kek_path[PATH_MAX + 16], db_path[PATH_MAX + 16], revoked_path[PATH_MAX + 16];
 	struct conn *dead;		/* closed connections, freed after each batch */
+	struct keygen kg;
+	/* inbound connections whose peer is not known yet (its certificate says) */
+	struct conn *pending[MFSD_MAX_PENDING];
 	bool stop;
+	bool reload;			/* SIGHUP arrived */
+	enum mfs_log_level level_arg;	/* --log-level, which a reload does not override */
+	bool have_level_arg;
 };
 
 /* For conn_established(), which has no daemon pointer: the one push layer. */
@@ -155,7 +188,11 @@ static void usage(FILE *f)
 		   "  -c, --config FILE      configuration file (docs/config.md)\n"
 		   "  -f, --foreground       stay in the foreground (default: detach)\n"
 		   "  -l, --log-level LEVEL  err, warning, notice, info, debug (overrides the file)\n"
-		   "  -h, --help             this text\n");
+		   "  -h, --help             this text\n\n"
+		   "Signals: SIGHUP reloads FILE (checked in full first; on an error the running\n"
+		   "configuration stays and 'mfsctl status' shows file:line: reason); SIGTERM and\n"
+		   "SIGINT stop the daemon. Static McEliece keys rotate in the background\n"
+		   "(static_key_rotate, 'mfsctl rotate-static'; docs/mfsd.md).\n");
 }
 
 /* ---- startup ---- */
@@ -347,9 +384,14 @@ static void conn_close(struct daemon *d, struct conn *c, const char *why)
 	if (c->established) {
 		log_notice("peer %s: disconnected: %s", p->cfg->name, why);
 		cf_link_down(p->cp, why, time(NULL));
+	} else if (!p) {
+		log_info("inbound connection failed: %s", why);
 	} else {
-		log_info("peer %s: connection failed: %s", p ? p->cfg->name : "?", why);
+		log_info("peer %s: connection failed: %s", p->cfg->name, why);
 	}
+	for (size_t i = 0; i < MFSD_MAX_PENDING; i++)
+		if (d->pending[i] == c)
+			d->pending[i] = NULL;
 	if (p && p->conn == c) {
 		p->conn = NULL;
 		if (p->i_connect) {
@@ -389,10 +431,19 @@ static void keepalive(int fd)
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 }
 
+/*
+ * A connection: outbound to peer p (client), or inbound (p NULL) from any
+ * peer that connects here, told apart by its pinned certificate alone
+ * (tls_conn_new_server_multi), never by its source address.
+ */
 static struct conn *conn_new(struct daemon *d, struct peer_rt *p, int fd, bool client)
 {
 	struct conn *c = calloc(1, sizeof(*c));
-	int r;
+	uint8_t pins[CONFIG_MAX_PEERS][IDENTITY_FPR_LEN];
+	enum tls_group groups[CONFIG_MAX_PEERS];
+	struct tls_ctx *ctx = NULL;
+	size_t n = 0;
+	int r = 0;
 
 	if (!c)
 		return NULL;
@@ -401,8 +452,21 @@ static struct conn *conn_new(struct daemon *d, struct peer_rt *p, int fd, bool c
 	c->peer = p;
 	c->client = client;
 	c->started = time(NULL);
-	if ((r = tls_conn_new(p->ctx, client ? TLS_CLIENT : TLS_SERVER, p->cfg->cert_sha256,
-			      &c->tls)) < 0 || (r = tls_conn_set_fd(c->tls, fd)) < 0 ||
+	if (!p) {
+		for (size_t i = 0; i < d->n_peers; i++) {
+			if (d->peers[i].i_connect || !d->peers[i].cfg)
+				continue;
+			memcpy(pins[n], d->peers[i].cfg->cert_sha256, IDENTITY_FPR_LEN);
+			groups[n++] = d->peers[i].cfg->tls_group == CONFIG_TLS_MLKEM1024 ?
+				      TLS_GROUP_MLKEM1024 : TLS_GROUP_X25519MLKEM768;
+			ctx = d->peers[i].ctx;
+		}
+		r = n ? tls_conn_new_server_multi(ctx, pins, groups, n, &c->tls) : -ENOENT;
+	} else {
+		r = tls_conn_new(p->ctx, client ? TLS_CLIENT : TLS_SERVER, p->cfg->cert_sha256,
+				 &c->tls);
+	}
+	if (r < 0 || (r = tls_conn_set_fd(c->tls, fd)) < 0 ||
 	    ep_set(d, fd, &c->ev, EPOLLIN | EPOLLOUT, true) < 0) {
 		tls_conn_free(c->tls);
 		free(c);
@@ -477,6 +541,20 @@ static int conn_flush(struct conn *c)
 	}
 }
 
+/* Which peer an inbound connection is: the one whose pin its certificate matched. */
+static struct peer_rt *peer_of_inbound(struct daemon *d, struct conn *c)
+{
+	int idx = tls_conn_peer_index(c->tls), k = 0;
+
+	for (size_t i = 0; idx >= 0 && i < d->n_peers; i++) {
+		if (d->peers[i].i_connect || !d->peers[i].cfg)
+			continue;
+		if (k++ == idx)
+			return &d->peers[i];
+	}
+	return NULL;
+}
+
 static void conn_established(struct conn *c)
 {
 	struct peer_rt *p = c->peer;
@@ -522,6 +600,22 @@ static void conn_event(struct daemon *d, struct conn *c, uint32_t events)
 								     mfs_strerror(r));
 			return;
 		}
+		if (!c->peer) {
+			struct peer_rt *p = peer_of_inbound(d, c);
+
+			if (!p) {
+				conn_close(d, c, "no peer for the certificate");
+				return;
+			}
+			for (size_t i = 0; i < MFSD_MAX_PENDING; i++)
+				if (d->pending[i] == c)
+					d->pending[i] = NULL;
+			/* the newest connection wins: the old one belongs to a peer that restarted */
+			if (p->conn)
+				conn_close(d, p->conn, "replaced by a new connection");
+			c->peer = p;
+			p->conn = c;
+		}
 		conn_established(c);
 		if (!c->established) {
 			conn_close(d, c, "TLS exporter failed");
@@ -555,56 +649,30 @@ out:
 	conn_update_events(d, c);
 }
 
-/* Which peer an inbound connection is: the peers that connect to us, by source address. */
-static struct peer_rt *peer_for_inbound(struct daemon *d, const struct sockaddr_storage *ss)
-{
-	char host[INET6_ADDRSTRLEN] = "";
-	struct peer_rt *only = NULL;
-	size_t n = 0;
-
-	if (ss->ss_family == AF_INET)
-		inet_ntop(AF_INET, &((const struct sockaddr_in *)ss)->sin_addr, host, sizeof(host));
-	else if (ss->ss_family == AF_INET6)
-		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)ss)->sin6_addr, host, sizeof(host));
-	for (size_t i = 0; i < d->n_peers; i++) {
-		if (d->peers[i].i_connect)
-			continue;
-		only = &d->peers[i];
-		n++;
-	}
-	if (n == 1)
-		return only;
-	for (size_t i = 0; i < d->n_peers; i++)
-		if (!d->peers[i].i_connect && !strcmp(d->peers[i].cfg->address.host, host))
-			return &d->peers[i];
-	return NULL;
-}
-
 static void on_accept(struct daemon *d)
 {
 	for (;;) {
-		struct sockaddr_storage ss;
-		socklen_t len = sizeof(ss);
-		int fd = accept4(d->listen_fd, (struct sockaddr *)&ss, &len,
-				 SOCK_NONBLOCK | SOCK_CLOEXEC);
-		struct peer_rt *p;
+		int fd = accept4(d->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		size_t slot = MFSD_MAX_PENDING;
 		struct conn *c;
 
 		if (fd < 0)
 			return;
-		if (!(p = peer_for_inbound(d, &ss))) {
-			log_warning("inbound connection from an address of no peer that connects here");
+		for (size_t i = 0; i < MFSD_MAX_PENDING; i++)
+			if (!d->pending[i])
+				slot = i;
+		if (slot == MFSD_MAX_PENDING) {
+			log_warning("inbound connection refused: %d handshakes already pending",
+				    MFSD_MAX_PENDING);
 			close(fd);
 			continue;
 		}
-		if (!(c = conn_new(d, p, fd, false))) {
+		if (!(c = conn_new(d, NULL, fd, false))) {
+			log_warning("inbound connection refused: no peer connects to this node");
 			close(fd);
 			continue;
 		}
-		/* the newest connection wins: the old one belongs to a peer that restarted */
-		if (p->conn)
-			conn_close(d, p->conn, "replaced by a new connection");
-		p->conn = c;
+		d->pending[slot] = c;
 	}
 }
 
@@ -858,6 +926,281 @@ static void push_event(struct daemon *d, struct push_sock *ps, uint32_t events)
 	push_sock_flush(d, ps);
 }
 
+/* ---- static key generation (rotation) ---- */
+
+static void *keygen_main(void *arg)
+{
+	struct keygen *kg = arg;
+	uint64_t one = 1;
+
+	int64_t t0 = now_ms();
+
+	kg->err = keyring_generate(kg->method, kg->dir, kg->now, &kg->key);
+	kg->ms = now_ms() - t0;
+	/* the loop reads it; a failed write leaves the thread to be joined at exit */
+	if (write(kg->efd, &one, sizeof(one)) != sizeof(one))
+		kg->err = kg->err < 0 ? kg->err : -EIO;
+	return NULL;
+}
+
+static void keygen_maybe_start(struct daemon *d)
+{
+	struct keygen *kg = &d->kg;
+	uint16_t method;
+	int r;
+
+	if (kg->running || kg->efd < 0 || !cf_rot_due(d->cf, time(NULL), &method))
+		return;
+	kg->method = method;
+	kg->now = time(NULL);
+	kg->key = NULL;
+	kg->err = 0;
+	cf_rot_started(d->cf, method);
+	if ((r = pthread_create(&kg->th, NULL, keygen_main, kg)) != 0) {
+		cf_rot_failed(d->cf, method, -r, time(NULL));
+		return;
+	}
+	kg->running = true;
+	log_info("static key rotation: generating a new %s key",
+		 kex_method_by_id(method) ? kex_method_by_id(method)->name : "?");
+}
+
+static void keygen_done(struct daemon *d)
+{
+	struct keygen *kg = &d->kg;
+	uint64_t v;
+
+	if (read(kg->efd, &v, sizeof(v)) != sizeof(v) || !kg->running)
+		return;
+	pthread_join(kg->th, NULL);
+	kg->running = false;
+	if (kg->err < 0) {
+		cf_rot_failed(d->cf, kg->method, kg->err, time(NULL));
+	} else {
+		log_info("static key rotation: new %s pair generated and written in %lld ms "
+			 "(worker thread)", kex_method_by_id(kg->method) ?
+			 kex_method_by_id(kg->method)->name : "?", (long long)kg->ms);
+		cf_rot_install(d->cf, kg->key, time(NULL));	/* takes the key */
+	}
+	kg->key = NULL;
+}
+
+static int keygen_open(struct daemon *d)
+{
+	struct keygen *kg = &d->kg;
+
+	if (mfsd_keyring_dir(d->cfg, kg->dir, sizeof(kg->dir)) < 0)
+		return -ENAMETOOLONG;
+	if ((kg->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0)
+		return -errno;
+	kg->ev.kind = EV_KEYGEN;
+	return ep_set(d, kg->efd, &kg->ev, EPOLLIN, true);
+}
+
+static void keygen_close(struct daemon *d)
+{
+	struct keygen *kg = &d->kg;
+
+	if (kg->running) {
+		/* at most one key generation: wait for it, then remove what it wrote */
+		pthread_join(kg->th, NULL);
+		kg->running = false;
+		if (kg->key) {
+			keyring_destroy_file(kg->key->sk_path);
+			keyring_destroy_file(kg->key->pk_path);
+			keyring_key_free(kg->key);
+			kg->key = NULL;
+		}
+	}
+	if (kg->efd >= 0)
+		close(kg->efd);
+	kg->efd = -1;
+}
+
+/* ---- SIGHUP: reload the configuration ---- */
+
+__attribute__((format(printf, 2, 3)))
+static void reload_failed(struct daemon *d, const char *fmt, ...)
+{
+	struct cf_stats *st = &d->cf->stats;
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(st->reload_error, sizeof(st->reload_error), fmt, ap);
+	va_end(ap);
+	st->reload_failures++;
+	st->last_reload = time(NULL);
+	log_err("reload failed: %s; the running configuration stays", st->reload_error);
+}
+
+static bool addr_eq(const struct config_addr *a, const struct config_addr *b)
+{
+	return !strcmp(a->host, b->host) && a->port == b->port && a->family == b->family;
+}
+
+/* A setting of [node] that only a restart can change, or NULL. */
+static const char *restart_only(const struct config *a, const struct config *b)
+{
+	if (strcmp(a->node.id, b->node.id))
+		return "id";
+	if (!addr_eq(&a->node.listen, &b->node.listen))
+		return "listen";
+	if (strcmp(a->node.identity_key, b->node.identity_key))
+		return "identity_key";
+	if (strcmp(a->node.identity_cert, b->node.identity_cert))
+		return "identity_cert";
+	if (strcmp(a->node.state_dir, b->node.state_dir))
+		return "state_dir";
+	if (strcmp(a->node.admin_socket, b->node.admin_socket))
+		return "admin_socket";
+	for (int s = 0; s < CONFIG_MCELIECE_N; s++) {
+		const struct config_mceliece_key *x = &a->node.mceliece[s], *y = &b->node.mceliece[s];
+
+		if (x->set != y->set || strcmp(x->sk_path, y->sk_path) || strcmp(x->pk_path, y->pk_path))
+			return s == 0 ? "mceliece460896_key/_pub" : "mceliece6688128_key/_pub";
+	}
+	return NULL;
+}
+
+static bool pins_differ(const struct config_peer *a, const struct config_peer *b)
+{
+	for (int s = 0; s < CONFIG_MCELIECE_N; s++)
+		if (a->mceliece[s].set != b->mceliece[s].set ||
+		    memcmp(a->mceliece[s].sha3, b->mceliece[s].sha3, CONFIG_SHA3_LEN))
+			return true;
+	return false;
+}
+
+/* What the link of a peer is made of changed: it must be set up again. */
+static bool link_differs(const struct config_peer *a, const struct config_peer *b)
+{
+	return !addr_eq(&a->address, &b->address) ||
+	       memcmp(a->cert_sha256, b->cert_sha256, CONFIG_SHA256_LEN) ||
+	       a->tls_group != b->tls_group || pins_differ(a, b);
+}
+
+/*
+ * Re-read the configuration file (SIGHUP). Any error: the running
+ * configuration stays, the reason is logged as file:line: reason and shown
+ * by mfsctl status. Otherwise the changes apply without touching what did
+ * not change: a peer whose address, certificate pin, TLS group or McEliece
+ * pins changed is reconnected, a removed peer disconnected, a new one
+ * connected; every other link, pool and running exchange goes on
+ * (cf_reconfigure()).
+ */
+static void reload(struct daemon *d)
+{
+	struct peer_rt np[CONFIG_MAX_PEERS];
+	struct config *nc = NULL;
+	struct config_error cerr;
+	struct cf_keys *fresh = NULL;
+	struct cf_config *cc = NULL;
+	bool repin[CONFIG_MAX_PEERS] = { false };
+	size_t slots[CONFIG_MAX_PEERS];
+	size_t added = 0, removed = 0, relinked = 0;
+	const char *what;
+	int r;
+
+	log_notice("SIGHUP: reloading %s", d->config_path);
+	if ((r = config_load(d->config_path, NULL, &nc, &cerr)) < 0) {
+		reload_failed(d, "%s", cerr.text);
+		return;
+	}
+	if ((what = restart_only(d->cfg, nc))) {
+		reload_failed(d, "%s: [node] %s cannot change without a restart of mfsd",
+			      d->config_path, what);
+		goto out;
+	}
+	if ((r = mfsd_keys_load(nc, &fresh)) < 0) {
+		reload_failed(d, "%s: the static McEliece keys of the new configuration cannot be "
+			      "loaded: %s (see the log)", d->config_path, mfs_strerror(r));
+		goto out;
+	}
+	for (size_t i = 0; i < nc->n_peers; i++) {
+		enum tls_group g = nc->peers[i].tls_group == CONFIG_TLS_MLKEM1024 ?
+				   TLS_GROUP_MLKEM1024 : TLS_GROUP_X25519MLKEM768;
+		char err[TLS_ERR_MAX];
+
+		if (!d->ctx[g] && tls_ctx_new(d->idn, g, &d->ctx[g], err, sizeof(err)) < 0) {
+			reload_failed(d, "%s:%u: TLS context (%s): %s", d->config_path,
+				      nc->peers[i].line, tls_group_name(g), err);
+			goto out;
+		}
+	}
+	/* the links that go: removed peers, peers whose link changed; and pending handshakes */
+	for (size_t k = 0; k < d->n_peers; k++) {
+		struct peer_rt *p = &d->peers[k];
+		const struct config_peer *n;
+
+		if (!p->cfg)
+			continue;
+		n = config_peer_by_name(nc, p->cfg->name);
+		if (n && !link_differs(p->cfg, n))
+			continue;
+		if (n)
+			relinked++;
+		else
+			removed++;
+		if (p->conn)
+			conn_close(d, p->conn, n ? "its configuration changed" :
+				   "removed from the configuration");
+	}
+	for (size_t i = 0; i < MFSD_MAX_PENDING; i++)
+		if (d->pending[i])
+			conn_close(d, d->pending[i], "configuration reloaded");
+	for (size_t i = 0; i < nc->n_peers; i++) {
+		const struct config_peer *o = config_peer_by_name(d->cfg, nc->peers[i].name);
+
+		repin[i] = o && pins_differ(o, &nc->peers[i]);
+		added += !o;
+	}
+	if (!(cc = mfsd_cf_config(nc, fresh, d->revoked_path))) {
+		reload_failed(d, "out of memory");
+		goto out;
+	}
+	fresh = NULL;	/* cf_reconfigure() takes it */
+	if ((r = cf_reconfigure(d->cf, cc, repin, time(NULL), slots)) < 0) {
+		reload_failed(d, "%s: cannot apply: %s", d->config_path, mfs_strerror(r));
+		goto out;
+	}
+	/* the peers' runtime, in the engine's slots */
+	memset(np, 0, sizeof(np));
+	for (size_t i = 0; i < nc->n_peers; i++) {
+		struct peer_rt *p = &np[slots[i]];
+		enum tls_group g = nc->peers[i].tls_group == CONFIG_TLS_MLKEM1024 ?
+				   TLS_GROUP_MLKEM1024 : TLS_GROUP_X25519MLKEM768;
+
+		for (size_t k = 0; k < d->n_peers; k++)
+			if (d->peers[k].cfg && !strcmp(d->peers[k].cfg->name, nc->peers[i].name))
+				*p = d->peers[k];
+		if (!p->cfg)
+			p->backoff_ms = MFSD_RECONNECT_MIN_MS;
+		p->cfg = &nc->peers[i];
+		p->ctx = d->ctx[g];
+		p->i_connect = strcmp(nc->node.id, p->cfg->name) < 0;
+		p->cp = &d->cf->peers[slots[i]];
+	}
+	memcpy(d->peers, np, sizeof(np));
+	d->n_peers = d->cf->n_peers;
+	for (size_t k = 0; k < d->n_peers; k++)
+		if (d->peers[k].conn)
+			d->peers[k].conn->peer = &d->peers[k];
+	config_free(d->cfg);
+	d->cfg = nc;
+	nc = NULL;
+	mfs_log_set_level(d->have_level_arg ? d->level_arg : d->cfg->node.log_level);
+	d->cf->stats.reloads++;
+	d->cf->stats.last_reload = time(NULL);
+	d->cf->stats.reload_error[0] = '\0';
+	log_notice("configuration reloaded: %zu peer(s): %zu added, %zu removed, %zu reconnected "
+		   "(address, pins or TLS group changed); classes and policies applied",
+		   d->cfg->n_peers, added, removed, relinked);
+out:
+	free(cc);
+	mfsd_keys_free(fresh);
+	config_free(nc);
+}
+
 /* ---- main loop ---- */
 
 static void run(struct daemon *d)
@@ -873,9 +1216,15 @@ static void run(struct daemon *d)
 			wait_ms = qkdc_wait_ms(d->qkd, nms);
 		cf_tick(d->cf, time(NULL));
 		push_tick(d->push, time(NULL));
+		keygen_maybe_start(d);
+		for (size_t i = 0; i < MFSD_MAX_PENDING; i++)
+			if (d->pending[i] && time(NULL) - d->pending[i]->started > MFSD_TLS_TIMEOUT_S)
+				conn_close(d, d->pending[i], "TLS handshake timed out");
 		for (size_t i = 0; i < d->n_peers; i++) {
 			struct peer_rt *p = &d->peers[i];
 
+			if (!p->cfg)
+				continue;	/* the slot of a peer removed by a reload */
 			if (p->conn && !p->conn->established &&
 			    time(NULL) - p->conn->started > MFSD_TLS_TIMEOUT_S) {
 				conn_close(d, p->conn, "TLS handshake timed out");
@@ -931,7 +1280,9 @@ static void run(struct daemon *d)
 				struct signalfd_siginfo si;
 
 				while (read(d->sig_fd, &si, sizeof(si)) == sizeof(si)) {
-					if (si.ssi_signo != SIGHUP)
+					if (si.ssi_signo == SIGHUP)
+						d->reload = true;
+					else
 						d->stop = true;
 				}
 				break;
@@ -951,6 +1302,9 @@ static void run(struct daemon *d)
 			case EV_PUSH:
 				push_event(d, (struct push_sock *)ev, evs[i].events);
 				break;
+			case EV_KEYGEN:
+				keygen_done(d);
+				break;
 			}
 		}
 		conn_reap(d);
@@ -958,6 +1312,11 @@ static void run(struct daemon *d)
 		for (size_t i = 0; i < PUSH_MAX_CONNS; i++)
 			if (d->pushes[i])
 				push_sock_flush(d, d->pushes[i]);
+		if (d->reload && !d->stop) {
+			d->reload = false;
+			reload(d);
+			conn_reap(d);
+		}
 	}
 	log_notice("stopping");
 }
@@ -973,6 +1332,9 @@ static void daemon_free(struct daemon *d)
 			conn_close(d, c, "shutdown");
 		}
 	}
+	for (size_t i = 0; i < MFSD_MAX_PENDING; i++)
+		if (d->pending[i])
+			conn_close(d, d->pending[i], "shutdown");
 	for (size_t i = 0; i < MFSD_MAX_ADMIN; i++)
 		if (d->admins[i])
 			admin_close(d, d->admins[i]);
@@ -991,6 +1353,7 @@ static void daemon_free(struct daemon *d)
 	}
 	if (d->listen_fd >= 0)
 		close(d->listen_fd);
+	keygen_close(d);
 	if (d->sig_fd >= 0)
 		close(d->sig_fd);
 	if (d->ep >= 0)
@@ -1043,8 +1406,9 @@ int main(int argc, char **argv)
 		{ 0 },
 	};
 	struct daemon d = { .ep = -1, .listen_fd = -1, .admin_fd = -1, .sig_fd = -1,
-			    .push_fd = -1 };
+			    .push_fd = -1, .kg = { .efd = -1 } };
 	const char *config_path = NULL, *level_arg = NULL;
+	char path[PATH_MAX], config_abs[PATH_MAX];
 	struct config_error cerr;
 	enum mfs_log_level level;
 	bool foreground = false;
@@ -1077,11 +1441,23 @@ int main(int argc, char **argv)
 		fprintf(stderr, "mfsd: cannot harden the process: %s\n", mfs_strerror(r));
 		return 1;
 	}
+	/* absolute: daemon(3) changes to /, and SIGHUP reads the file again */
+	if (!realpath(config_path, config_abs)) {
+		fprintf(stderr, "mfsd: %s: %s\n", config_path, strerror(errno));
+		return 1;
+	}
+	d.config_path = config_abs;
+	d.have_level_arg = level_arg != NULL;
+	d.level_arg = level_arg ? level : MFS_LOG_INFO;
 	if ((r = config_load(config_path, NULL, &d.cfg, &cerr)) < 0) {
 		fprintf(stderr, "mfsd: %s\n", cerr.text);
 		return 1;
 	}
 	mfs_log_set_level(level_arg ? level : d.cfg->node.log_level);
+	/* a static key destruction a crash interrupted: finished before the identity is read */
+	if (mfsd_keyring_dir(d.cfg, path, sizeof(path)) == 0 && (r = keyring_recover(path)) < 0)
+		log_warning("%s: cannot finish destroying an old static key: %s", path,
+			    mfs_strerror(r));
 	if ((r = load_identity(&d)) < 0 || (r = open_state(&d)) < 0 ||
 	    (r = mfsd_keys_load(d.cfg, &d.keys)) < 0)
 		goto out;
@@ -1101,7 +1477,9 @@ int main(int argc, char **argv)
 		}
 		p->ctx = d.ctx[g];
 	}
-	if ((r = mfsd_cf_new(d.cfg, d.keys, d.st, d.revoked_path, &d.cf)) < 0) {
+	r = mfsd_cf_new(d.cfg, d.keys, d.st, d.revoked_path, &d.cf);
+	d.keys = NULL;	/* the engine's now */
+	if (r < 0) {
 		log_err("control engine: %s%s", mfs_strerror(r),
 			r == -EBADMSG ? " (the revocation file in state_dir is malformed)" : "");
 		goto out;
@@ -1124,7 +1502,7 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	if ((r = open_signals(&d)) < 0 || (r = open_listen(&d)) < 0 || (r = open_admin(&d)) < 0 ||
-	    (r = open_push(&d)) < 0) {
+	    (r = open_push(&d)) < 0 || (r = keygen_open(&d)) < 0) {
 		log_err("startup: %s", mfs_strerror(r));
 		goto out;
 	}

@@ -7,121 +7,143 @@
 #include <time.h>
 
 #include "base/err.h"
-#include "base/file.h"
 #include "base/log.h"
 #include "base/secret.h"
+#include "cf/keyring.h"
 #include "daemon/setup.h"
-#include "proto/handshake.h"
-#include "proto/identity.h"
 
 static const uint16_t cmce_ids[CONFIG_MCELIECE_N] = { KEX_ID_MCELIECE460896,
 						      KEX_ID_MCELIECE6688128 };
 
-struct mfsd_keys {
-	struct {
-		struct secret *sk;
-		uint8_t *pk;
-		size_t pk_len;
-		uint8_t pk_id[HS_STATIC_ID_LEN];
-	} own[CONFIG_MCELIECE_N];
-	uint8_t *peer_pk[CONFIG_MAX_PEERS][CONFIG_MCELIECE_N];
-	uint8_t peer_pk_id[CONFIG_MAX_PEERS][CONFIG_MCELIECE_N][HS_STATIC_ID_LEN];
-	struct hs_static_key skeys[CONFIG_MAX_PEERS][CF_MAX_STATIC];
-};
+_Static_assert(CONFIG_MCELIECE_N == KEYRING_SETS, "one keyring slot per configured set");
+_Static_assert(CONFIG_MAX_PEERS <= CF_MAX_PEERS, "peers");
 
-static int load_file_checked(const char *path, size_t want, uint8_t **ret)
+int mfsd_keyring_dir(const struct config *cfg, char *out, size_t size)
 {
-	uint8_t *p = NULL;
-	size_t n = 0;
-	int r = file_read(path, CONFIG_PIN_FILE_MAX, FILE_NO_FOLLOW, &p, &n);
+	int w = snprintf(out, size, "%s/static", cfg->node.state_dir);
 
-	if (r < 0)
-		return r;
-	if (n != want) {
-		free(p);
-		return -EBADMSG;
-	}
-	*ret = p;
-	return 0;
+	return w < 0 || (size_t)w >= size ? -ENAMETOOLONG : 0;
 }
 
-void mfsd_keys_free(struct mfsd_keys *k)
+void mfsd_keys_free(struct cf_keys *k)
 {
 	if (!k)
 		return;
-	for (int s = 0; s < CONFIG_MCELIECE_N; s++) {
-		secret_free(k->own[s].sk);
-		free(k->own[s].pk);
+	for (int s = 0; s < KEYRING_SETS; s++) {
+		keyring_key_free(k->own[s].cur);
+		keyring_key_free(k->own[s].prev);
+		for (size_t i = 0; i < CF_MAX_PEERS; i++) {
+			keyring_key_free(k->pin[i][s].cur);
+			keyring_key_free(k->pin[i][s].prev);
+		}
 	}
-	for (size_t i = 0; i < CONFIG_MAX_PEERS; i++)
-		for (int s = 0; s < CONFIG_MCELIECE_N; s++)
-			free(k->peer_pk[i][s]);
 	free(k);
 }
 
-int mfsd_keys_load(const struct config *cfg, struct mfsd_keys **ret)
+static void slot_free(struct keyring_slot *s)
 {
-	struct mfsd_keys *k = calloc(1, sizeof(*k));
+	keyring_key_free(s->cur);
+	keyring_key_free(s->prev);
+	memset(s, 0, sizeof(*s));
+}
+
+static int load_own(const struct config *cfg, struct cf_keys *k, int s)
+{
+	const struct config_mceliece_key *ck = &cfg->node.mceliece[s];
+	const char *name = config_mceliece_method(s);
+	char path[PATH_MAX];
+	int r;
+
+	if (!ck->set)
+		return 0;
+	if (!kex_method_by_id(cmce_ids[s])) {
+		log_err("%s: %s is not available in this build", cfg->source, name);
+		return -EOPNOTSUPP;
+	}
+	if ((r = keyring_own_path(k->dir, cmce_ids[s], path, sizeof(path))) < 0)
+		return r;
+	r = keyring_load_record(path, cmce_ids[s], true, &k->own[s]);
+	if (r == 0) {
+		log_info("%s key from the rotation record %s", name, path);
+		return 0;
+	}
+	if (r != -ENOENT) {
+		log_err("%s: rotation record of the %s key: %s", path, name, mfs_strerror(r));
+		return r;
+	}
+	if ((r = keyring_load_own(cmce_ids[s], ck->sk_path, ck->pk_path, &k->own[s].cur)) < 0)
+		log_err("%s, %s: not a readable %s key pair: %s", ck->sk_path, ck->pk_path, name,
+			mfs_strerror(r));
+	return r;
+}
+
+static int load_pin(const struct config *cfg, struct cf_keys *k, size_t i, int s)
+{
+	const struct config_peer *cp = &cfg->peers[i];
+	const char *name = config_mceliece_method(s);
+	struct keyring_slot rec = { 0 };
+	char path[PATH_MAX];
+	int r;
+
+	if (!cp->mceliece[s].set || !k->own[s].cur)
+		return 0;
+	r = keyring_load_pin(cmce_ids[s], cp->mceliece[s].path, cp->mceliece[s].sha3,
+			     &k->pin[i][s].cur);
+	if (r == -EKEYREJECTED) {
+		log_err("%s: pinned %s key of peer %s changed since the configuration was read",
+			cp->mceliece[s].path, name, cp->name);
+		return r;
+	}
+	if (r < 0) {
+		log_err("%s: pinned %s key of peer %s: %s", cp->mceliece[s].path, name, cp->name,
+			mfs_strerror(r));
+		return r;
+	}
+	if ((r = keyring_pin_path(k->dir, cp->name, cmce_ids[s], path, sizeof(path))) < 0)
+		return r;
+	r = keyring_load_record(path, cmce_ids[s], false, &rec);
+	if (r == -ENOENT)
+		return 0;
+	if (r < 0) {
+		log_err("%s: re-pin record of peer %s (%s): %s", path, cp->name, name,
+			mfs_strerror(r));
+		return r;
+	}
+	if (rec.cur && !memcmp(rec.cur->id, cp->mceliece[s].sha3, KEYRING_ID_LEN)) {
+		/* the operator has put the re-pinned key into the configuration */
+		slot_free(&rec);
+		return 0;
+	}
+	if (!rec.have_base || memcmp(rec.base, cp->mceliece[s].sha3, KEYRING_ID_LEN) != 0) {
+		log_warning("%s: ignored: the configuration pins another %s key of peer %s than "
+			    "the one this record re-pinned from", path, name, cp->name);
+		slot_free(&rec);
+		return 0;
+	}
+	slot_free(&k->pin[i][s]);
+	k->pin[i][s] = rec;
+	log_info("peer %s: %s key from the re-pin record %s", cp->name, name, path);
+	return 0;
+}
+
+int mfsd_keys_load(const struct config *cfg, struct cf_keys **ret)
+{
+	struct cf_keys *k = calloc(1, sizeof(*k));
 	int r;
 
 	if (!k)
 		return -ENOMEM;
-	for (int s = 0; s < CONFIG_MCELIECE_N; s++) {
-		const struct config_mceliece_key *ck = &cfg->node.mceliece[s];
-		const struct kex_method *m = kex_method_by_id(cmce_ids[s]);
-
-		if (!ck->set)
-			continue;
-		if (!m || !m->kem) {
-			log_err("%s: %s is not available in this build", cfg->source,
-				config_mceliece_method(s));
-			r = -EOPNOTSUPP;
+	if ((r = mfsd_keyring_dir(cfg, k->dir, sizeof(k->dir))) < 0)
+		goto fail;
+	k->rotate_s = cfg->node.static_rotate_s;
+	k->grace_s = cfg->node.static_grace_s;
+	for (int s = 0; s < CONFIG_MCELIECE_N; s++)
+		if ((r = load_own(cfg, k, s)) < 0)
 			goto fail;
-		}
-		if ((r = file_read_secret(ck->sk_path, SECRET_MAX_LEN, FILE_NO_FOLLOW,
-					  &k->own[s].sk)) < 0) {
-			log_err("%s: %s", ck->sk_path, mfs_strerror(r));
-			goto fail;
-		}
-		if (k->own[s].sk->len != m->kem->sk_len && k->own[s].sk->len != m->kem->sk_len_alt) {
-			log_err("%s: not a %s secret key (size)", ck->sk_path, m->name);
-			r = -EBADMSG;
-			goto fail;
-		}
-		if ((r = load_file_checked(ck->pk_path, m->kem->pk_len, &k->own[s].pk)) < 0) {
-			log_err("%s: not a readable %s public key: %s", ck->pk_path, m->name,
-				mfs_strerror(r));
-			goto fail;
-		}
-		k->own[s].pk_len = m->kem->pk_len;
-		if ((r = identity_cmce_pk_hash(k->own[s].pk, k->own[s].pk_len, k->own[s].pk_id)) < 0)
-			goto fail;
-	}
-	for (size_t i = 0; i < cfg->n_peers; i++) {
-		const struct config_peer *cp = &cfg->peers[i];
-
-		for (int s = 0; s < CONFIG_MCELIECE_N; s++) {
-			const struct kex_method *m = kex_method_by_id(cmce_ids[s]);
-
-			if (!cp->mceliece[s].set || !k->own[s].pk || !m)
-				continue;
-			if ((r = load_file_checked(cp->mceliece[s].path, m->kem->pk_len,
-						   &k->peer_pk[i][s])) < 0) {
-				log_err("%s: pinned %s key of peer %s: %s", cp->mceliece[s].path,
-					m->name, cp->name, mfs_strerror(r));
+	for (size_t i = 0; i < cfg->n_peers; i++)
+		for (int s = 0; s < CONFIG_MCELIECE_N; s++)
+			if ((r = load_pin(cfg, k, i, s)) < 0)
 				goto fail;
-			}
-			if ((r = identity_cmce_pk_hash(k->peer_pk[i][s], m->kem->pk_len,
-						       k->peer_pk_id[i][s])) < 0)
-				goto fail;
-			if (!mfs_ct_eq(k->peer_pk_id[i][s], cp->mceliece[s].sha3, HS_STATIC_ID_LEN)) {
-				log_err("%s: pinned %s key of peer %s changed since the configuration "
-					"was read", cp->mceliece[s].path, m->name, cp->name);
-				r = -EKEYREJECTED;
-				goto fail;
-			}
-		}
-	}
 	*ret = k;
 	return 0;
 fail:
@@ -129,24 +151,22 @@ fail:
 	return r;
 }
 
-int mfsd_cf_new(const struct config *cfg, const struct mfsd_keys *keys, struct store *st,
-		const char *revoked_path, struct cf **ret)
+struct cf_config *mfsd_cf_config(const struct config *cfg, struct cf_keys *keys,
+				 const char *revoked_path)
 {
-	struct mfsd_keys *k = (struct mfsd_keys *)keys;
 	struct cf_config *cc = calloc(1, sizeof(*cc));
-	int r;
 
 	if (!cc)
-		return -ENOMEM;
+		return NULL;
 	snprintf(cc->node_id, sizeof(cc->node_id), "%s", cfg->node.id);
 	cc->psk_dir = cfg->node.psk_dir;
 	cc->revoked_path = revoked_path;
 	cc->n_peers = cfg->n_peers;
 	cc->now = time(NULL);
+	cc->keys = keys;
 	for (size_t i = 0; i < cfg->n_peers; i++) {
 		const struct config_peer *cp = &cfg->peers[i];
 		struct cf_peer_cfg *pc = &cc->peers[i];
-		size_t n = 0;
 
 		snprintf(pc->name, sizeof(pc->name), "%s", cp->name);
 		pc->n_classes = cp->n_classes;
@@ -155,23 +175,19 @@ int mfsd_cf_new(const struct config *cfg, const struct mfsd_keys *keys, struct s
 			snprintf(pc->classes[j].psk_id, sizeof(pc->classes[j].psk_id), "%s",
 				 cp->classes[j].psk_id);
 		}
-		for (int s = 0; s < CONFIG_MCELIECE_N; s++) {
-			struct hs_static_key *sk = &k->skeys[i][n];
+	}
+	return cc;
+}
 
-			if (!k->peer_pk[i][s])
-				continue;
-			sk->method = cmce_ids[s];
-			sk->sk = k->own[s].sk;
-			sk->pk = k->own[s].pk;
-			sk->pk_len = k->own[s].pk_len;
-			sk->pk_id = k->own[s].pk_id;
-			sk->peer_pk = k->peer_pk[i][s];
-			sk->peer_pk_len = k->own[s].pk_len;
-			sk->peer_pk_id = k->peer_pk_id[i][s];
-			n++;
-		}
-		pc->static_keys = k->skeys[i];
-		pc->n_static_keys = n;
+int mfsd_cf_new(const struct config *cfg, struct cf_keys *keys, struct store *st,
+		const char *revoked_path, struct cf **ret)
+{
+	struct cf_config *cc = mfsd_cf_config(cfg, keys, revoked_path);
+	int r;
+
+	if (!cc) {
+		mfsd_keys_free(keys);
+		return -ENOMEM;
 	}
 	r = cf_new(cc, st, ret);
 	free(cc);

@@ -8,6 +8,7 @@
 #include <jansson.h>
 
 #include "base/hex.h"
+#include "base/secret.h"
 #include "kex/kex.h"
 #include "ops/admin.h"
 
@@ -26,6 +27,7 @@ static const struct {
 	{ "method-restore", ADMIN_METHOD_RESTORE, "M" },
 	{ "method-usage", ADMIN_METHOD_USAGE, "M" },
 	{ "audit", ADMIN_AUDIT, "" },
+	{ "rotate-static", ADMIN_ROTATE_STATIC, "m" },
 };
 
 static const struct {
@@ -200,7 +202,88 @@ static json_t *class_json(struct cf *cf, struct cf_peer *p, struct cf_class *c, 
 		json_object_set_new(o, "volume_rekeys", json_integer((json_int_t)c->volume_rekeys));
 		json_object_set_new(o, "subscriptions", subs_json(c));
 	}
+	if (o)
+		json_object_set_new(o, "orphans_withdrawn", json_integer((json_int_t)c->orphans_withdrawn));
 	return o;
+}
+
+static json_t *keyring_id_json(const struct keyring_key *k)
+{
+	char hex[2 * KEYRING_ID_LEN + 1];
+
+	if (!k || hex_encode(hex, sizeof(hex), k->id, KEYRING_ID_LEN) < 0)
+		return json_string("");
+	return json_string(hex);
+}
+
+/* The pins this node holds for peer p (current, and previous in a grace period). */
+static json_t *pins_json(const struct cf *cf, const struct cf_peer *p)
+{
+	json_t *a = json_array();
+	size_t pi = (size_t)(p - cf->peers);
+
+	for (int s = 0; a && cf->keys && s < KEYRING_SETS; s++) {
+		const struct keyring_slot *sl = &cf->keys->pin[pi][s];
+		const struct kex_method *m = kex_method_by_id(keyring_method(s));
+
+		if (!sl->cur)
+			continue;
+		json_array_append_new(a, json_pack("{s:s,s:o,s:o,s:I}", "method", m ? m->name : "?",
+			"id", keyring_id_json(sl->cur), "previous", keyring_id_json(sl->prev),
+			"previous_until", (json_int_t)(sl->prev ? sl->prev_since + cf->keys->grace_s : 0)));
+	}
+	return a ? a : json_array();
+}
+
+/* This node's static keys and their rotation. */
+static json_t *static_json(const struct cf *cf)
+{
+	json_t *a = json_array();
+
+	for (int s = 0; a && cf->keys && s < KEYRING_SETS; s++) {
+		const struct keyring_slot *sl = &cf->keys->own[s];
+		const struct kex_method *m = kex_method_by_id(keyring_method(s));
+		json_t *pinned, *pending;
+		const char *state;
+
+		if (!sl->cur)
+			continue;
+		pinned = json_array();
+		pending = json_array();
+		for (size_t i = 0; pinned && pending && i < cf->n_peers; i++) {
+			const struct cf_peer *p = &cf->peers[i];
+
+			if (!cf->keys->pin[i][s].cur)
+				continue;
+			if (!sl->prev || p->rot[s].acked)
+				json_array_append_new(pinned, json_string(p->cfg.name));
+			else
+				json_array_append_new(pending, json_string(p->cfg.name));
+		}
+		state = cf->keys->busy[s] ? "generating" : !sl->prev ? "current" :
+			cf_rot_all_acked(cf, s) ? "grace" : "announcing";
+		json_array_append_new(a, json_pack("{s:s,s:o,s:I,s:I,s:s,s:o,s:I,s:o,s:o}",
+			"method", m ? m->name : "?", "id", keyring_id_json(sl->cur),
+			"created", (json_int_t)sl->cur->created,
+			"next_rotation", (json_int_t)cf_rot_next(cf, s), "state", state,
+			"previous", keyring_id_json(sl->prev), "previous_since", (json_int_t)sl->prev_since,
+			"peers_pinned", pinned ? pinned : json_array(),
+			"peers_pending", pending ? pending : json_array()));
+	}
+	return a ? a : json_array();
+}
+
+static json_t *counters_json(const struct cf *cf)
+{
+	return json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}",
+		"orphans_withdrawn", (json_int_t)cf_orphans_withdrawn(cf),
+		"mlock_failures", (json_int_t)secret_mlock_failures(),
+		"reloads", (json_int_t)cf->stats.reloads,
+		"reload_failures", (json_int_t)cf->stats.reload_failures,
+		"rotations", (json_int_t)cf->stats.rotations,
+		"rotation_failures", (json_int_t)cf->stats.rotation_failures,
+		"repins", (json_int_t)cf->stats.repins,
+		"static_keys_destroyed", (json_int_t)cf->stats.static_destroyed);
 }
 
 static json_t *peer_json(struct cf *cf, struct cf_peer *p, int64_t now, bool classes)
@@ -211,6 +294,8 @@ static json_t *peer_json(struct cf *cf, struct cf_peer *p, int64_t now, bool cla
 			      "last_error", p->last_error);
 	json_t *a;
 
+	if (o)
+		json_object_set_new(o, "pins", pins_json(cf, p));
 	if (!o || !classes)
 		return o;
 	{
@@ -254,6 +339,8 @@ static json_t *status_json(struct cf *cf, int64_t now, bool classes)
 	bool degraded = false;
 
 	for (size_t i = 0; peers && i < cf->n_peers; i++) {
+		if (!cf->peers[i].cfg.name[0])
+			continue;	/* the slot of a peer a reload removed */
 		json_t *pj = peer_json(cf, &cf->peers[i], now, classes);
 		json_t *cl = pj ? json_object_get(pj, "classes") : NULL;
 		size_t k;
@@ -266,9 +353,15 @@ static json_t *status_json(struct cf *cf, int64_t now, bool classes)
 				degraded = true;
 		json_array_append_new(peers, pj);
 	}
-	return json_pack("{s:b,s:s,s:I,s:s,s:o,s:o}", "ok", 1, "node", cf->cfg.node_id,
-			 "time", (json_int_t)now, "state", degraded ? "degraded" : "ok",
-			 "peers", peers ? peers : json_array(), "revoked", revoked_json(cf));
+	if (cf->stats.reload_error[0])
+		degraded = true;	/* the running configuration is not the file's */
+	return json_pack("{s:b,s:s,s:I,s:s,s:o,s:o,s:o,s:o,s:{s:I,s:s}}", "ok", 1,
+			 "node", cf->cfg.node_id, "time", (json_int_t)now,
+			 "state", degraded ? "degraded" : "ok",
+			 "peers", peers ? peers : json_array(), "revoked", revoked_json(cf),
+			 "static_keys", static_json(cf), "counters", counters_json(cf),
+			 "reload", "last", (json_int_t)cf->stats.last_reload,
+			 "error", cf->stats.reload_error);
 }
 
 static int key_cb(void *arg, const struct store_key_meta *m)
@@ -432,6 +525,22 @@ int admin_handle(struct cf *cf, const struct admin_req *req, uid_t uid, int64_t 
 		}
 		o = json_pack("{s:b,s:s,s:b,s:o}", "ok", 1, "method", m->name, "revoked",
 			      cf_revoked_find(cf, m->id) != NULL, "usage", a);
+		break;
+	case ADMIN_ROTATE_STATIC:
+		if (m && keyring_set(m->id) < 0) {
+			o = err("%s is not a static-key method", m->name, 0);
+			break;
+		}
+		r = cf_rot_request(cf, m ? m->id : 0);
+		if (r == -EBUSY)
+			o = err("a rotation%s is still in progress: the old key is kept until every "
+				"peer pinned the new one and the grace period is over", m ? "" : "", 0);
+		else if (r == -ENOENT)
+			o = err("no static key%s to rotate on this node", m ? " of that method" : "", 0);
+		else if (r < 0)
+			o = err("cannot rotate%s", "", r);
+		else
+			o = json_pack("{s:b,s:s}", "ok", 1, "method", m ? m->name : "*");
 		break;
 	case ADMIN_AUDIT:
 		a = json_array();

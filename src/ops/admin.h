@@ -35,6 +35,7 @@ enum admin_cmd {
 	ADMIN_METHOD_RESTORE,
 	ADMIN_METHOD_USAGE,
 	ADMIN_AUDIT,
+	ADMIN_ROTATE_STATIC,
 };
 
 struct admin_req {

@@ -247,6 +247,40 @@ static void run_env(const struct hs *hs, const struct hs_run *run, struct kex_en
 	}
 }
 
+/*
+ * A peer that rotated its static key names the key it decapsulates with in
+ * msg1 (its key id). This side may hold two pins of that peer for the method
+ * (struct hs_static_key entries of one method: the current pin first, the
+ * previous one while a rotation's grace period lasts, see cf/keyring.h):
+ * the responder run is set up with the first and switched here, before
+ * msg2, to the entry whose pinned key id msg1 names. Key ids are public.
+ */
+static int run_pick_pin(struct hs *hs, struct hs_run *run, struct rd msg1)
+{
+	const struct hs_config *c = &hs->cfg;
+	const struct hs_static_key *first = static_key(c, run->m->id);
+	struct kex_env env;
+
+	if (!negotiate_bidirectional(run->m) || run->role != KEX_RESPONDER || !first ||
+	    msg1.n != HS_STATIC_ID_LEN || !memcmp(first->peer_pk_id, msg1.p, HS_STATIC_ID_LEN))
+		return 0;
+	for (size_t i = 0; i < c->n_static_keys; i++) {
+		const struct hs_static_key *k = &c->static_keys[i];
+
+		if (k == first || k->method != run->m->id || !k->peer_pk || !k->peer_pk_id ||
+		    k->peer_pk_len != first->peer_pk_len ||
+		    memcmp(k->peer_pk_id, msg1.p, HS_STATIC_ID_LEN) != 0)
+			continue;
+		memset(&env, 0, sizeof(env));
+		env.peer_static_pk = k->peer_pk;
+		env.peer_static_pk_len = k->peer_pk_len;
+		env.static_pk_id = k->peer_pk_id;
+		run->m->done(run->ctx);
+		return run->m->init(run->ctx, &env, KEX_RESPONDER);
+	}
+	return 0;	/* no such pin: the method refuses msg1 itself */
+}
+
 #define ALIGN16(x) (((x) + 15) & ~(size_t)15)
 
 /*
@@ -338,7 +372,7 @@ static int run_emit(struct hs *hs, struct hs_run *run, int which, struct rd in, 
 	sub = wbuf_init(out->p + out->len, room < max ? room : max);
 	if (which == 1)
 		r = run->m->msg1(run->ctx, &sub);
-	else
+	else if ((r = run_pick_pin(hs, run, in)) == 0)
 		r = run->m->msg2(run->ctx, in, &sub);
 	if (r < 0)
 		return r;

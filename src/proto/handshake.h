@@ -72,6 +72,12 @@ enum hs_role {
  * Static key material of one static-key method (Classic McEliece parameter
  * set): this side's own key pair and the peer's pinned public key, each with
  * its SHA3-256 id computed once by the caller. All borrowed.
+ *
+ * A method may have two entries while a static key rotation is in its grace
+ * period: the first is used for this side's own key (the method initiator
+ * sends its id) and as the default pin; a responder run whose msg1 names the
+ * pinned key id of a later entry of the same method encapsulates to that
+ * entry's peer_pk instead (the peer still uses its previous key).
  */
 struct hs_static_key {
 	uint16_t method;		/* KEX_ID_MCELIECE460896, … */

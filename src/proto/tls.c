@@ -31,6 +31,11 @@ struct tls_conn {
 	enum tls_group group;
 	uint8_t pin[IDENTITY_FPR_LEN];
 	uint8_t peer_fpr[IDENTITY_FPR_LEN];
+	/* tls_conn_new_server_multi(): the pins and groups of the candidate peers */
+	uint8_t (*pins)[IDENTITY_FPR_LEN];
+	enum tls_group *groups;
+	size_t n_pins;
+	int peer_index;		/* which one matched; -1 before the verify callback */
 	bool verified;		/* the verify callback accepted the peer */
 	bool established;	/* tls_conn_handshake() returned 0 */
 	bool failed;		/* a fatal error happened: no more calls */
@@ -175,6 +180,21 @@ static int verify_pinned(X509_STORE_CTX *xs, void *arg)
 		X509_STORE_CTX_set_error(xs, X509_V_ERR_UNSPECIFIED);
 		return 0;
 	}
+	if (c->n_pins) {
+		/* Several candidates: the certificate says which peer this is. */
+		for (size_t i = 0; i < c->n_pins; i++) {
+			if (mfs_ct_eq(fpr, c->pins[i], sizeof(fpr)) && c->peer_index < 0) {
+				c->peer_index = (int)i;
+				memcpy(c->pin, c->pins[i], sizeof(c->pin));
+				c->group = c->groups[i];
+			}
+		}
+		if (c->peer_index < 0) {
+			c->reject = "peer certificate fingerprint matches no configured peer";
+			X509_STORE_CTX_set_error(xs, X509_V_ERR_CERT_REJECTED);
+			return 0;
+		}
+	}
 	if (!mfs_ct_eq(fpr, c->pin, sizeof(fpr))) {
 		c->reject = "peer certificate fingerprint does not match the pin";
 		X509_STORE_CTX_set_error(xs, X509_V_ERR_CERT_REJECTED);
@@ -292,6 +312,7 @@ int tls_conn_new(struct tls_ctx *ctx, enum tls_role role,
 	if (!(c = calloc(1, sizeof(*c))))
 		return -ENOMEM;
 	c->group = ctx->group;
+	c->peer_index = -1;
 	memcpy(c->pin, pin, sizeof(c->pin));
 	ERR_clear_error();
 	if (!(c->ssl = SSL_new(ctx->ssl_ctx)) || SSL_set_ex_data(c->ssl, conn_idx, c) != 1) {
@@ -308,10 +329,58 @@ int tls_conn_new(struct tls_ctx *ctx, enum tls_role role,
 	return 0;
 }
 
+int tls_conn_new_server_multi(struct tls_ctx *ctx, const uint8_t (*pins)[IDENTITY_FPR_LEN],
+			      const enum tls_group *groups, size_t n, struct tls_conn **ret)
+{
+	static const uint8_t none[IDENTITY_FPR_LEN];
+	bool has[2] = { false, false };
+	char list[64] = "";
+	struct tls_conn *c = NULL;
+	int r;
+
+	if (!ctx || !pins || !groups || n == 0 || n > TLS_PINS_MAX)
+		return -EINVAL;
+	for (size_t i = 0; i < n; i++) {
+		if ((size_t)groups[i] >= sizeof(group_names) / sizeof(group_names[0]))
+			return -EINVAL;
+		has[groups[i]] = true;
+	}
+	/* the pin is set by the verify callback; none matches nothing before */
+	if ((r = tls_conn_new(ctx, TLS_SERVER, none, &c)) < 0)
+		return r;
+	if (!(c->pins = calloc(n, sizeof(*c->pins))) || !(c->groups = calloc(n, sizeof(*c->groups)))) {
+		tls_conn_free(c);
+		return -ENOMEM;
+	}
+	memcpy(c->pins, pins, n * sizeof(*c->pins));
+	memcpy(c->groups, groups, n * sizeof(*c->groups));
+	c->n_pins = n;
+	/* offer every candidate's group; conn_check() holds the matched peer to its own */
+	for (size_t g = 0; g < 2; g++)
+		if (has[g])
+			snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%s",
+				 list[0] ? ":" : "", group_names[g]);
+	ERR_clear_error();
+	if (SSL_set1_groups_list(c->ssl, list) != 1) {
+		tls_conn_free(c);
+		ERR_clear_error();
+		return -EOPNOTSUPP;
+	}
+	*ret = c;
+	return 0;
+}
+
+int tls_conn_peer_index(const struct tls_conn *c)
+{
+	return c->established ? c->peer_index : -1;
+}
+
 void tls_conn_free(struct tls_conn *c)
 {
 	if (!c)
 		return;
+	free(c->pins);
+	free(c->groups);
 	SSL_free(c->ssl);
 	mfs_wipe(c, sizeof(*c));
 	free(c);

@@ -86,6 +86,21 @@ SSL_CTX *tls_ctx_ssl_ctx(struct tls_ctx *ctx);
  */
 int tls_conn_new(struct tls_ctx *ctx, enum tls_role role,
 		 const uint8_t pin[static IDENTITY_FPR_LEN], struct tls_conn **ret);
+/*
+ * A server connection for an address that several peers may connect from
+ * (NAT, two nodes on one host): it accepts the peer whose certificate has
+ * one of the n (1..TLS_PINS_MAX) pins, so a connection is mapped to a peer
+ * by its pinned certificate, never by its source address. groups[i] is the
+ * group peer i must use: the server offers every group in groups[], and the
+ * handshake fails unless the negotiated group is the matched peer's. After
+ * the handshake tls_conn_peer_index() says which peer it is. -EINVAL,
+ * -ENOMEM, -EOPNOTSUPP (a group the library lacks). *ret: tls_conn_free().
+ */
+#define TLS_PINS_MAX 64
+int tls_conn_new_server_multi(struct tls_ctx *ctx, const uint8_t (*pins)[IDENTITY_FPR_LEN],
+			      const enum tls_group *groups, size_t n, struct tls_conn **ret);
+/* Index into the pins of tls_conn_new_server_multi() of the peer; -1 before the handshake. */
+int tls_conn_peer_index(const struct tls_conn *c);
 /* Release (no shutdown alert is sent: call tls_conn_shutdown() first). NULL-safe. */
 void tls_conn_free(struct tls_conn *c);
 int tls_conn_set_fd(struct tls_conn *c, int fd);

@@ -212,6 +212,15 @@ static size_t env_len(const uint8_t *p, size_t n)
 		       CF_HELD_ID_LEN * ((size_t)p[CF_ENV_HDR_LEN + 1 + fl + 8] << 8 |
 					 p[CF_ENV_HDR_LEN + 1 + fl + 9]);
 		break;
+	case CF_ENV_ROTATE:
+		if (n < CF_ENV_HDR_LEN + CF_ROT_HDR_LEN)
+			return 0;
+		need = CF_ENV_HDR_LEN + CF_ROT_HDR_LEN +
+		       ((size_t)p[CF_ENV_HDR_LEN + 74] << 8 | p[CF_ENV_HDR_LEN + 75]);
+		break;
+	case CF_ENV_ROTATE_ACK:
+		need = CF_ENV_HDR_LEN + CF_ROT_ACK_LEN;
+		break;
 	default:
 		return 0;
 	}

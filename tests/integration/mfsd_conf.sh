@@ -12,6 +12,8 @@
 # psk/office-gpu-dc.psk. Optional: PUSH=1 adds push_socket = ME.push (mode
 # PUSH_MODE, default 0600); PUSH_ALLOW sets the class's push_allow; VOLUME its
 # rekey_volume.
+# psk/office-gpu-dc.psk. NODE_EXTRA (optional) is appended to [node]
+# (e.g. "static_key_grace = 5s").
 mfsd_conf() {
 	local fpr sha3
 	fpr=$(sed -n 's/^pin_cert_sha256 = //p' "$7")
@@ -30,6 +32,7 @@ psk_dir = psk
 log_level = info
 ${PUSH:+push_socket = $1.push}
 ${PUSH:+push_socket_mode = ${PUSH_MODE:-0600}}
+${NODE_EXTRA:-}
 
 [peer $2]
 address = 127.0.0.1:$6

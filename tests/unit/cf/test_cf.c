@@ -27,9 +27,12 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "base/file.h"
 #include "base/log.h"
 #include "base/secret.h"
 #include "cf/cf.h"
+#include "cf/keyring.h"
+#include "cf/internal.h"
 #include "crypto/hash.h"
 #include "kex/kex.h"
 #include "proto/handshake.h"
@@ -446,6 +449,13 @@ static size_t env_len(const uint8_t *p, size_t n)
 		       CF_HELD_ID_LEN * ((size_t)p[CF_ENV_HDR_LEN + 1 + nl + 8] << 8 |
 					 p[CF_ENV_HDR_LEN + 1 + nl + 9]);
 	}
+	case CF_ENV_ROTATE:
+		if (n < CF_ENV_HDR_LEN + CF_ROT_HDR_LEN)
+			return 0;
+		return CF_ENV_HDR_LEN + CF_ROT_HDR_LEN +
+		       ((size_t)p[CF_ENV_HDR_LEN + 74] << 8 | p[CF_ENV_HDR_LEN + 75]);
+	case CF_ENV_ROTATE_ACK:
+		return n >= CF_ENV_HDR_LEN + CF_ROT_ACK_LEN ? CF_ENV_HDR_LEN + CF_ROT_ACK_LEN : 0;
 	default:
 		fail_msg("an engine sent an envelope of unknown kind %u", p[0]);
 		return 0;
@@ -742,6 +752,459 @@ static struct world *world_filled(void)
 	run(w);
 	assert_int_equal(w->link_errors, 0);
 	return w;
+}
+
+
+/* ---- static key rotation (cf/rotate.c) ---- */
+
+#define GRACE_S 120
+
+/*
+ * Give node i a keyring like mfsd's (setup.c): its McEliece pair and the
+ * peer's pin as configured files under its directory, the rotation records
+ * in <dir>/static when there are any; then a fresh engine with it.
+ */
+static void node_keyring(struct world *w, int i)
+{
+	const struct kex_method *m = kex_method_by_id(KEX_ID_MCELIECE460896);
+	struct node *n = &w->n[i];
+	struct cf_keys *k = calloc(1, sizeof(*k));
+	char sk[160], pk[160], pin[160], rec[PATH_MAX];
+	struct keyring_slot slot;
+
+	assert_non_null(k);
+	snprintf(sk, sizeof(sk), "%s/own.sk", n->dir);
+	snprintf(pk, sizeof(pk), "%s/own.pk", n->dir);
+	snprintf(pin, sizeof(pin), "%s/pin.pk", n->dir);
+	if (access(pin, F_OK) != 0) {	/* the configured files, once */
+		assert_int_equal(file_write_atomic(sk, mk[i].sk->p, mk[i].sk->len, FILE_SECRET), 0);
+		assert_int_equal(file_write_atomic(pk, mk[i].pk, m->kem->pk_len, 0), 0);
+		assert_int_equal(file_write_atomic(pin, mk[1 - i].pk, m->kem->pk_len, 0), 0);
+	}
+	snprintf(k->dir, sizeof(k->dir), "%s/static", n->dir);
+	k->grace_s = GRACE_S;
+	assert_int_equal(keyring_own_path(k->dir, m->id, rec, sizeof(rec)), 0);
+	if (keyring_load_record(rec, m->id, true, &k->own[0]) != 0)
+		assert_int_equal(keyring_load_own(m->id, sk, pk, &k->own[0].cur), 0);
+	assert_int_equal(keyring_pin_path(k->dir, w->n[1 - i].name, m->id, rec, sizeof(rec)), 0);
+	if (keyring_load_record(rec, m->id, false, &slot) == 0) {
+		assert_true(slot.have_base);
+		assert_memory_equal(slot.base, mk[1 - i].id, KEYRING_ID_LEN);
+		k->pin[0][0] = slot;
+	} else {
+		assert_int_equal(keyring_load_pin(m->id, pin, mk[1 - i].id, &k->pin[0][0].cur), 0);
+	}
+	cf_free(n->cf);
+	n->cfg.keys = k;
+	n->cfg.now = w->now;
+	assert_int_equal(cf_new(&n->cfg, n->st, &n->cf), 0);
+	n->cfg.keys = NULL;	/* the engine's now */
+	assert_non_null(n->p = cf_peer_by_name(n->cf, w->n[1 - i].name));
+}
+
+static struct world *world_keyring(void)
+{
+	struct world *w = world_new();
+
+	node_keyring(w, 0);
+	node_keyring(w, 1);
+	link_up(w);
+	run(w);
+	assert_int_equal(w->link_errors, 0);
+	return w;
+}
+
+static struct keyring_key *new_key(struct world *w, int i)
+{
+	struct keyring_key *k = NULL;
+
+	assert_int_equal(keyring_generate(KEX_ID_MCELIECE460896, w->n[i].cf->keys->dir, w->now, &k), 0);
+	return k;
+}
+
+/* Every exchange since the last call worked: one more per class, no error, McEliece used. */
+static void assert_exchanges_work(struct world *w, uint64_t before[2])
+{
+	for (int i = 0; i < 2; i++) {
+		struct cf_class *c = cls(w, i, "bulk");
+
+		assert_string_equal(c->last_error, "");
+		assert_true(c->exchanges > before[i]);
+		assert_true(suite_has(c, KEX_ID_MCELIECE460896));
+		before[i] = c->exchanges;
+	}
+	assert_int_equal(w->link_errors, 0);
+	assert_pools_match(w, "bulk");
+}
+
+static void rekey_all(struct world *w)
+{
+	for (int i = 0; i < 2; i++)
+		assert_int_equal(cf_rekey(w->n[i].p, NULL, w->now), 0);
+}
+
+/*
+ * Node 0 rotates its key while exchanges are starting: node 1 re-pins (keeps
+ * the old pin for the grace), node 0 gets the acknowledgement, the exchange
+ * that named the old key still completes, later ones use the new key; after
+ * the grace the old pair is destroyed (files gone) and the old pin dropped;
+ * both engines restarted from the records still work with the new key.
+ */
+static void test_rotate(void **state)
+{
+	struct world *w;
+	struct keyring_key *k;
+	uint8_t old[KEYRING_ID_LEN], new[KEYRING_ID_LEN];
+	uint64_t ex[2];
+	char path[160];
+	int o, q;
+
+	(void)state;
+	if (!have_mce)
+		skip();
+	w = world_keyring();
+	/* the initiator of bulk rotates: its exchange in flight names the old key in KEX1 */
+	o = initiator(w, "bulk");
+	q = 1 - o;
+	ex[0] = cls(w, 0, "bulk")->exchanges;
+	ex[1] = cls(w, 1, "bulk")->exchanges;
+	memcpy(old, w->n[o].cf->keys->own[0].cur->id, KEYRING_ID_LEN);
+	assert_memory_equal(old, mk[o].id, KEYRING_ID_LEN);
+	k = new_key(w, 0);
+	memcpy(new, k->id, KEYRING_ID_LEN);
+	assert_memory_not_equal(new, old, KEYRING_ID_LEN);
+
+	/* exchanges start (HELLOs queued), then the rotation lands in the middle */
+	w->now += 1;
+	rekey_all(w);
+	cf_tick(w->n[o].cf, w->now);
+	cf_tick(w->n[q].cf, w->now);
+	assert_int_equal(cf_rot_install(w->n[o].cf, k, w->now), 0);
+	assert_memory_equal(w->n[o].cf->keys->own[0].prev->id, old, KEYRING_ID_LEN);
+	run(w);
+	assert_exchanges_work(w, ex);
+	/* node 1 pinned the new key and keeps the old one for the grace */
+	assert_memory_equal(w->n[q].cf->keys->pin[0][0].cur->id, new, KEYRING_ID_LEN);
+	assert_memory_equal(w->n[q].cf->keys->pin[0][0].prev->id, old, KEYRING_ID_LEN);
+	assert_int_equal(w->n[q].p->n_skeys, 2);
+	assert_memory_equal(w->n[q].p->skeys[0].peer_pk_id, new, KEYRING_ID_LEN);
+	assert_true(w->n[o].p->rot[0].acked);
+	assert_true(cf_rot_all_acked(w->n[o].cf, 0));
+	assert_memory_equal(w->n[o].p->skeys[0].pk_id, new, KEYRING_ID_LEN);
+	assert_int_equal(w->n[o].cf->stats.rotations, 1);
+	assert_int_equal(w->n[q].cf->stats.repins, 1);
+	/* a second rotation waits for the grace */
+	assert_int_equal(cf_rot_request(w->n[o].cf, 0), -EBUSY);
+
+	/*
+	 * A peer that still names its old key (as one restored from an older
+	 * record would): the previous pin, chosen by the key id, serves it.
+	 */
+	w->n[o].p->rot[0].acked = false;
+	cf_rot_rebuild(w->n[o].cf, w->n[o].p);
+	assert_memory_equal(w->n[o].p->skeys[0].pk_id, old, KEYRING_ID_LEN);
+	w->now += 1;
+	rekey_all(w);
+	run(w);
+	assert_exchanges_work(w, ex);
+	w->n[o].p->rot[0].acked = true;
+	cf_rot_rebuild(w->n[o].cf, w->n[o].p);
+
+	/* later exchanges: the new key */
+	w->now += 1;
+	rekey_all(w);
+	run(w);
+	assert_exchanges_work(w, ex);
+
+	/* the grace ends: old pair destroyed, old pin dropped */
+	snprintf(path, sizeof(path), "%s/own.sk", w->n[o].dir);
+	assert_int_equal(access(path, F_OK), 0);
+	w->now += GRACE_S + 1;
+	cf_tick(w->n[o].cf, w->now);
+	cf_tick(w->n[q].cf, w->now);
+	assert_null(w->n[o].cf->keys->own[0].prev);
+	assert_int_not_equal(access(path, F_OK), 0);
+	snprintf(path, sizeof(path), "%s/own.pk", w->n[o].dir);
+	assert_int_not_equal(access(path, F_OK), 0);
+	assert_null(w->n[q].cf->keys->pin[0][0].prev);
+	assert_int_equal(w->n[q].p->n_skeys, 1);
+	assert_int_equal(audits(w, o, "static-rotate").n, 1);
+	assert_int_equal(audits(w, o, "static-destroy").n, 1);
+	assert_int_equal(audits(w, q, "static-repin").n, 1);
+
+	/* both restarted from the records */
+	link_down(w, "test: restart");
+	node_keyring(w, o);
+	node_keyring(w, q);
+	assert_memory_equal(w->n[o].cf->keys->own[0].cur->id, new, KEYRING_ID_LEN);
+	assert_null(w->n[o].cf->keys->own[0].prev);
+	assert_memory_equal(w->n[q].cf->keys->pin[0][0].cur->id, new, KEYRING_ID_LEN);
+	ex[0] = ex[1] = 0;
+	w->now += 1;
+	link_up(w);
+	rekey_all(w);
+	run(w);
+	assert_exchanges_work(w, ex);
+	/* and a rotation can start again */
+	assert_int_equal(cf_rot_request(w->n[o].cf, KEX_ID_MCELIECE460896), 0);
+	uint16_t method = 0;
+
+	assert_true(cf_rot_due(w->n[o].cf, w->now, &method));
+	assert_int_equal(method, KEX_ID_MCELIECE460896);
+	world_free(w);
+}
+
+/*
+ * The responder of bulk rotates while the initiator's HELLO is on its way:
+ * the initiator started before it re-pinned, so the rotating side must
+ * answer with the old key until the acknowledgement (a SELECT naming the
+ * new key would meet only the old pin).
+ */
+static void test_rotate_responder(void **state)
+{
+	struct world *w;
+	uint64_t ex[2];
+	int o;
+
+	(void)state;
+	if (!have_mce)
+		skip();
+	w = world_keyring();
+	o = 1 - initiator(w, "bulk");
+	ex[0] = cls(w, 0, "bulk")->exchanges;
+	ex[1] = cls(w, 1, "bulk")->exchanges;
+	w->now += 1;
+	rekey_all(w);
+	cf_tick(w->n[0].cf, w->now);
+	cf_tick(w->n[1].cf, w->now);	/* the initiator's HELLO is queued */
+	assert_int_equal(cf_rot_install(w->n[o].cf, new_key(w, o), w->now), 0);
+	run(w);
+	assert_exchanges_work(w, ex);
+	assert_true(w->n[o].p->rot[0].acked);
+	w->now += 1;
+	rekey_all(w);
+	run(w);
+	assert_exchanges_work(w, ex);
+	assert_memory_equal(w->n[o].p->skeys[0].pk_id, w->n[o].cf->keys->own[0].cur->id,
+			    KEYRING_ID_LEN);
+	world_free(w);
+}
+
+/* A restart in the grace period: both keys and both pins come back from the records. */
+static void test_rotate_restart_in_grace(void **state)
+{
+	struct world *w;
+	uint8_t old[KEYRING_ID_LEN], new[KEYRING_ID_LEN];
+	uint64_t ex[2] = { 0, 0 };
+	struct keyring_key *k;
+
+	(void)state;
+	if (!have_mce)
+		skip();
+	w = world_keyring();
+	memcpy(old, mk[1].id, KEYRING_ID_LEN);
+	k = new_key(w, 1);
+	memcpy(new, k->id, KEYRING_ID_LEN);
+	assert_int_equal(cf_rot_install(w->n[1].cf, k, w->now), 0);
+	run(w);
+	link_down(w, "test: restart");
+	node_keyring(w, 0);
+	node_keyring(w, 1);
+	assert_memory_equal(w->n[1].cf->keys->own[0].cur->id, new, KEYRING_ID_LEN);
+	assert_memory_equal(w->n[1].cf->keys->own[0].prev->id, old, KEYRING_ID_LEN);
+	assert_memory_equal(w->n[0].cf->keys->pin[0][0].cur->id, new, KEYRING_ID_LEN);
+	assert_memory_equal(w->n[0].cf->keys->pin[0][0].prev->id, old, KEYRING_ID_LEN);
+	/* node 1 announces again on link-up; node 0 has it already and acknowledges */
+	w->now += 1;
+	link_up(w);
+	rekey_all(w);
+	run(w);
+	assert_exchanges_work(w, ex);
+	assert_true(w->n[1].p->rot[0].acked);
+	assert_int_equal(w->n[0].cf->stats.repins, 0);
+	world_free(w);
+}
+
+/* Tamper with the announcement: mode 1 the old id, mode 2 a key byte. */
+static void rotate_tamper(struct world *w, int from, uint8_t *e, size_t *len, bool *drop)
+{
+	(void)drop;
+	if (from != 0 || e[0] != CF_ENV_ROTATE)
+		return;
+	if (w->fmode == 1)
+		e[CF_ENV_HDR_LEN + 2] ^= 0x01;
+	else if (w->fmode == 2 && *len > CF_ENV_HDR_LEN + CF_ROT_HDR_LEN + 10 && !w->fired) {
+		e[CF_ENV_HDR_LEN + CF_ROT_HDR_LEN + 10] ^= 0x80;
+		w->fired = true;
+	}
+}
+
+/*
+ * A re-pin is refused when the announcement does not replace the pinned key
+ * or the key does not hash to its id: the peer keeps its pin, the rotating
+ * side keeps serving it with the old key (exchanges go on), and the old key
+ * is never destroyed.
+ */
+static void test_rotate_refused(void **state)
+{
+	(void)state;
+	if (!have_mce)
+		skip();
+	for (int mode = 1; mode <= 2; mode++) {
+		struct world *w = world_keyring();
+		uint64_t ex[2] = { cls(w, 0, "bulk")->exchanges, cls(w, 1, "bulk")->exchanges };
+
+		w->filter = rotate_tamper;
+		w->fmode = mode;
+		assert_int_equal(cf_rot_install(w->n[0].cf, new_key(w, 0), w->now), 0);
+		w->now += 1;
+		rekey_all(w);
+		run(w);
+		assert_true(w->n[0].p->rot[0].refused);
+		assert_memory_equal(w->n[1].cf->keys->pin[0][0].cur->id, mk[0].id, KEYRING_ID_LEN);
+		assert_null(w->n[1].cf->keys->pin[0][0].prev);
+		assert_memory_equal(w->n[0].p->skeys[0].pk_id, mk[0].id, KEYRING_ID_LEN);
+		w->now += 1;
+		rekey_all(w);
+		run(w);
+		assert_exchanges_work(w, ex);
+		w->now += 10 * GRACE_S;
+		cf_tick(w->n[0].cf, w->now);
+		assert_non_null(w->n[0].cf->keys->own[0].prev);
+		world_free(w);
+	}
+}
+
+/*
+ * The record parser (keyring.h): what mfsd writes parses; relative paths,
+ * bad ids, unknown keys, NUL bytes and oversize records do not; a "destroy"
+ * line removes a key-sized file and nothing else.
+ */
+static void test_keyring_record(void **state)
+{
+	static const char good[] =
+		"base cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc\n"
+		"cur aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa 17\n"
+		"cur_pk /x/pin-a-mceliece460896-aaaaaaaaaaaaaaaa.pk\n"
+		"prev cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc 12\n"
+		"prev_pk /etc/mfsd/peers/a.pk\n";
+	const char *bad[] = {
+		"cur aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa 17\ncur_pk rel.pk\n",
+		"cur aaaa 17\ncur_pk /x.pk\n",
+		"cur aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa 17\ncur_pk /x.pk\nwhat /y\n",
+		"cur_pk /x.pk\n",
+		"cur aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa 1x\ncur_pk /x.pk\n",
+	};
+	char dir[] = "/tmp/mfs-keyring-XXXXXX", rec[96], victim[96], text[512];
+	uint8_t *big = calloc(1, KEYRING_RECORD_MAX + 1);
+	struct keyring_slot slot;
+
+	(void)state;
+	assert_int_equal(keyring_check_record((const uint8_t *)good, strlen(good)), 0);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		assert_int_equal(keyring_check_record((const uint8_t *)bad[i], strlen(bad[i])), -EBADMSG);
+	assert_int_equal(keyring_check_record((const uint8_t *)"cur \0", 5), -EBADMSG);
+	assert_non_null(big);
+	memset(big, 'a', KEYRING_RECORD_MAX + 1);
+	assert_int_equal(keyring_check_record(big, KEYRING_RECORD_MAX + 1), -EBADMSG);
+	free(big);
+
+	/* a damaged record that names another file under "destroy": left alone */
+	assert_non_null(mkdtemp(dir));
+	snprintf(victim, sizeof(victim), "%s/precious.txt", dir);
+	assert_int_equal(file_write_atomic(victim, "keep me\n", 8, 0), 0);
+	snprintf(rec, sizeof(rec), "%s/pin-x-mceliece460896", dir);
+	snprintf(text, sizeof(text), "cur %064d 1\ncur_pk %s/none.pk\ndestroy %s\n", 0, dir, victim);
+	assert_int_equal(file_write_atomic(rec, text, strlen(text), FILE_SECRET), 0);
+	assert_int_equal(keyring_recover(dir), -EIO);
+	assert_int_not_equal(keyring_load_record(rec, KEX_ID_MCELIECE460896, false, &slot), 0);
+	assert_int_equal(access(victim, F_OK), 0);
+	unlink(victim);
+	unlink(rec);
+	rmdir(dir);
+}
+
+/* ---- reloading the configuration (cf_reconfigure) ---- */
+
+/*
+ * Both sides reload while exchanges are in flight: bulk gets new
+ * watermarks, strict is removed, a class "extra" is added. The exchanges in
+ * flight finish, the link never drops, bulk refills to its new high
+ * watermark, extra fills from nothing. Then a peer is added and removed on
+ * one side: the existing peer keeps its slot and its link.
+ */
+static void test_reconfigure(void **state)
+{
+	struct world *w = world_filled();
+	struct cf_peer *before[2] = { w->n[0].p, w->n[1].p };
+	size_t slot[2];
+
+	(void)state;
+	rekey_all(w);
+	w->now += 1;
+	cf_tick(w->n[0].cf, w->now);
+	cf_tick(w->n[1].cf, w->now);	/* exchanges are now in flight */
+	for (int i = 0; i < 2; i++) {
+		struct cf_config *c = calloc(1, sizeof(*c));
+		struct cf_peer_cfg *pc;
+
+		assert_non_null(c);
+		*c = w->n[i].cfg;
+		pc = &c->peers[0];
+		pc->classes[0].policy.pool_low = 2 * BULK_HIGH - 4;
+		pc->classes[0].policy.pool_high = 2 * BULK_HIGH;
+		pc->classes[1] = pc->classes[0];	/* replaces strict */
+		snprintf(pc->classes[1].policy.name, sizeof(pc->classes[1].policy.name), "extra");
+		pc->classes[1].policy.pool_low = 2;
+		pc->classes[1].policy.pool_high = 4;
+		assert_int_equal(cf_reconfigure(w->n[i].cf, c, NULL, w->now, slot), 0);
+		assert_int_equal(slot[0], 0);
+		assert_ptr_equal(cf_peer_by_name(w->n[i].cf, w->n[1 - i].name), before[i]);
+		w->n[i].cfg = *c;
+		free(c);
+	}
+	assert_null(cf_class_by_name(w->n[0].p, "strict"));
+	assert_non_null(cf_class_by_name(w->n[0].p, "extra"));
+	run(w);
+	assert_int_equal(w->link_errors, 0);
+	assert_true(w->n[0].p->up && w->n[1].p->up);
+	assert_string_equal(cls(w, 0, "bulk")->last_error, "");
+	assert_string_equal(cls(w, 1, "bulk")->last_error, "");
+	for (int i = 0; i < 2; i++) {
+		assert_true(depth(w, i, "bulk", STORE_OUTBOUND) >= 2 * BULK_HIGH);
+		assert_true(depth(w, i, "extra", STORE_INBOUND) >= 4);
+	}
+	assert_pools_match(w, "bulk");
+	assert_pools_match(w, "extra");
+
+	/* a peer added (no link yet), then removed: node-b keeps slot 0 and its link */
+	struct cf_config *c = calloc(1, sizeof(*c));
+
+	assert_non_null(c);
+	*c = w->n[0].cfg;
+	c->n_peers = 2;
+	c->peers[1] = c->peers[0];
+	snprintf(c->peers[1].name, sizeof(c->peers[1].name), "node-c");
+	assert_int_equal(cf_reconfigure(w->n[0].cf, c, NULL, w->now, slot), 0);
+	assert_int_equal(slot[0], 0);
+	assert_int_equal(slot[1], 1);
+	assert_int_equal(w->n[0].cf->n_peers, 2);
+	assert_non_null(cf_class_by_name(&w->n[0].cf->peers[1], "extra"));
+	c->n_peers = 1;
+	assert_int_equal(cf_reconfigure(w->n[0].cf, c, NULL, w->now, slot), 0);
+	assert_int_equal(w->n[0].cf->n_peers, 1);
+	assert_null(cf_peer_by_name(w->n[0].cf, "node-c"));
+	assert_true(w->n[0].p->up);
+	/* another node id is refused */
+	snprintf(c->node_id, sizeof(c->node_id), "someone-else");
+	assert_int_equal(cf_reconfigure(w->n[0].cf, c, NULL, w->now, NULL), -EINVAL);
+	free(c);
+	rekey_all(w);
+	w->now += 1;
+	run(w);
+	assert_string_equal(cls(w, 0, "bulk")->last_error, "");
+	assert_int_equal(w->link_errors, 0);
+	world_free(w);
 }
 
 /* ---- tests ---- */
@@ -1570,6 +2033,12 @@ int main(void)
 		cmocka_unit_test(test_tamper),
 		cmocka_unit_test(test_continuity),
 		cmocka_unit_test(test_revoke_long_peer_name),
+		cmocka_unit_test(test_rotate),
+		cmocka_unit_test(test_rotate_responder),
+		cmocka_unit_test(test_rotate_restart_in_grace),
+		cmocka_unit_test(test_rotate_refused),
+		cmocka_unit_test(test_keyring_record),
+		cmocka_unit_test(test_reconfigure),
 		cmocka_unit_test(test_qkd),
 	};
 

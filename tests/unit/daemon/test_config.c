@@ -141,6 +141,18 @@ static void parse_bad(const char *text, unsigned line, const char *want)
 	"required = mlkem768, psk\n" /* 10 */
 #define GOOD NODE PEER CLASS
 
+/* The rotation settings of [node] (docs/config.md). */
+static void test_static_key_settings(void **state)
+{
+	struct config *cfg;
+
+	(void)state;
+	cfg = parse_ok(NODE "static_key_rotate = 7d\nstatic_key_grace = 90s\n" PEER CLASS, NULL);
+	assert_int_equal(cfg->node.static_rotate_s, 7U * 86400);
+	assert_int_equal(cfg->node.static_grace_s, 90);
+	config_free(cfg);
+}
+
 static void test_minimal_and_defaults(void **state)
 {
 	struct config *cfg;
@@ -164,6 +176,8 @@ static void test_minimal_and_defaults(void **state)
 	assert_string_equal(cfg->node.push_socket, "");	/* no push socket unless configured */
 	assert_int_equal(cfg->node.push_socket_mode, 0600);
 	assert_int_equal(cfg->node.push_socket_group, CONFIG_NO_GROUP);
+	assert_int_equal(cfg->node.static_rotate_s, 30U * 86400);
+	assert_int_equal(cfg->node.static_grace_s, 600);
 	for (size_t s = 0; s < CONFIG_MCELIECE_N; s++)
 		assert_false(cfg->node.mceliece[s].set);
 
@@ -789,6 +803,12 @@ static const struct bad bad[] = {
 	 "mceliece460896_key needs mceliece460896_pub"},
 	{"unknown tls group", NODE PEER "tls_group = P-256\n" CLASS, 9, "unknown TLS group 'P-256'"},
 	{"unknown log level", NODE "log_level = loud\n" PEER CLASS, 5, "unknown level 'loud'"},
+	{"static key rotation of zero", NODE "static_key_rotate = 0d\n" PEER CLASS, 5,
+	 "static_key_rotate"},
+	{"static key grace without unit", NODE "static_key_grace = 600\n" PEER CLASS, 5,
+	 "static_key_grace"},
+	{"static key rotation twice", NODE "static_key_rotate = 7d\nstatic_key_rotate = 8d\n" PEER
+	 CLASS, 6, "duplicate key 'static_key_rotate' (first at line 5)"},
 	{"admin socket too long", NODE "admin_socket = /" L33 L33 L33 L33 "\n", 5,
 	 "path too long (at most 107 bytes"},
 };
@@ -804,6 +824,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_minimal_and_defaults),
+		cmocka_unit_test(test_static_key_settings),
 		cmocka_unit_test(test_full_round_trip),
 		cmocka_unit_test(test_lexical),
 		cmocka_unit_test(test_pin_check),
