@@ -1053,6 +1053,10 @@ static const char *restart_only(const struct config *a, const struct config *b)
 		return "state_dir";
 	if (strcmp(a->node.admin_socket, b->node.admin_socket))
 		return "admin_socket";
+	if (!addr_eq(&a->node.qkd_kme, &b->node.qkd_kme) || strcmp(a->node.qkd_sae_id, b->node.qkd_sae_id) ||
+	    strcmp(a->node.qkd_cert, b->node.qkd_cert) || strcmp(a->node.qkd_key, b->node.qkd_key) ||
+	    strcmp(a->node.qkd_ca, b->node.qkd_ca))
+		return "qkd_kme/qkd_sae_id/qkd_cert/qkd_key/qkd_ca";
 	for (int s = 0; s < CONFIG_MCELIECE_N; s++) {
 		const struct config_mceliece_key *x = &a->node.mceliece[s], *y = &b->node.mceliece[s];
 
@@ -1182,6 +1186,7 @@ static void reload(struct daemon *d)
 	}
 	memcpy(d->peers, np, sizeof(np));
 	d->n_peers = d->cf->n_peers;
+	qkdc_reconfigure(d->qkd, nc);	/* follows the peers by name; keeps no pointer into nc */
 	for (size_t k = 0; k < d->n_peers; k++)
 		if (d->peers[k].conn)
 			d->peers[k].conn->peer = &d->peers[k];

@@ -61,6 +61,7 @@ struct decreq {
 
 struct qpeer {
 	struct cf_peer *cp;
+	char name[CF_NAME_MAX + 1];		/* the peer's name (cp is looked up by it) */
 	char sae[KME_ID_MAX + 1];		/* the peer's SAE ID */
 	char kme_id[KME_ID_MAX + 1];		/* our KME's ID (Status source_KME_ID) */
 	struct mkey m[QKDC_MBUF];
@@ -81,7 +82,9 @@ struct qpeer {
 };
 
 struct qkdc {
-	const struct config *cfg;
+	/* [node] qkd_*, copied: the configuration may be reloaded (qkdc_reconfigure) */
+	char sae_id[CONFIG_ID_MAX + 1];
+	char cert[CONFIG_PATH_MAX], key[CONFIG_PATH_MAX], ca[CONFIG_PATH_MAX];
 	struct cf *cf;
 	struct store *st;
 	CURLM *multi;
@@ -201,7 +204,6 @@ static void xfer_free(struct xfer *x)
 static struct xfer *xfer_new(struct qkdc *q, struct qpeer *qp, enum xkind kind, const char *path_sae,
 			     const char *op, const char *post)
 {
-	const struct config_node *nd = &q->cfg->node;
 	struct xfer *x = calloc(1, sizeof(*x));
 	char url[512], *esc = NULL;
 
@@ -218,9 +220,9 @@ static struct xfer *xfer_new(struct qkdc *q, struct qpeer *qp, enum xkind kind, 
 	curl_free(esc);
 	curl_easy_setopt(x->easy, CURLOPT_URL, url);
 	curl_easy_setopt(x->easy, CURLOPT_PROTOCOLS_STR, "https");
-	curl_easy_setopt(x->easy, CURLOPT_SSLCERT, nd->qkd_cert);
-	curl_easy_setopt(x->easy, CURLOPT_SSLKEY, nd->qkd_key);
-	curl_easy_setopt(x->easy, CURLOPT_CAINFO, nd->qkd_ca);
+	curl_easy_setopt(x->easy, CURLOPT_SSLCERT, q->cert);
+	curl_easy_setopt(x->easy, CURLOPT_SSLKEY, q->key);
+	curl_easy_setopt(x->easy, CURLOPT_CAINFO, q->ca);
 	curl_easy_setopt(x->easy, CURLOPT_CAPATH, NULL);
 	curl_easy_setopt(x->easy, CURLOPT_SSL_VERIFYPEER, 1L);
 	curl_easy_setopt(x->easy, CURLOPT_SSL_VERIFYHOST, 2L);
@@ -291,7 +293,7 @@ static void enc_done(struct qkdc *q, struct qpeer *qp, struct xfer *x, long code
 			memset(&m->ref, 0, sizeof(m->ref));
 			snprintf(m->ref.kme_id, sizeof(m->ref.kme_id), "%s", qp->kme_id);
 			snprintf(m->ref.master_sae, sizeof(m->ref.master_sae), "%s",
-				 q->cfg->node.qkd_sae_id);
+				 q->sae_id);
 			memcpy(m->ref.key_id, k.ids[i], KME_KEY_ID_LEN);
 			m->acked = false;
 			m->at_ms = now;
@@ -299,7 +301,7 @@ static void enc_done(struct qkdc *q, struct qpeer *qp, struct xfer *x, long code
 			qp->nm++;
 		}
 		kme_keys_free(&k);
-		if (got && cf_qkd_share(qp->cp, qp->kme_id, q->cfg->node.qkd_sae_id,
+		if (got && cf_qkd_share(qp->cp, qp->kme_id, q->sae_id,
 					(const uint8_t (*)[CF_QKD_ID_LEN])ids, got) < 0)
 			log_info("peer %s: QKD: cannot share key IDs (link down)", qp->cp->cfg.name);
 		log_debug("peer %s: QKD: %zu keys from enc_keys, shared", qp->cp->cfg.name, got);
@@ -399,7 +401,7 @@ static void status_done(struct qkdc *q, struct qpeer *qp, struct xfer *x, long c
 			 cc != CURLE_OK ? curl_easy_strerror(cc) : "HTTP error", msg[0] ? ": " : "", msg);
 		return;
 	}
-	if (kme_parse_status(x->body->p, x->len, q->cfg->node.qkd_sae_id, qp->sae, &st, why,
+	if (kme_parse_status(x->body->p, x->len, q->sae_id, qp->sae, &st, why,
 			     sizeof(why)) < 0) {
 		went_bad(q, qp, false, "status: malformed answer refused: %s", why);
 		return;
@@ -707,6 +709,71 @@ static const struct cf_qkd_ops ops = {
 
 /* ---- setup ---- */
 
+static void qpeer_clear(struct qpeer *qp)
+{
+	xfer_free(qp->x_status);
+	xfer_free(qp->x_enc);
+	xfer_free(qp->x_dec);
+	for (size_t k = 0; k < qp->nm; k++)
+		secret_free(qp->m[k].key);
+	for (size_t k = 0; k < qp->ns; k++)
+		secret_free(qp->s[k].key);
+	memset(qp, 0, sizeof(*qp));
+}
+
+void qkdc_reconfigure(struct qkdc *q, const struct config *cfg)
+{
+	struct qpeer *old;
+	size_t n_old;
+
+	if (!q || !(old = calloc(CONFIG_MAX_PEERS, sizeof(*old))))
+		return;
+	n_old = q->n;
+	memcpy(old, q->peers, sizeof(q->peers));
+	memset(q->peers, 0, sizeof(q->peers));
+	q->n = 0;
+	for (size_t i = 0; i < cfg->n_peers; i++) {
+		const struct config_peer *pc = &cfg->peers[i];
+		struct qpeer *qp;
+		size_t k;
+
+		if (!pc->qkd_sae_id[0])
+			continue;
+		qp = &q->peers[q->n++];
+		/* a peer kept with the same SAE keeps its buffers and state */
+		for (k = 0; k < n_old; k++)
+			if (old[k].cp && !strcmp(old[k].name, pc->name) && !strcmp(old[k].sae, pc->qkd_sae_id))
+				break;
+		if (k < n_old) {
+			*qp = old[k];
+			memset(&old[k], 0, sizeof(old[k]));
+			qp->cp = cf_peer_by_name(q->cf, pc->name);
+			continue;
+		}
+		qp->cp = cf_peer_by_name(q->cf, pc->name);
+		snprintf(qp->name, sizeof(qp->name), "%s", pc->name);
+		snprintf(qp->sae, sizeof(qp->sae), "%s", pc->qkd_sae_id);
+		/*
+		 * Presumed working until this node sees otherwise (two failed
+		 * polls): exchanges wait (bounded, CF_QKD_WAIT_S) for the first
+		 * keys rather than start without QKD.
+		 */
+		qp->st = CF_QKD_OK;
+	}
+	for (size_t k = 0; k < n_old; k++)	/* removed, or its SAE changed: keys wiped */
+		if (old[k].cp)
+			qpeer_clear(&old[k]);
+	/* transfers point at their peer: repoint them at the moved entries */
+	for (size_t i = 0; i < q->n; i++) {
+		struct xfer *xs[] = { q->peers[i].x_status, q->peers[i].x_enc, q->peers[i].x_dec };
+
+		for (size_t k = 0; k < 3; k++)
+			if (xs[k])
+				xs[k]->qp = &q->peers[i];
+	}
+	free(old);
+}
+
 int qkdc_new(const struct config *cfg, struct cf *cf, struct store *st, struct qkdc **ret)
 {
 	const struct config_node *nd = &cfg->node;
@@ -739,7 +806,10 @@ int qkdc_new(const struct config *cfg, struct cf *cf, struct store *st, struct q
 		return -EIO;
 	if (!(q = calloc(1, sizeof(*q))))
 		return -ENOMEM;
-	q->cfg = cfg;
+	snprintf(q->sae_id, sizeof(q->sae_id), "%s", nd->qkd_sae_id);
+	snprintf(q->cert, sizeof(q->cert), "%s", nd->qkd_cert);
+	snprintf(q->key, sizeof(q->key), "%s", nd->qkd_key);
+	snprintf(q->ca, sizeof(q->ca), "%s", nd->qkd_ca);
 	q->cf = cf;
 	q->st = st;
 	q->timer_ms = -1;
@@ -755,21 +825,7 @@ int qkdc_new(const struct config *cfg, struct cf *cf, struct store *st, struct q
 	curl_multi_setopt(q->multi, CURLMOPT_TIMERDATA, q);
 	snprintf(q->base, sizeof(q->base), nd->qkd_kme.family == AF_INET6 ? "https://[%s]:%u" :
 		 "https://%s:%u", nd->qkd_kme.host, nd->qkd_kme.port);
-	for (size_t i = 0; i < cfg->n_peers; i++) {
-		struct qpeer *qp;
-
-		if (!cfg->peers[i].qkd_sae_id[0])
-			continue;
-		qp = &q->peers[q->n++];
-		qp->cp = cf_peer_by_name(cf, cfg->peers[i].name);
-		snprintf(qp->sae, sizeof(qp->sae), "%s", cfg->peers[i].qkd_sae_id);
-		/*
-		 * Presumed working until this node sees otherwise (two failed
-		 * polls): exchanges wait (bounded, CF_QKD_WAIT_S) for the first
-		 * keys rather than start without QKD.
-		 */
-		qp->st = CF_QKD_OK;
-	}
+	qkdc_reconfigure(q, cfg);
 	cf_set_qkd(cf, &ops, q);
 	log_notice("QKD: ETSI 014 client for KME %s as SAE %s, %zu peer(s)", q->base, nd->qkd_sae_id,
 		   q->n);
@@ -781,17 +837,8 @@ void qkdc_free(struct qkdc *q)
 {
 	if (!q)
 		return;
-	for (size_t i = 0; i < q->n; i++) {
-		struct qpeer *qp = &q->peers[i];
-
-		xfer_free(qp->x_status);
-		xfer_free(qp->x_enc);
-		xfer_free(qp->x_dec);
-		for (size_t k = 0; k < qp->nm; k++)
-			secret_free(qp->m[k].key);
-		for (size_t k = 0; k < qp->ns; k++)
-			secret_free(qp->s[k].key);
-	}
+	for (size_t i = 0; i < q->n; i++)
+		qpeer_clear(&q->peers[i]);
 	if (q->multi)
 		curl_multi_cleanup(q->multi);
 	if (q->ep >= 0)

@@ -52,6 +52,13 @@ struct qkdc;
  */
 int qkdc_new(const struct config *cfg, struct cf *cf, struct store *st, struct qkdc **ret);
 void qkdc_free(struct qkdc *q);
+/*
+ * After a configuration reload (cf_reconfigure() done): follow the peers of
+ * cfg by name; a peer kept with the same qkd_sae_id keeps its keys, others
+ * are wiped. The client keeps no pointer into cfg. [node] qkd_* need a
+ * restart (mfsd refuses such a reload). NULL-safe.
+ */
+void qkdc_reconfigure(struct qkdc *q, const struct config *cfg);
 /* The fd to watch for input (EPOLLIN) in the daemon's loop. */
 int qkdc_fd(const struct qkdc *q);
 /* Do what is due: socket events, curl timers, polls, prefetch, fetches. */

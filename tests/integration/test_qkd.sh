@@ -164,6 +164,15 @@ check "dc's KSA served dec_keys or office's did" test "$(simf "sum(n['dec_keys']
 check "link key consumed on both links" test "$(simf "min(l['consumed_bits'][0] for l in d['links'])")" -gt 0
 echo "--- qkdsim status"; "$QKDSIM" status --socket qkdsim.sock | head -8
 
+# ---- SIGHUP: the client follows a reloaded configuration, keys and all ----
+kill -HUP "${PID[office]}"
+check "office reloads its configuration" wait_for 10 grep -q "configuration reloaded" office.log
+n_ex=$(cls office qkdopt "c['exchanges']")
+"$MFSCTL" --socket office.sock rekey gpu-dc qkdopt >/dev/null
+"$MFSCTL" --socket gpu-dc.sock rekey office qkdopt >/dev/null
+again() { [ "$(cls office qkdopt "c['exchanges'] > $n_ex and 'qkd014' in c['suite']")" = True ]; }
+check "after the reload: exchanges with qkd014 go on" wait_for 20 again
+
 # ---- the eavesdropper on the relay link ----
 "$QKDSIM" eavesdrop relay-dc on --socket qkdsim.sock || bad "eavesdrop on"
 check "qkdsim: alarm on relay-dc, key generation stopped" \
