@@ -18,7 +18,12 @@
 #                SQLite, persistent channel and new TLS per exchange (~5 min);
 #                then build/bench/qkd: QKD relay latency against hop count and
 #                keys/s through the qkdsim KSA over HTTPS (~1 min, docs/qkdsim.md).
+#                then build/bench/supply: ETSI 014 key supply keys/s and p50/p99
+#                with 64 mTLS clients against a same-run reference (~2 min).
 #                Not part of make check.
+#   make check-long  the tunnel integration test with its full 60-s rekey run (root)
+#   make bench-tunnel  bench/tunnel.sh: iperf3 through mfs-tunnel vs raw veth,
+#                wireguard-go and the openssl speed AES-256-GCM bound (root, ~10 min)
 #   make deps    scripts/install-deps
 #   make clean   remove build/ and build-san/
 #
@@ -27,6 +32,7 @@
 # BENCH_ARGS (passed to build/bench/kex, e.g. "--markdown --no-mceliece-speed"),
 # BENCH_EXCHANGE_ARGS (passed to build/bench/exchange, e.g. "--markdown --reps 3"),
 # BENCH_PUSH_ARGS (passed to build/bench/push, e.g. "--markdown --keys 5000").
+# BENCH_SUPPLY_ARGS (passed to build/bench/supply, e.g. "--markdown --seconds 5").
 
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 MESON_OPTS ?=
@@ -35,9 +41,10 @@ FUZZ_TARGETS ?=
 BENCH_ARGS ?=
 BENCH_EXCHANGE_ARGS ?=
 BENCH_QKD_ARGS ?=
+BENCH_SUPPLY_ARGS ?=
 export JOBS MESON_OPTS FUZZ_SECONDS FUZZ_TARGETS
 
-.PHONY: all deps build check demo fuzz bench clean
+.PHONY: all deps build check check-long demo fuzz bench bench-tunnel clean
 
 all: build
 
@@ -56,6 +63,12 @@ build:
 check:
 	@scripts/run-tests --deps || { kill -PIPE $$PPID; exit 1; }
 
+# The tunnel test with the full 60-s rekey-every-2-s run under iperf3 load
+# (make check runs it for 20 s).
+check-long: deps
+	@scripts/build
+	@TUNNEL_REKEY_SECONDS=60 meson test -C build --no-rebuild --print-errorlogs --suite tunnel
+
 demo: deps
 	@scripts/build
 	@scripts/demo
@@ -69,6 +82,11 @@ bench: deps
 	@build/bench/exchange $(BENCH_EXCHANGE_ARGS)
 	@build/bench/qkd $(BENCH_QKD_ARGS)
 	@build/bench/push $(BENCH_PUSH_ARGS)
+	@build/bench/supply $(BENCH_SUPPLY_ARGS)
+
+bench-tunnel: deps
+	@scripts/build
+	@bench/tunnel.sh $(BENCH_TUNNEL_ARGS)
 
 clean:
 	rm -rf build build-san

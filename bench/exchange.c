@@ -9,18 +9,26 @@
  * mfsd opens it) and its own thread, talk over loopback TCP (TCP_NODELAY,
  * as mfsd sets it) through the real TLS 1.3 channel (tls.h: X25519MLKEM768,
  * ML-DSA-65 mutual authentication, pinned). Inside it they exchange the
- * daemon's envelopes (u8 kind ‖ u32 xid ‖ body, cf.h) carrying the hs_*
- * frames. One exchange is what src/cf/cf.c does:
+ * daemon's envelopes (u8 kind ‖ u32 xid ‖ body, cf.h).
  *
- *   initiator: hs_init, hs_start (HELLO) ... hs_recv until HS_DONE,
- *              hs_result, wait for COMMIT, store_put (both directions)
- *   responder: hs_init on HELLO, hs_recv ... HS_DONE, hs_result,
- *              store_put (both directions), send COMMIT
+ * The stored rows (persistent, persistent with D in flight, new-tls) run
+ * the real control engine on both sides: cf_new() with one peer and D
+ * classes, cf_link_up() with the channel's TLS exporter, then the daemon's
+ * loop (src/daemon/mfsd.c conn_event): cf_tick(), write cf_link_output(),
+ * wait in poll(), read until the socket would block with each read going to
+ * cf_link_feed() and its answers written, then cf_link_commit() (the group
+ * commit) and its COMMITs.
+ * The initiator asks for the next exchange of a class (cf_rekey) as soon
+ * as the class is idle, so exchanges run back to back; everything else
+ * (HELD at link-up, pool depths, group commit of the exchanges finished
+ * in one turn, COMMIT after the fsync, expiry once a second) is
+ * cf.c's own code. An exchange counts when the initiator stored it (after
+ * COMMIT). The D classes are chosen so that the same party is the elected
+ * initiator of all of them. Pools: pool_high = 4 x --keys, so an exchange
+ * asks for --keys keys per direction (64 at most, HS_KEYS_MAX).
  *
- * with the PSK read from a PSK directory per exchange (psk_dir_lookup, as
- * the daemon) and the TLS exporter of the channel as the combiner input.
- * --keys N keys per direction (default 64 = the default pool_high, which is
- * what cf.c asks for on an empty pool; HS_KEYS_MAX is 64 too).
+ * The no-store rows run the hs_* engine directly (no cf, no store): the
+ * handshake and the channel alone.
  *
  * Modes (rows):
  *   persistent          one TLS connection, exchanges back to back, one in
@@ -34,19 +42,26 @@
  *   tls-only            (one row) connection + TLS handshake + exporter +
  *                       close, no exchange: the TLS share of new-tls
  *
- * Each party handles every whole envelope a read brought, then writes all
- * its answers in one TLS record, as mfsd does (cf_link_input, then
- * conn_flush); --flush-each writes after every envelope instead, which lets
- * the two threads overlap more when several exchanges are in flight.
+ * --async-commit stores on a writer thread (cf/commit.h) so that the fsync
+ * does not stop the event loop; mfsd does not do that (yet).
+ * --flush-answers makes the stored rows write after every answer of the
+ * engine instead of once per read (more overlap, more writes and fsyncs). The no-store rows handle every whole envelope a read brought,
+ * then write all the answers at once; --flush-each writes after every
+ * envelope there.
  *
  * Measures: exchanges/s = completed exchanges (initiator stored the keys
  * after COMMIT) / wall time with both threads running; CPU per exchange =
  * process CPU time (CLOCK_PROCESS_CPUTIME_ID, both threads, user + system)
  * / exchanges. Per side, each thread's CPU time (CLOCK_THREAD_CPUTIME_ID)
- * is split into hs (hs_* calls, PSK file read included), store (store_put,
- * with its wall time: fsync), tls (connect/accept, handshake, exporter,
- * shutdown) and io (the rest: TLS record read/write, envelopes); about a
- * dozen clock reads per side per exchange (a few µs) are included. Each
+ * is split into hs (hs_init/start/recv/done, PSK file read included),
+ * store (store_put, store_pool_depth, store_expire, store_exchanges,
+ * store_key_info, with their wall time: fsync), tls (connect/accept,
+ * handshake, exporter, shutdown) and io (the rest: TLS record read/write,
+ * cf's envelopes and scheduling). The calls are timed by link-time
+ * wrappers (-Wl,--wrap) around the real functions, so cf.c runs unchanged;
+ * two clock reads per wrapped call are included (a thread-CPU read is a
+ * system call, ~0.5 us). puts/exch: store transactions (fsyncs) per
+ * exchange, both sides. Each
  * measurement runs --seconds of wall time on a fresh pair of stores after
  * a short unrecorded warm-up per row, --reps times; the table gives the
  * median and min..max of the reps.
@@ -69,6 +84,7 @@
 #include <limits.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -90,6 +106,9 @@
 #include "common.h"
 
 #include "base/buf.h"
+#include "base/log.h"
+#include "cf/cf.h"
+#include "cf/commit.h"
 #include "base/secret.h"
 #include "crypto/rng.h"
 #include "kex/kex.h"
@@ -123,6 +142,9 @@ static struct {
 	bool markdown;
 	bool refs;
 	bool flush_each;
+	const char *log_level;
+	bool flush_answers;
+	bool async_commit;
 	const char *only_set;
 	const char *only_mode;
 	const char *openssl;
@@ -131,9 +153,10 @@ static struct {
 	.seconds = 1.5,
 	.reps = 5,
 	.keys = POLICY_DEFAULT_POOL_HIGH,
-	.depth = 4,
+	.depth = CF_MAX_CLASSES,
 	.refs = true,
 	.openssl = "openssl",
+	.log_level = "notice",
 };
 
 static double wall_now(void) { return bench_clock(CLOCK_MONOTONIC); }
@@ -186,6 +209,7 @@ struct side_stats {
 	double cpu[PH_N];	/* thread CPU per phase */
 	double store_wall;
 	double cpu_total;	/* thread CPU of the whole run */
+	uint64_t puts;		/* store_put calls (transactions, fsyncs) */
 };
 
 struct slot {
@@ -222,8 +246,13 @@ struct party {
 	uint32_t next_xid;
 	bool stop_seen;
 	int64_t now;
-	uint8_t *scratch_keys;	/* store_key_in array */
 	struct side_stats st_stats;
+	/* the control engine (stored rows) */
+	struct cf *cf;
+	struct cf_peer *cp;
+	struct cf_committer *cm;	/* the group commit's writer thread */
+	char revoked[PATH_MAX];
+	uint64_t puts;		/* store_put transactions of the last measurement */
 };
 
 /* One measurement. */
@@ -244,12 +273,148 @@ struct run {
 };
 
 static char tmpdir[PATH_MAX - 128];
+static char class_names[MAX_DEPTH][16];	/* the initiator party is elected for each */
 static char pskdir[PATH_MAX];
 static struct secret *kek;
 
 static void ph_add(struct party *p, int ph, double t0)
 {
 	p->st_stats.cpu[ph] += thread_cpu() - t0;
+}
+
+/*
+ * Link-time wrappers (bench/meson.build): the real hs_* and store_*
+ * functions, timed into the calling thread's party. Outside a measurement
+ * (cur == NULL) they only pass through.
+ */
+static _Thread_local struct party *cur;
+
+#define TIMED(ph, call)                                                   \
+	do {                                                              \
+		double t0_ = cur ? thread_cpu() : 0, w0_ = cur ? wall_now() : 0; \
+		r = call;                                                 \
+		if (cur) {                                                \
+			cur->st_stats.cpu[ph] += thread_cpu() - t0_;      \
+			if (ph == PH_STORE)                               \
+				cur->st_stats.store_wall += wall_now() - w0_; \
+		}                                                         \
+	} while (0)
+
+int __real_hs_init(struct hs *hs, const struct hs_config *cfg);
+int __real_hs_start(struct hs *hs, struct wbuf *out);
+int __real_hs_recv(struct hs *hs, const uint8_t *msg, size_t len, struct wbuf *out);
+void __real_hs_done(struct hs *hs);
+int __real_store_put(struct store *st, const struct store_pool_in *in, size_t n, int64_t now);
+int __real_store_pool_depth(struct store *st, const char *peer, const char *class_name,
+			    enum store_direction dir, uint64_t *ret);
+int __real_store_expire(struct store *st, int64_t now);
+int __real_store_exchanges(struct store *st, const char *peer, const char *class_name, int64_t now,
+			   store_exchange_cb cb, void *arg);
+int __real_store_key_info(struct store *st, const struct store_key_id *id,
+			  struct store_key_meta *ret);
+int __wrap_hs_init(struct hs *hs, const struct hs_config *cfg);
+int __wrap_hs_start(struct hs *hs, struct wbuf *out);
+int __wrap_hs_recv(struct hs *hs, const uint8_t *msg, size_t len, struct wbuf *out);
+void __wrap_hs_done(struct hs *hs);
+int __wrap_store_put(struct store *st, const struct store_pool_in *in, size_t n, int64_t now);
+int __wrap_store_pool_depth(struct store *st, const char *peer, const char *class_name,
+			    enum store_direction dir, uint64_t *ret);
+int __wrap_store_expire(struct store *st, int64_t now);
+int __wrap_store_exchanges(struct store *st, const char *peer, const char *class_name, int64_t now,
+			   store_exchange_cb cb, void *arg);
+int __wrap_store_key_info(struct store *st, const struct store_key_id *id,
+			  struct store_key_meta *ret);
+
+int __wrap_hs_init(struct hs *hs, const struct hs_config *cfg)
+{
+	int r;
+
+	TIMED(PH_HS, __real_hs_init(hs, cfg));
+	return r;
+}
+
+int __wrap_hs_start(struct hs *hs, struct wbuf *out)
+{
+	int r;
+
+	TIMED(PH_HS, __real_hs_start(hs, out));
+	return r;
+}
+
+int __wrap_hs_recv(struct hs *hs, const uint8_t *msg, size_t len, struct wbuf *out)
+{
+	int r;
+
+	TIMED(PH_HS, __real_hs_recv(hs, msg, len, out));
+	return r;
+}
+
+void __wrap_hs_done(struct hs *hs)
+{
+	int r;
+
+	TIMED(PH_HS, (__real_hs_done(hs), 0));
+	(void)r;
+}
+
+/* store_put() on a writer thread (commit.c): no party of its own, both summed here. */
+static pthread_mutex_t writer_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct side_stats writer_stats;
+
+int __wrap_store_put(struct store *st, const struct store_pool_in *in, size_t n, int64_t now)
+{
+	double t0, w0;
+	int r;
+
+	if (cur) {
+		TIMED(PH_STORE, __real_store_put(st, in, n, now));
+		cur->st_stats.puts++;
+		return r;
+	}
+	t0 = thread_cpu();
+	w0 = wall_now();
+	r = __real_store_put(st, in, n, now);
+	pthread_mutex_lock(&writer_lock);
+	writer_stats.cpu[PH_STORE] += thread_cpu() - t0;
+	writer_stats.store_wall += wall_now() - w0;
+	writer_stats.puts++;
+	pthread_mutex_unlock(&writer_lock);
+	return r;
+}
+
+int __wrap_store_pool_depth(struct store *st, const char *peer, const char *class_name,
+			    enum store_direction dir, uint64_t *ret)
+{
+	int r;
+
+	TIMED(PH_STORE, __real_store_pool_depth(st, peer, class_name, dir, ret));
+	return r;
+}
+
+int __wrap_store_expire(struct store *st, int64_t now)
+{
+	int r;
+
+	TIMED(PH_STORE, __real_store_expire(st, now));
+	return r;
+}
+
+int __wrap_store_exchanges(struct store *st, const char *peer, const char *class_name, int64_t now,
+			   store_exchange_cb cb, void *arg)
+{
+	int r;
+
+	TIMED(PH_STORE, __real_store_exchanges(st, peer, class_name, now, cb, arg));
+	return r;
+}
+
+int __wrap_store_key_info(struct store *st, const struct store_key_id *id,
+			  struct store_key_meta *ret)
+{
+	int r;
+
+	TIMED(PH_STORE, __real_store_key_info(st, id, ret));
+	return r;
 }
 
 static void env_put(struct party *p, uint8_t kind, uint32_t xid, const uint8_t *body, size_t len)
@@ -305,38 +470,6 @@ static void hs_config_common(struct party *p, struct slot *s, struct hs_config *
 	hc->tls_exporter_len = sizeof(p->exporter);
 }
 
-/* store_result() of cf.c: both directions, one transaction. */
-static void store_keys(struct party *p, const struct hs_result *res)
-{
-	struct store_exchange sx = { 0 };
-	struct store_key_in *keys = (struct store_key_in *)p->scratch_keys;
-	size_t n = 0;
-	double t0 = thread_cpu(), w0 = wall_now();
-
-	sx.peer = p->peer_name;
-	sx.class_name = res->class_name;
-	memcpy(sx.id, res->ids[0][0], HS_KEY_ID_LEN);
-	sx.id_len = HS_KEY_ID_LEN;
-	sx.n_methods = res->suite.n;
-	memcpy(sx.methods, res->suite.ids, res->suite.n * sizeof(uint16_t));
-	for (int d = 0; d < 2; d++) {
-		for (size_t i = 0; i < res->n_keys; i++, n++) {
-			struct store_key_in *k = &keys[n];
-
-			memcpy(k->id.b, res->ids[d][i], STORE_KEY_ID_LEN);
-			k->dir = (d == 0) == p->initiator ? STORE_OUTBOUND : STORE_INBOUND;
-			k->key = res->keys->p + ((size_t)d * res->n_keys + i) * HS_KEY_LEN;
-			k->key_len = HS_KEY_LEN;
-			k->not_before = p->now;
-			k->soft_expiry = p->now + p->pol.rekey_interval_s;
-			k->hard_expiry = p->now + p->pol.hard_lifetime_s;
-		}
-	}
-	bench_check(store_put(p->st, &sx, keys, n, p->now), "store_put");
-	p->st_stats.store_wall += wall_now() - w0;
-	ph_add(p, PH_STORE, t0);
-}
-
 static void slot_release(struct slot *s)
 {
 	hs_result_done(&s->res);
@@ -350,7 +483,6 @@ static void start_one(struct party *p, struct slot *s, unsigned n_keys)
 	uint8_t buf[HS_OUT_MAX];
 	struct wbuf w = wbuf_init(buf, sizeof(buf));
 	struct hs_config hc;
-	double t0 = thread_cpu();
 	int r;
 
 	memset(s, 0, sizeof(*s));
@@ -365,7 +497,6 @@ static void start_one(struct party *p, struct slot *s, unsigned n_keys)
 	hc.n_keys = (uint16_t)n_keys;
 	if ((r = hs_init(&s->hs, &hc)) < 0 || (r = hs_start(&s->hs, &w)) < 0)
 		bench_die("initiator: hs start: %d %s", r, hs_abort_reason(&s->hs) ? hs_abort_reason(&s->hs) : "");
-	ph_add(p, PH_HS, t0);
 	frames_put(p, s->xid | XID_SENDER, buf, w.len);
 }
 
@@ -383,16 +514,14 @@ static struct slot *slot_find(struct party *p, uint32_t xid, bool create)
 }
 
 /*
- * Handle one envelope. Returns 1 when the initiator completed an
- * exchange (keys stored after COMMIT), 0 otherwise.
+ * No-store rows: handle one envelope with the hs_* engine directly.
+ * Returns 1 when the initiator completed an exchange (COMMIT), else 0.
  */
-static int on_env(struct party *p, struct run *rn, uint8_t kind, uint32_t xid, const uint8_t *f,
-		  size_t len)
+static int on_env(struct party *p, uint8_t kind, uint32_t xid, const uint8_t *f, size_t len)
 {
 	uint8_t buf[HS_OUT_MAX];
 	struct wbuf w = wbuf_init(buf, sizeof(buf));
 	struct slot *s;
-	double t0;
 	int r;
 
 	if (kind == ENV_STOP) {
@@ -405,21 +534,15 @@ static int on_env(struct party *p, struct run *rn, uint8_t kind, uint32_t xid, c
 		if (kind == ENV_COMMIT) {
 			if (!s->have_res)
 				bench_die("initiator: COMMIT before the keys");
-			if (rn->store)
-				store_keys(p, &s->res);
-			t0 = thread_cpu();
 			slot_release(s);
-			ph_add(p, PH_HS, t0);
-			return 1;
+					return 1;
 		}
-		t0 = thread_cpu();
 		r = hs_recv(&s->hs, f, len, &w);
 		if (r == HS_DONE && (r = hs_result(&s->hs, &s->res)) == 0) {
 			s->have_res = true;
 			r = HS_DONE;
 		}
-		ph_add(p, PH_HS, t0);
-		if (r < 0)
+			if (r < 0)
 			bench_die("initiator: exchange failed: %d %s", r, hs_abort_reason(&s->hs));
 		frames_put(p, s->xid | XID_SENDER, buf, w.len);
 		return 0;
@@ -428,7 +551,6 @@ static int on_env(struct party *p, struct run *rn, uint8_t kind, uint32_t xid, c
 	if (kind != ENV_PROTO || !(xid & XID_SENDER))
 		bench_die("responder: unexpected envelope %u", kind);
 	xid &= ~XID_SENDER;
-	t0 = thread_cpu();
 	if (!(s = slot_find(p, xid, false))) {
 		struct hs_config hc;
 
@@ -447,18 +569,13 @@ static int on_env(struct party *p, struct run *rn, uint8_t kind, uint32_t xid, c
 	r = hs_recv(&s->hs, f, len, &w);
 	if (r == HS_DONE && (r = hs_result(&s->hs, &s->res)) == 0)
 		r = HS_DONE;
-	ph_add(p, PH_HS, t0);
 	if (r < 0)
 		bench_die("responder: exchange failed: %d %s", r, hs_abort_reason(&s->hs));
 	frames_put(p, xid, buf, w.len);
 	if (r == HS_DONE) {
-		if (rn->store)
-			store_keys(p, &s->res);
 		env_put(p, ENV_COMMIT, xid, NULL, 0);
-		t0 = thread_cpu();
 		slot_release(s);
-		ph_add(p, PH_HS, t0);
-	}
+		}
 	return 0;
 }
 
@@ -466,7 +583,7 @@ static int on_env(struct party *p, struct run *rn, uint8_t kind, uint32_t xid, c
  * Read once from the channel and handle every whole envelope. Returns the
  * number of exchanges completed (initiator), or -1 when the channel closed.
  */
-static int pump(struct party *p, struct run *rn)
+static int pump(struct party *p)
 {
 	ssize_t k = tls_conn_read(p->tls, p->in + p->in_len, sizeof(p->in) - p->in_len);
 	size_t off = 0;
@@ -493,7 +610,7 @@ static int pump(struct party *p, struct run *rn)
 		}
 		if (avail < ENV_HDR + body)
 			break;
-		done += on_env(p, rn, e[0], xid, e + ENV_HDR, body);
+		done += on_env(p, e[0], xid, e + ENV_HDR, body);
 		off += ENV_HDR + body;
 		if (opt.flush_each)
 			flush(p);
@@ -562,7 +679,7 @@ static uint64_t run_exchanges(struct party *p, struct run *rn, double deadline, 
 		start_one(p, &p->slots[i], opt.keys);
 	flush(p);
 	while (inflight > 0) {
-		int k = pump(p, rn);
+		int k = pump(p);
 
 		if (k < 0)
 			bench_die("initiator: channel closed");
@@ -580,6 +697,232 @@ static uint64_t run_exchanges(struct party *p, struct run *rn, double deadline, 
 	return done;
 }
 
+/* ---- the control engine (stored rows) --------------------------------------------- */
+
+static bool set_has_psk(const struct mset *set)
+{
+	for (size_t i = 0; set && i < set->n; i++)
+		if (set->ids[i] == KEX_ID_PSK)
+			return true;
+	return false;
+}
+
+/* A fresh engine on the party's fresh store: one peer, rn->depth classes. */
+static void cf_setup(struct party *p, const struct run *rn)
+{
+	struct cf_config *cfg = calloc(1, sizeof(*cfg));
+	struct cf_peer_cfg *pc;
+
+	if (!cfg)
+		bench_die("out of memory");
+	snprintf(cfg->node_id, sizeof(cfg->node_id), "%s", p->name);
+	cfg->psk_dir = pskdir;
+	snprintf(p->revoked, sizeof(p->revoked), "%s/%s.revoked", tmpdir, p->name);
+	unlink(p->revoked);
+	cfg->revoked_path = p->revoked;
+	cfg->n_peers = 1;
+	pc = &cfg->peers[0];
+	snprintf(pc->name, sizeof(pc->name), "%s", p->peer_name);
+	pc->n_classes = rn->depth;
+	for (unsigned k = 0; k < rn->depth; k++) {
+		struct cf_class_cfg *cc = &pc->classes[k];
+
+		cc->policy = p->pol;
+		memcpy(cc->policy.name, class_names[k], strlen(class_names[k]) + 1);
+		/* an exchange asks for pool_high - depth keys, at least pool_high / 4 */
+		cc->policy.pool_high = 4 * opt.keys;
+		cc->policy.pool_low = opt.keys;
+		if (set_has_psk(rn->set))
+			snprintf(cc->psk_id, sizeof(cc->psk_id), "%s", PSK_ID);
+	}
+	pc->static_keys = p->skeys;
+	pc->n_static_keys = p->n_skeys;
+	cfg->now = time(NULL);
+	bench_check(cf_new(cfg, p->st, &p->cf), "cf_new");
+	free(cfg);
+	if (opt.async_commit)
+		bench_check(cf_committer_new(p->db, kek, &p->cm), "cf_committer_new");
+	if (!(p->cp = cf_peer_by_name(p->cf, p->peer_name)))
+		bench_die("cf: no peer");
+}
+
+static void wait_fd(int fd, short events)
+{
+	struct pollfd pf = { .fd = fd, .events = events };
+
+	while (poll(&pf, 1, -1) < 0 && errno == EINTR)
+		;
+}
+
+/* Write what the engine has for the peer (mfsd's conn_flush; the socket is non-blocking). */
+static void cf_flush(struct party *p)
+{
+	const uint8_t *o;
+	size_t n;
+
+	while ((n = cf_link_output(p->cp, &o)) > 0) {
+		ssize_t w;
+
+		if (n > 16384)
+			n = 16384;	/* MFSD_WRITE_CHUNK: OpenSSL retries need the same length */
+		while ((w = tls_conn_write(p->tls, o, n)) == -EAGAIN)
+			wait_fd(p->fd, POLLOUT);
+		if (w != (ssize_t)n)
+			bench_die("%s: tls write: %zd %s", p->name, w, tls_conn_error(p->tls));
+		cf_link_consume(p->cp, n);
+	}
+}
+
+/* Start the group commit of what waits: here (as mfsd), or on the writer thread (--async-commit). */
+static void cf_commit_kick(struct party *p)
+{
+	struct cf_batch *b;
+
+	if (!p->cm) {
+		cf_link_commit(p->cp, time(NULL));
+		return;
+	}
+	if ((b = cf_link_commit_begin(p->cp, time(NULL)))) {
+		b->now = time(NULL);
+		cf_committer_submit(p->cm, b);
+	}
+}
+
+/* Batches the writer finished: settle them (COMMITs go out), start the next. */
+static void cf_commit_collect(struct party *p, bool wait)
+{
+	struct cf_batch *b;
+
+	while ((b = cf_committer_done(p->cm, wait))) {
+		cf_link_commit_end(b, time(NULL));
+		wait = false;
+	}
+	cf_commit_kick(p);
+	cf_flush(p);
+}
+
+/*
+ * One event-loop turn of mfsd's loop: wait until the channel or the
+ * writer thread has something; collect the batches the writer stored
+ * (their COMMITs go out); read the channel until it would block, feeding
+ * each read to the engine and writing its answers (after each one with
+ * --flush-answers: cf_link_feed returns 1 after one); then the group commit of what
+ * finished: cf_link_commit() and its COMMITs, as mfsd, or with
+ * --async-commit cf_link_commit_begin() for the writer thread. -1: the
+ * channel closed.
+ */
+static int cf_read(struct party *p)
+{
+	uint8_t buf[16384];
+	struct pollfd pf[2] = { { .fd = p->fd, .events = POLLIN },
+				{ .fd = p->cm ? cf_committer_fd(p->cm) : -1, .events = POLLIN } };
+	int r;
+
+	while (poll(pf, 2, -1) < 0 && errno == EINTR)
+		;
+	if (pf[1].revents & POLLIN)
+		cf_commit_collect(p, false);
+	if (!(pf[0].revents & (POLLIN | POLLHUP | POLLERR)))
+		return 0;
+	for (;;) {
+		ssize_t k = tls_conn_read(p->tls, buf, sizeof(buf));
+
+		if (k == -EAGAIN)
+			break;
+		if (k <= 0)
+			return -1;
+		r = cf_link_feed(p->cp, buf, (size_t)k, time(NULL));
+		for (;;) {
+			if (r < 0)
+				bench_die("%s: cf_link_feed: %d (%s)", p->name, r, p->cp->last_error);
+			if (opt.flush_answers || r == 0)
+				cf_flush(p);	/* once per read, as mfsd; or after each answer */
+			if (r == 0)
+				break;
+			r = cf_link_feed(p->cp, NULL, 0, time(NULL));
+		}
+	}
+	cf_commit_kick(p);
+	cf_flush(p);
+	return 0;
+}
+
+/* Before the link goes: wait for the batch the writer has (as mfsd's conn_close). */
+static void cf_commit_drain(struct party *p)
+{
+	while (p->cm && p->cp->batch)
+		cf_commit_collect(p, true);
+}
+
+static uint64_t cf_done(const struct party *p)
+{
+	uint64_t n = 0;
+
+	for (size_t i = 0; i < p->cp->cfg.n_classes; i++)
+		n += p->cp->classes[i].exchanges;
+	return n;
+}
+
+static bool cf_busy(const struct party *p)
+{
+	for (size_t i = 0; i < p->cp->cfg.n_classes; i++)
+		if (p->cp->classes[i].x)
+			return true;
+	return false;
+}
+
+static void cf_link_open(struct party *p)
+{
+	int fl = fcntl(p->fd, F_GETFL);
+
+	/* as mfsd: a non-blocking socket, waits in poll() */
+	if (fl < 0 || fcntl(p->fd, F_SETFL, fl | O_NONBLOCK) < 0)
+		bench_die("fcntl: %s", strerror(errno));
+	cf_link_up(p->cp, p->exporter, sizeof(p->exporter), time(NULL));
+}
+
+/*
+ * Initiator: ask for the next exchange of every idle class until the
+ * deadline (at most max exchanges asked for), then let the running ones
+ * finish. Returns the exchanges stored.
+ */
+static uint64_t cf_run(struct party *p, double deadline, uint64_t max)
+{
+	uint64_t base = cf_done(p), asked = 0;
+
+	for (;;) {
+		int64_t now = time(NULL);
+		bool more = asked < max && wall_now() < deadline;
+
+		for (size_t i = 0; more && i < p->cp->cfg.n_classes && asked < max; i++) {
+			struct cf_class *c = &p->cp->classes[i];
+
+			if (c->last_error[0])
+				bench_die("initiator: class %s: %s", c->cfg.policy.name, c->last_error);
+			if (!c->x && cf_rekey(p->cp, c->cfg.policy.name, now) == 0)
+				asked++;
+		}
+		cf_tick(p->cf, now);
+		cf_flush(p);
+		if (!cf_busy(p) && !more)
+			break;
+		if (cf_busy(p) && cf_read(p) < 0)
+			bench_die("initiator: channel closed");
+	}
+	return cf_done(p) - base;
+}
+
+/* Responder: serve until the initiator closes the channel. */
+static void cf_serve(struct party *p)
+{
+	for (;;) {
+		cf_tick(p->cf, time(NULL));
+		cf_flush(p);
+		if (cf_read(p) < 0)
+			break;
+	}
+}
+
 static void *initiator_main(void *arg)
 {
 	struct run *rn = arg;
@@ -591,6 +934,7 @@ static void *initiator_main(void *arg)
 	c_thread = thread_cpu();
 	if (rn->mode == M_NEWTLS || rn->mode == M_TLSONLY) {
 		pthread_barrier_wait(&rn->bar);
+		cur = p;
 		t_start = wall_now();
 		c_start = process_cpu();
 		deadline = t_start + rn->seconds;
@@ -599,11 +943,21 @@ static void *initiator_main(void *arg)
 			tls_up(p, tcp_connect(rn));
 			ph_add(p, PH_TLS, t0);
 			if (rn->mode == M_NEWTLS) {
-				if (run_exchanges(p, rn, deadline, 1) != 1)
+				uint64_t k;
+
+				cf_link_open(p);
+				/*
+				 * One asked for; the peer's WANT (its pool is low) can
+				 * start another on the same connection: all count.
+				 */
+				if ((k = cf_run(p, deadline + 60, 1)) < 1)
 					bench_die("initiator: no exchange");
+				n += k - 1;
+				cf_commit_drain(p);
+				cf_link_down(p->cp, "bench: next connection", time(NULL));
 			} else {
 				/* the first server message confirms the channel (tls.h) */
-				if (pump(p, rn) != 0 || !p->stop_seen)
+				if (pump(p) != 0 || !p->stop_seen)
 					bench_die("initiator: no confirmation");
 				p->stop_seen = false;
 			}
@@ -618,19 +972,31 @@ static void *initiator_main(void *arg)
 		close(tcp_connect(rn));		/* wake the acceptor */
 	} else {
 		tls_up(p, tcp_connect(rn));
+		if (rn->store)
+			cf_link_open(p);
 		pthread_barrier_wait(&rn->bar);
 		memset(&p->st_stats, 0, sizeof(p->st_stats));
+		cur = p;
 		c_thread = thread_cpu();
 		t_start = wall_now();
 		c_start = process_cpu();
-		n = run_exchanges(p, rn, t_start + rn->seconds, UINT64_MAX);
+		if (rn->store)
+			n = cf_run(p, t_start + rn->seconds, UINT64_MAX);
+		else
+			n = run_exchanges(p, rn, t_start + rn->seconds, UINT64_MAX);
 		rn->wall = wall_now() - t_start;
 		rn->cpu = process_cpu() - c_start;
-		env_put(p, ENV_STOP, 0, NULL, 0);
-		flush(p);
+		if (rn->store) {
+			cf_commit_drain(p);
+			cf_link_down(p->cp, "bench: done", time(NULL));
+		} else {
+			env_put(p, ENV_STOP, 0, NULL, 0);
+			flush(p);
+		}
 		tls_down(p);
 	}
 	p->st_stats.cpu_total = thread_cpu() - c_thread;
+	cur = NULL;
 	rn->n = n;
 	return NULL;
 }
@@ -644,6 +1010,7 @@ static void *responder_main(void *arg)
 	p->now = time(NULL);
 	if (rn->mode == M_NEWTLS || rn->mode == M_TLSONLY) {
 		pthread_barrier_wait(&rn->bar);
+		cur = p;
 		c_thread = thread_cpu();
 		for (;;) {
 			int fd = tcp_accept(rn);
@@ -659,23 +1026,40 @@ static void *responder_main(void *arg)
 				flush(p);
 			}
 			ph_add(p, PH_TLS, t0);
-			while (pump(p, rn) >= 0)
-				;
+			if (rn->mode == M_NEWTLS) {
+				cf_link_open(p);
+				cf_serve(p);
+				cf_commit_drain(p);
+				cf_link_down(p->cp, "bench: closed", time(NULL));
+			} else {
+				while (pump(p) >= 0)
+					;
+			}
 			t0 = thread_cpu();
 			tls_down(p);
 			ph_add(p, PH_TLS, t0);
 		}
 	} else {
 		tls_up(p, tcp_accept(rn));
+		if (rn->store)
+			cf_link_open(p);
 		pthread_barrier_wait(&rn->bar);
 		memset(&p->st_stats, 0, sizeof(p->st_stats));
+		cur = p;
 		c_thread = thread_cpu();
-		while (!p->stop_seen)
-			if (pump(p, rn) < 0)
-				bench_die("responder: channel closed");
+		if (rn->store) {
+			cf_serve(p);
+			cf_commit_drain(p);
+			cf_link_down(p->cp, "bench: closed", time(NULL));
+		} else {
+			while (!p->stop_seen)
+				if (pump(p) < 0)
+					bench_die("responder: channel closed");
+		}
 		tls_down(p);
 	}
 	p->st_stats.cpu_total = thread_cpu() - c_thread;
+	cur = NULL;
 	return NULL;
 }
 
@@ -718,6 +1102,11 @@ static void measure(struct run *rn)
 			memcpy(p->pol.required, rn->set->ids, rn->set->n * sizeof(uint16_t));
 		}
 	}
+	if (rn->store) {
+		cf_setup(rn->pi, rn);
+		cf_setup(rn->pr, rn);
+	}
+	memset(&writer_stats, 0, sizeof(writer_stats));
 	atomic_store(&rn->stop, false);
 	pthread_barrier_init(&rn->bar, NULL, 2);
 	if (pthread_create(&tr, NULL, responder_main, rn) || pthread_create(&ti, NULL, initiator_main, rn))
@@ -727,6 +1116,13 @@ static void measure(struct run *rn)
 	pthread_barrier_destroy(&rn->bar);
 	close(rn->listen_fd);
 	if (rn->store) {
+		cf_committer_free(rn->pi->cm);
+		cf_committer_free(rn->pr->cm);
+		rn->pi->cm = rn->pr->cm = NULL;
+		cf_free(rn->pi->cf);
+		cf_free(rn->pr->cf);
+		rn->pi->cf = rn->pr->cf = NULL;
+		rn->pi->cp = rn->pr->cp = NULL;
 		store_close(rn->pi->st);
 		store_close(rn->pr->st);
 		rn->pi->st = rn->pr->st = NULL;
@@ -833,6 +1229,7 @@ struct row {
 	double side[2][MAX_REPS];	/* thread CPU s per exchange: initiator, responder */
 	double ph[PH_N][MAX_REPS];	/* both sides, s per exchange */
 	double store_wall[MAX_REPS];	/* both sides, s per exchange */
+	double puts[MAX_REPS];		/* store transactions (fsyncs) per exchange, both sides */
 	double io[MAX_REPS];		/* both sides: thread CPU not in a phase */
 };
 
@@ -870,7 +1267,11 @@ static void row_measure(struct row *w, struct party *pi, struct party *pr, doubl
 		w->io[i] -= w->ph[ph][i];
 	}
 	w->io[i] += w->side[0][i] + w->side[1][i];
-	w->store_wall[i] = (pi->st_stats.store_wall + pr->st_stats.store_wall) / n;
+	/* store_put on the writer threads: not in a side's thread CPU, in the process CPU */
+	w->ph[PH_STORE][i] += writer_stats.cpu[PH_STORE] / n;
+	w->store_wall[i] = (pi->st_stats.store_wall + pr->st_stats.store_wall +
+			    writer_stats.store_wall) / n;
+	w->puts[i] = (double)(pi->st_stats.puts + pr->st_stats.puts + writer_stats.puts) / n;
 	w->n++;
 }
 
@@ -957,11 +1358,12 @@ static void print_tables(void)
 	}
 	printf("\nWhere the time goes (both sides summed, per exchange, medians):\n\n");
 	if (opt.markdown) {
-		printf("| set | mode | hs CPU | store CPU | store wall | TLS CPU | io CPU | wall/exch |\n");
-		printf("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |\n");
+		printf("| set | mode | hs CPU | store CPU | store wall | puts/exch | TLS CPU | io CPU | wall/exch | 2 CPUs / CPU |\n");
+		printf("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
 	} else {
-		printf("%-30s  %-32s  %9s  %9s  %10s  %9s  %9s  %9s\n", "set", "mode", "hs CPU",
-		       "store CPU", "store wall", "TLS CPU", "io CPU", "wall/exch");
+		printf("%-30s  %-32s  %9s  %9s  %10s  %9s  %9s  %9s  %9s  %12s\n", "set", "mode", "hs CPU",
+		       "store CPU", "store wall", "puts/exch", "TLS CPU", "io CPU", "wall/exch",
+		       "2 CPUs / CPU");
 	}
 	for (int i = 0; i < n_rows; i++) {
 		const struct row *w = &rows[i];
@@ -973,9 +1375,10 @@ static void print_tables(void)
 		fmt_time(d, sizeof(d), bench_median(w->ph[PH_TLS], w->n));
 		fmt_time(e, sizeof(e), bench_median(w->io, w->n));
 		fmt_time(f, sizeof(f), 1 / bench_median(w->rate, w->n));
-		printf(opt.markdown ? "| %s | %s | %s | %s | %s | %s | %s | %s |\n" :
-				      "%-30s  %-32s  %9s  %9s  %10s  %9s  %9s  %9s\n",
-		       w->set ? w->set->label : "-", mode, a, b, c, d, e, f);
+		printf(opt.markdown ? "| %s | %s | %s | %s | %s | %.2f | %s | %s | %s | %.0f/s |\n" :
+				      "%-30s  %-32s  %9s  %9s  %10s  %9.2f  %9s  %9s  %9s  %10.0f/s\n",
+		       w->set ? w->set->label : "-", mode, a, b, c, bench_median(w->puts, w->n), d, e,
+		       f, 2 / bench_median(w->cpu, w->n));
 	}
 	if (opt.refs) {
 		printf("\nReferences measured in this run (ops/s, median of the runs, min..max):\n\n");
@@ -1033,8 +1436,6 @@ static void party_init(struct party *p, const char *name, const char *peer, bool
 	p->pol.min_pq_factors = 0;
 	p->pol.min_families = 0;
 	snprintf(p->db, sizeof(p->db), "%s/%s.db", tmpdir, name);
-	if (!(p->scratch_keys = calloc(2 * HS_KEYS_MAX, sizeof(struct store_key_in))))
-		bench_die("out of memory");
 }
 
 /* Pin each other's certificate and McEliece keys (as mfsd setup does). */
@@ -1063,7 +1464,17 @@ static void party_free(struct party *p)
 {
 	tls_ctx_free(p->ctx);
 	identity_free(p->idn);
-	free(p->scratch_keys);
+}
+
+/* The load averages, as /proc/loadavg gives them: how busy the machine was. */
+static void load_note(char *out, size_t size)
+{
+	double l[3];
+
+	if (getloadavg(l, 3) == 3)
+		snprintf(out, size, "%.2f %.2f %.2f", l[0], l[1], l[2]);
+	else
+		snprintf(out, size, "?");
 }
 
 static bool set_available(const struct mset *s)
@@ -1091,8 +1502,8 @@ static void usage(FILE *f)
 		"  --seconds S      wall time per measurement (default 1.5)\n"
 		"  --reps N         repetitions, median and min..max reported (default 5)\n"
 		"  --keys N         keys per direction per exchange, 1..%d (default %d = pool_high)\n"
-		"  --depth D        exchanges in flight for the 'persistent, D in flight' row,\n"
-		"                   1..%d (default 4; 1 leaves the row out)\n"
+		"  --depth D        exchanges in flight for the 'persistent, D in flight' row\n"
+		"                   (D classes on one link), 1..%d (default %d; 1 leaves the row out)\n"
 		"  --set NAME       only this method set: four-factor, mlkem768, mlkem768+psk, cat5\n"
 		"  --mode NAME      only: persistent (all four), persistent-depth,\n"
 		"                   persistent-no-store, persistent-no-store-depth,\n"
@@ -1101,15 +1512,23 @@ static void usage(FILE *f)
 		"  --openssl PATH   openssl binary (default: openssl from PATH)\n"
 		"  --dir DIR        where the stores and identities go (default $TMPDIR or /tmp;\n"
 		"                   must be a disk, not tmpfs, for the fsync cost to count)\n"
-		"  --flush-each     write after every envelope (default: after each read, as mfsd)\n"
+		"  --flush-each     no-store rows: write after every envelope (default: after each read)\n"
+		"  --flush-answers  stored rows: write after every answer of the engine, not once\n"
+		"                   per read as mfsd (more overlap, more writes and fsyncs)\n"
+		"  --async-commit   stored rows: store each turn's exchanges on a writer thread\n"
+		"                   (cf_link_commit_begin/end, cf/commit.h) instead of on the\n"
+		"                   event loop's thread as mfsd does (cf_link_commit)\n"
+		"  --log-level L    the engines' log level (default notice; at info cf logs one\n"
+		"                   line per exchange and side, as mfsd at log_level = info)\n"
 		"  --markdown       tables in Markdown\n",
-		HS_KEYS_MAX, POLICY_DEFAULT_POOL_HIGH, MAX_DEPTH);
+		HS_KEYS_MAX, POLICY_DEFAULT_POOL_HIGH, CF_MAX_CLASSES, CF_MAX_CLASSES);
 }
 
 int main(int argc, char **argv)
 {
 	bench_set_name("bench/exchange");
-	enum { O_SEC = 256, O_REPS, O_KEYS, O_DEPTH, O_SET, O_MODE, O_NOREFS, O_OSSL, O_DIR, O_MD, O_FLUSH };
+	enum { O_SEC = 256, O_REPS, O_KEYS, O_DEPTH, O_SET, O_MODE, O_NOREFS, O_OSSL, O_DIR, O_MD, O_FLUSH,
+	       O_LOG, O_BATCH, O_SYNCC };
 	static const struct option lo[] = {
 		{ "seconds", required_argument, NULL, O_SEC },
 		{ "reps", required_argument, NULL, O_REPS },
@@ -1122,6 +1541,9 @@ int main(int argc, char **argv)
 		{ "dir", required_argument, NULL, O_DIR },
 		{ "markdown", no_argument, NULL, O_MD },
 		{ "flush-each", no_argument, NULL, O_FLUSH },
+		{ "log-level", required_argument, NULL, O_LOG },
+		{ "flush-answers", no_argument, NULL, O_BATCH },
+		{ "async-commit", no_argument, NULL, O_SYNCC },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -1131,7 +1553,7 @@ int main(int argc, char **argv)
 	uint8_t psk[32];
 	int c, fd;
 	time_t t0 = time(NULL);
-	char date[64];
+	char date[64], load0[64], load1[64];
 
 	while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
 		switch (c) {
@@ -1146,14 +1568,26 @@ int main(int argc, char **argv)
 		case O_DIR: opt.dir = optarg; break;
 		case O_MD: opt.markdown = true; break;
 		case O_FLUSH: opt.flush_each = true; break;
+		case O_LOG: opt.log_level = optarg; break;
+		case O_BATCH: opt.flush_answers = true; break;
+		case O_SYNCC: opt.async_commit = true; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
 	}
 	if (optind != argc || opt.seconds <= 0 || opt.reps < 1 || opt.reps > MAX_REPS ||
-	    opt.keys < 1 || opt.keys > HS_KEYS_MAX || opt.depth < 1 || opt.depth > MAX_DEPTH) {
+	    opt.keys < 1 || opt.keys > HS_KEYS_MAX || opt.depth < 1 || opt.depth > CF_MAX_CLASSES) {
 		usage(stderr);
 		return 2;
+	}
+	{
+		enum mfs_log_level lv;
+
+		if (mfs_log_level_parse(opt.log_level, &lv) < 0) {
+			usage(stderr);
+			return 2;
+		}
+		mfs_log_set_level(lv);
 	}
 	signal(SIGPIPE, SIG_IGN);
 	tmp = opt.dir ? opt.dir : getenv("TMPDIR");
@@ -1172,6 +1606,7 @@ int main(int argc, char **argv)
 		bench_die("out of memory");
 	bench_check(crypto_random(kek->p, kek->len), "crypto_random");
 
+	load_note(load0, sizeof(load0));
 	fprintf(stderr, "bench/exchange: generating two identities (ML-DSA-65, McEliece)...\n");
 	party_init(&pa, "bench-a", "bench-b", proto_is_initiator("bench-a", "bench-b", CLASS) == 1);
 	party_init(&pb, "bench-b", "bench-a", !pa.initiator);
@@ -1179,6 +1614,12 @@ int main(int argc, char **argv)
 	party_pin(&pb, &pa);
 	pi = pa.initiator ? &pa : &pb;
 	pr = pa.initiator ? &pb : &pa;
+	/* classes the same party initiates (proto_is_initiator), one per exchange in flight */
+	for (unsigned k = 0, i = 0; k < opt.depth; i++) {
+		snprintf(class_names[k], sizeof(class_names[k]), "bench%u", i);
+		if (proto_is_initiator(pi->name, pr->name, class_names[k]) == 1)
+			k++;
+	}
 
 	for (size_t s = 0; s < N_SETS; s++) {
 		if (opt.only_set && strcmp(opt.only_set, sets[s].name) != 0)
@@ -1218,7 +1659,9 @@ int main(int argc, char **argv)
 
 	strftime(date, sizeof(date), "%Y-%m-%d %H:%M UTC", gmtime(&t0));
 	printf("%sdate: %s\n", opt.markdown ? "- " : "", date);
-	printf("%smachine: %ld CPUs (online)\n", opt.markdown ? "- " : "", sysconf(_SC_NPROCESSORS_ONLN));
+	load_note(load1, sizeof(load1));
+	printf("%smachine: %ld CPUs (online); load average (1, 5, 15 min) at the start: %s, at the end: %s\n",
+	       opt.markdown ? "- " : "", sysconf(_SC_NPROCESSORS_ONLN), load0, load1);
 	printf("%sOpenSSL: %s; SQLite: %s\n", opt.markdown ? "- " : "", OpenSSL_version(OPENSSL_VERSION),
 	       sqlite3_libversion());
 	printf("%sbench: --seconds %g --reps %d --keys %u --depth %u; stores and identities in %s\n",

@@ -31,6 +31,7 @@ struct cf_xchg {
 	struct hs hs;
 	struct hs_result res;
 	bool have_res;			/* initiator: done, waiting for COMMIT */
+	bool pending;			/* in cf_peer.pending: stored when the input call ends */
 	uint16_t revoked[CF_MAX_REVOKED];
 	int64_t started;
 	int64_t t0_ms;
@@ -43,6 +44,8 @@ struct cf_xchg {
 	 */
 	struct class_policy policies[CF_MAX_CLASSES];
 };
+
+static const char *store_who(const char *who, char buf[static STORE_WHO_MAX + 1]);
 
 static int64_t mono_ms(void)
 {
@@ -384,15 +387,29 @@ static void hs_config_common(struct cf_peer *p, struct cf_xchg *x, struct hs_con
 	hc->tls_exporter_len = sizeof(p->exporter);
 }
 
-int cf_pool_depth(struct cf *cf, const struct cf_peer *p, const struct cf_class *c,
-		  enum store_direction dir, size_t *ret)
+/* Both pool depths of a class in one store read. */
+static int pool_depths(struct cf *cf, const struct cf_peer *p, const struct cf_class *c,
+		       size_t *ret_out, size_t *ret_in)
 {
-	struct store_counts sc;
-	int r = store_counts(cf->st, p->cfg.name, c->cfg.policy.name, dir, &sc);
+	uint64_t o, i;
+	int r = store_pool_depths(cf->st, p->cfg.name, c->cfg.policy.name, &o, &i);
 
 	if (r < 0)
 		return r;
-	*ret = (size_t)(sc.state[STORE_PRE_ACTIVE] + sc.state[STORE_ACTIVE]);
+	*ret_out = (size_t)o;
+	*ret_in = (size_t)i;
+	return 0;
+}
+
+int cf_pool_depth(struct cf *cf, const struct cf_peer *p, const struct cf_class *c,
+		  enum store_direction dir, size_t *ret)
+{
+	uint64_t n;
+	int r = store_pool_depth(cf->st, p->cfg.name, c->cfg.policy.name, dir, &n);
+
+	if (r < 0)
+		return r;
+	*ret = (size_t)n;
 	return 0;
 }
 
@@ -432,47 +449,33 @@ static void class_failed(struct cf_peer *p, struct cf_class *c, int err, const c
 		    c->cfg.policy.name, c->last_error, back);
 }
 
-/* Store the keys of a finished exchange; role: this side's. */
-static int store_result(struct cf_peer *p, const struct hs_result *res, bool initiator,
-			int64_t now)
+/* The store_put() input of a finished exchange; role: this side's. */
+static int pool_in(struct cf_peer *p, const struct hs_result *res, bool initiator, int64_t now,
+		   struct store_pool_in *ret)
 {
-	struct cf *cf = p->cf;
 	struct cf_class *c = cf_class_by_name(p, res->class_name);
-	struct store_exchange sx = { 0 };
-	struct store_key_in *keys;
-	size_t n = 0;
-	int r;
+	struct store_pool_in in = { 0 };
 
 	if (!c)
 		return -ENOENT;
-	sx.peer = p->cfg.name;
-	sx.class_name = res->class_name;
-	/* the first initiator key id names the exchange, the same on both sides */
-	memcpy(sx.id, res->ids[0][0], HS_KEY_ID_LEN);
-	sx.id_len = HS_KEY_ID_LEN;
-	sx.n_methods = res->suite.n;
-	memcpy(sx.methods, res->suite.ids, res->suite.n * sizeof(uint16_t));
-	if (!(keys = calloc(2 * res->n_keys, sizeof(*keys))))
-		return -ENOMEM;
-	for (int d = 0; d < 2; d++) {
-		for (size_t i = 0; i < res->n_keys; i++, n++) {
-			struct store_key_in *k = &keys[n];
-
-			memcpy(k->id.b, res->ids[d][i], STORE_KEY_ID_LEN);
-			/* d 0: the initiator sends with it */
-			k->dir = (d == 0) == initiator ? STORE_OUTBOUND : STORE_INBOUND;
-			k->key = res->keys->p + ((size_t)d * res->n_keys + i) * HS_KEY_LEN;
-			k->key_len = HS_KEY_LEN;
-			k->not_before = now;
-			k->soft_expiry = now + c->cfg.policy.rekey_interval_s;
-			k->hard_expiry = now + c->cfg.policy.hard_lifetime_s;
-			if (k->soft_expiry > k->hard_expiry)
-				k->soft_expiry = k->hard_expiry;
-		}
-	}
-	r = store_put(cf->st, &sx, keys, n, now);
-	free(keys);
-	return r;
+	in.x.peer = p->cfg.name;
+	in.x.class_name = c->cfg.policy.name;
+	/* the exchange id is the id of the initiator's first key, the same on both sides */
+	memcpy(in.x.id, res->exchange_id, POOL_ID_LEN);
+	in.x.id_len = POOL_ID_LEN;
+	in.x.n_methods = res->suite.n;
+	memcpy(in.x.methods, res->suite.ids, res->suite.n * sizeof(uint16_t));
+	in.role = initiator ? STORE_ROLE_INITIATOR : STORE_ROLE_RESPONDER;
+	in.secret = res->pool->p;
+	in.n_keys = res->n_keys;
+	in.key_len = HS_KEY_LEN;
+	in.not_before = now;
+	in.soft_expiry = now + c->cfg.policy.rekey_interval_s;
+	in.hard_expiry = now + c->cfg.policy.hard_lifetime_s;
+	if (in.soft_expiry > in.hard_expiry)
+		in.soft_expiry = in.hard_expiry;
+	*ret = in;
+	return 0;
 }
 
 /*
@@ -513,9 +516,10 @@ static void class_done(struct cf_peer *p, struct cf_class *c, const struct hs_re
 			log_notice("peer %s class %s: qkd014 back in the suite (reduced since %lld)",
 				   p->cfg.name, c->cfg.policy.name, (long long)c->qkd_reduced_since);
 		}
+	if (mfs_log_get_level() < MFS_LOG_INFO)
+		return;		/* the line below is all the rest is for */
 	suite_text(c->suite, c->n_suite, suite, sizeof(suite));
-	cf_pool_depth(p->cf, p, c, STORE_OUTBOUND, &dout);
-	cf_pool_depth(p->cf, p, c, STORE_INBOUND, &din);
+	pool_depths(p->cf, p, c, &dout, &din);
 	log_info("peer %s class %s: exchange done (%s), suite %s, %u keys/direction, %lld ms, "
 		 "pool out %zu in %zu", p->cfg.name, c->cfg.policy.name,
 		 c->initiator ? "initiator" : "responder", suite, res->n_keys,
@@ -530,19 +534,16 @@ static bool result_uses_revoked(const struct cf *cf, const struct hs_result *res
 	return false;
 }
 
-static int class_start(struct cf_peer *p, struct cf_class *c, int64_t now)
+/* Start my exchange of class c; depth: the smaller of its two pool depths now. */
+static int class_start(struct cf_peer *p, struct cf_class *c, size_t depth, int64_t now)
 {
 	struct cf_xchg *x;
 	struct hs_config hc;
 	uint8_t buf[HS_OUT_MAX];
 	struct wbuf w = wbuf_init(buf, sizeof(buf));
-	size_t din = 0, dout = 0, depth, n;
+	size_t n;
 	int r;
 
-	if ((r = cf_pool_depth(p->cf, p, c, STORE_OUTBOUND, &dout)) < 0 ||
-	    (r = cf_pool_depth(p->cf, p, c, STORE_INBOUND, &din)) < 0)
-		return r;
-	depth = dout < din ? dout : din;
 	n = depth < c->cfg.policy.pool_high ? c->cfg.policy.pool_high - depth : 0;
 	if (n < c->cfg.policy.pool_high / 4)
 		n = c->cfg.policy.pool_high / 4;	/* a rekey brings a useful batch */
@@ -623,16 +624,15 @@ static int on_mine(struct cf_peer *p, uint32_t xid, const uint8_t *f, size_t len
 	return 0;
 }
 
-static int on_commit(struct cf_peer *p, uint32_t xid, int64_t now)
+static int on_commit(struct cf_peer *p, uint32_t xid)
 {
 	struct cf_class *c = NULL;
 	struct cf_xchg *x;
-	int r;
 
 	for (size_t i = 0; i < p->cfg.n_classes; i++)
 		if (p->classes[i].x && p->classes[i].x->xid == xid)
 			c = &p->classes[i];
-	if (!c || !c->x->have_res)
+	if (!c || !c->x->have_res || c->x->pending)
 		return 0;
 	x = c->x;
 	if (result_uses_revoked(p->cf, &x->res)) {
@@ -642,15 +642,157 @@ static int on_commit(struct cf_peer *p, uint32_t xid, int64_t now)
 		c->want = true;
 		return 0;
 	}
-	r = store_result(p, &x->res, true, now);
-	if (r < 0) {
-		mine_fail(p, c, r, "cannot store the keys", now);
-		return 0;
-	}
-	class_done(p, c, &x->res, mono_ms() - x->t0_ms, now);
-	c->x = NULL;
-	xchg_free(x);
+	if (p->n_pending == CF_MAX_PENDING)
+		return 0;	/* cannot happen: one per class and responder slot */
+	/* stored with the others of this input call (pending_flush) */
+	x->pending = true;
+	p->pending[p->n_pending++] = x;
 	return 0;
+}
+
+/*
+ * Group commit: store every exchange that finished during this input call
+ * in one transaction (one fsync), then send the responder's COMMITs. If the
+ * batch fails, each is tried alone, so one bad exchange fails only itself.
+ */
+static void pending_done(struct cf_peer *p, struct cf_xchg *x, int r, int64_t now)
+{
+	struct cf_class *c = x->mine ? x->cls : cf_class_by_name(p, x->res.class_name);
+
+	if (x->mine) {
+		if (r < 0) {
+			mine_fail(p, c, r, "cannot store the keys", now);
+			return;
+		}
+		class_done(p, c, &x->res, mono_ms() - x->t0_ms, now);
+		c->x = NULL;
+	} else {
+		if (r < 0) {
+			log_warning("peer %s: exchange %u: cannot store the keys: %s", p->cfg.name,
+				    x->xid, strerror(-r));
+			send_notice(p, x->xid, MSGT_ABORT, 5, "internal error");
+		} else {
+			env_send(p, CF_ENV_COMMIT, x->xid, NULL, 0);
+			if (c) {
+				c->resp_stored = true;
+				class_done(p, c, &x->res, mono_ms() - x->t0_ms, now);
+			}
+		}
+	}
+	xchg_free(x);
+}
+
+/*
+ * The exchanges waiting for the group commit, as store_put() input:
+ * in[0..n-1] for batch[0..n-1]. Those that cannot be stored are settled
+ * here (dropped, aborted, failed). Returns n.
+ */
+static size_t pending_prepare(struct cf_peer *p, int64_t now, struct store_pool_in *in,
+			      struct cf_xchg **batch)
+{
+	size_t n = 0, total = p->n_pending;
+	int r;
+
+	p->n_pending = 0;
+	for (size_t i = 0; i < total; i++) {
+		struct cf_xchg *x = p->pending[i];
+
+		p->pending[i] = NULL;
+		if (!x->mine && !p->up) {
+			xchg_free(x);	/* never COMMITted: the initiator discards its copy */
+			continue;
+		}
+		if (result_uses_revoked(p->cf, &x->res)) {
+			/* revoked in this same input call: never stored, never used */
+			if (x->mine) {
+				x->cls->x = NULL;
+				x->cls->want = true;
+			} else {
+				send_notice(p, x->xid, MSGT_ABORT, 2, "method revoked");
+			}
+			xchg_free(x);
+			continue;
+		}
+		if ((r = pool_in(p, &x->res, x->mine, now, &in[n])) < 0) {
+			pending_done(p, x, r, now);
+			continue;
+		}
+		batch[n++] = x;
+	}
+	return n;
+}
+
+/*
+ * The store_put() of in[0..n-1] returned r: settle each exchange. A batch
+ * that failed is tried again one by one (synchronously, on the engine's
+ * handle), so one bad exchange fails only itself. An exchange that uses a
+ * method revoked while it was being stored is withdrawn again at once.
+ */
+static void pending_finish(struct cf_peer *p, const struct store_pool_in *in,
+			   struct cf_xchg **batch, size_t n, int r, int64_t now)
+{
+	for (size_t i = 0; i < n; i++) {
+		int ri = r < 0 && n > 1 ? store_put(p->cf->st, &in[i], 1, now) : r;
+
+		if (ri == 0 && result_uses_revoked(p->cf, &batch[i]->res)) {
+			char who[STORE_WHO_MAX + 1];
+
+			store_withdraw_exchange(p->cf->st, in[i].x.id, in[i].x.id_len,
+						store_who("mfsd (revoked while stored)", who),
+						"a method of its suite was revoked", now);
+			if (!batch[i]->mine) {
+				send_notice(p, batch[i]->xid, MSGT_ABORT, 2, "method revoked");
+				xchg_free(batch[i]);
+				continue;
+			}
+			ri = -EKEYREVOKED;
+		}
+		pending_done(p, batch[i], ri, now);
+	}
+}
+
+static void pending_flush(struct cf_peer *p, int64_t now)
+{
+	struct store_pool_in in[CF_MAX_PENDING];
+	struct cf_xchg *batch[CF_MAX_PENDING];
+	size_t n = pending_prepare(p, now, in, batch);
+
+	if (n)
+		pending_finish(p, in, batch, n, store_put(p->cf->st, in, n, now), now);
+}
+
+struct cf_batch *cf_link_commit_begin(struct cf_peer *p, int64_t now)
+{
+	struct cf_batch *b;
+
+	if (p->batch || !p->n_pending)
+		return NULL;	/* one batch of a link at a time: the next waits for it */
+	if (!(b = calloc(1, sizeof(*b)))) {
+		pending_flush(p, now);	/* no memory: store synchronously */
+		return NULL;
+	}
+	b->peer = p;
+	if (!(b->n = pending_prepare(p, now, b->in, b->x))) {
+		free(b);
+		return NULL;
+	}
+	b->result = -EINPROGRESS;
+	p->batch = b;
+	return b;
+}
+
+void cf_link_commit_end(struct cf_batch *b, int64_t now)
+{
+	struct cf_peer *p;
+
+	if (!b)
+		return;
+	p = b->peer;
+	if (p->batch == b)
+		p->batch = NULL;
+	pending_finish(p, b->in, b->x, b->n, b->result, now);
+	mfs_wipe(b->in, sizeof(b->in));
+	free(b);
 }
 
 static struct cf_xchg **resp_slot(struct cf_peer *p, uint32_t xid, bool create)
@@ -714,23 +856,24 @@ static int on_theirs(struct cf_peer *p, uint32_t xid, const uint8_t *f, size_t l
 	}
 	if (r == HS_DONE) {
 		struct hs_result res = { 0 };
-		struct cf_class *c;
 
 		if ((r = hs_result(&x->hs, &res)) == 0 && result_uses_revoked(p->cf, &res)) {
 			/* revoked while it ran: never stored; the initiator discards its copy */
 			log_notice("peer %s: exchange %u dropped: its suite has a revoked method",
 				   p->cfg.name, xid);
 			send_notice(p, xid, MSGT_ABORT, 2, "method revoked");
-		} else if (r < 0 || (r = store_result(p, &res, false, now)) < 0) {
+		} else if (r < 0 || p->n_pending == CF_MAX_PENDING) {
 			log_warning("peer %s: exchange %u: cannot store the keys: %s", p->cfg.name,
-				    xid, strerror(-r));
+				    xid, strerror(r < 0 ? -r : ENOBUFS));
 			send_notice(p, xid, MSGT_ABORT, 5, "internal error");
 		} else {
-			env_send(p, CF_ENV_COMMIT, xid, NULL, 0);
-			if ((c = cf_class_by_name(p, res.class_name))) {
-				c->resp_stored = true;
-				class_done(p, c, &res, mono_ms() - x->t0_ms, now);
-			}
+			/* stored, then COMMITted, when this input call ends (pending_flush) */
+			x->res = res;
+			memset(&res, 0, sizeof(res));
+			x->pending = true;
+			p->pending[p->n_pending++] = x;
+			*slot = NULL;
+			return 0;
 		}
 		hs_result_done(&res);
 		xchg_free(x);
@@ -1100,12 +1243,21 @@ void cf_link_down(struct cf_peer *p, const char *why, int64_t now)
 		return;
 	p->up = false;
 	p->down_since = now;
+	/*
+	 * Exchanges waiting for the group commit: mine got their COMMIT (the
+	 * responder holds them), so they are stored; the peer's never had
+	 * theirs sent, so they are dropped (the initiator discards its copy).
+	 */
+	pending_flush(p, now);
 	mfs_wipe(p->exporter, sizeof(p->exporter));
 	p->in_len = 0;
 	p->out_len = 0;
 	if (why)
 		snprintf(p->last_error, sizeof(p->last_error), "%s", why);
 	for (size_t i = 0; i < p->cfg.n_classes; i++) {
+		/* being stored (an outstanding batch): cf_link_commit_end() settles it */
+		if (p->classes[i].x && p->classes[i].x->pending)
+			continue;
 		/* unconfirmed keys are discarded: the responder may not have them */
 		if (p->classes[i].x)
 			p->classes[i].want = true;	/* run it again once the link is back */
@@ -1116,6 +1268,11 @@ void cf_link_down(struct cf_peer *p, const char *why, int64_t now)
 		xchg_free(p->resp[i]);
 		p->resp[i] = NULL;
 	}
+	/* a finished exchange of mine is also its class's x, freed above */
+	for (size_t i = 0; i < p->n_pending; i++)
+		if (!p->pending[i]->mine)
+			xchg_free(p->pending[i]);
+	p->n_pending = 0;
 	cf_rot_link_down(p);
 }
 
@@ -1267,17 +1424,28 @@ int cf_send_installed(struct cf_peer *p, const struct cf_class *c, const uint8_t
 	return env_send(p, CF_ENV_INSTALLED, 0, b, 1 + nl + CF_KEY_ID_LEN);
 }
 
-int cf_link_input(struct cf_peer *p, const uint8_t *data, size_t len, int64_t now)
+/*
+ * Copy data into the input buffer and handle every whole envelope. yield:
+ * once all data is copied, return 1 right after an envelope whose handling
+ * produced output, leaving the rest buffered (cf_link_feed).
+ */
+static int link_input(struct cf_peer *p, const uint8_t *data, size_t len, int64_t now, bool yield)
 {
-	while (len > 0) {
-		size_t take = CF_INBUF_MAX - p->in_len, off = 0;
+	bool first = true;
 
+	while (len > 0 || first) {
+		size_t take = CF_INBUF_MAX - p->in_len, off = 0, out0 = p->out_len;
+		bool yielded = false;
+
+		first = false;
 		if (take > len)
 			take = len;
-		memcpy(p->in + p->in_len, data, take);
-		p->in_len += take;
-		data += take;
-		len -= take;
+		if (take) {	/* data is NULL when only buffered envelopes are left */
+			memcpy(p->in + p->in_len, data, take);
+			p->in_len += take;
+			data += take;
+			len -= take;
+		}
 		for (;;) {
 			const uint8_t *e = p->in + off;
 			size_t avail = p->in_len - off, body = 0, fl;
@@ -1405,7 +1573,7 @@ int cf_link_input(struct cf_peer *p, const uint8_t *data, size_t len, int64_t no
 					r = on_mine(p, xid, e, body, now);
 				break;
 			case CF_ENV_COMMIT:
-				r = on_commit(p, xid & ~CF_XID_SENDER, now);
+				r = on_commit(p, xid & ~CF_XID_SENDER);
 				break;
 			case CF_ENV_WANT: {
 				char name[256];
@@ -1447,6 +1615,10 @@ int cf_link_input(struct cf_peer *p, const uint8_t *data, size_t len, int64_t no
 			if (!p->up)
 				return -ENOTCONN;
 			off += CF_ENV_HDR_LEN + body;
+			if (yield && len == 0 && p->out_len > out0) {
+				yielded = true;
+				break;
+			}
 		}
 more:
 		if (off == 0 && p->in_len == CF_INBUF_MAX) {
@@ -1455,8 +1627,32 @@ more:
 		}
 		memmove(p->in, p->in + off, p->in_len - off);
 		p->in_len -= off;
+		if (yielded)
+			return 1;
 	}
 	return 0;
+}
+
+int cf_link_feed(struct cf_peer *p, const uint8_t *data, size_t len, int64_t now)
+{
+	int r = link_input(p, data, len, now, true);
+
+	if (r < 0)
+		pending_flush(p, now);	/* the caller closes the link: store what was COMMITted */
+	return r;
+}
+
+void cf_link_commit(struct cf_peer *p, int64_t now)
+{
+	pending_flush(p, now);
+}
+
+int cf_link_input(struct cf_peer *p, const uint8_t *data, size_t len, int64_t now)
+{
+	int r = link_input(p, data, len, now, false);
+
+	pending_flush(p, now);
+	return r;
 }
 
 size_t cf_link_output(struct cf_peer *p, const uint8_t **ret)
@@ -1512,16 +1708,36 @@ static void tick_class(struct cf_peer *p, struct cf_class *c, int64_t now)
 	size_t dout = 0, din = 0, depth;
 	bool due;
 
-	if (cf_pool_depth(p->cf, p, c, STORE_OUTBOUND, &dout) < 0 ||
-	    cf_pool_depth(p->cf, p, c, STORE_INBOUND, &din) < 0)
+	/*
+	 * Nothing to decide while my exchange runs, or while a WANT would be
+	 * too soon: no store read then (this runs on every loop turn).
+	 */
+	if (c->initiator && c->x) {
+		/* (not while it is being stored: the batch owns it until then) */
+		if (!c->x->pending && now - c->x->started > CF_XCHG_TIMEOUT_S)
+			mine_fail(p, c, -ETIMEDOUT, "timed out", now);
 		return;
+	}
+	if (!c->initiator && now - c->want_sent < CF_WANT_EVERY_S)
+		return;
+	if (c->initiator && now < c->retry_at)
+		return;
+	/*
+	 * Without a request or a refill under way, the watermarks are looked at
+	 * once a second; a refill runs its exchanges back to back up to high.
+	 */
+	if (!c->want && !c->refilling && now == c->depth_checked)
+		return;
+	if (pool_depths(p->cf, p, c, &dout, &din) < 0)
+		return;
+	c->depth_checked = now;
 	depth = dout < din ? dout : din;
 	if (depth < c->cfg.policy.pool_low || depth == 0)
 		c->refilling = true;
 	if (depth >= c->cfg.policy.pool_high)
 		c->refilling = false;
 	if (!c->initiator) {
-		if ((c->refilling || c->want) && now - c->want_sent >= CF_WANT_EVERY_S) {
+		if (c->refilling || c->want) {
 			uint8_t b[1 + POLICY_NAME_MAX];
 			size_t n = strlen(c->cfg.policy.name);
 
@@ -1534,13 +1750,6 @@ static void tick_class(struct cf_peer *p, struct cf_class *c, int64_t now)
 		}
 		return;
 	}
-	if (c->x) {
-		if (now - c->x->started > CF_XCHG_TIMEOUT_S)
-			mine_fail(p, c, -ETIMEDOUT, "timed out", now);
-		return;
-	}
-	if (now < c->retry_at)
-		return;
 	due = c->refilling || c->want ||
 	      now >= cf_class_next_rekey(p, c);
 	if (!due)
@@ -1562,7 +1771,7 @@ static void tick_class(struct cf_peer *p, struct cf_class *c, int64_t now)
 			return;
 	}
 	c->qkd_wait_since = 0;
-	class_start(p, c, now);
+	class_start(p, c, depth, now);
 }
 
 /* Log the moment a class runs out of outbound keys (fail closed), once. */
@@ -1584,7 +1793,9 @@ int64_t cf_tick(struct cf *cf, int64_t now)
 	 * Keys past hard expiry leave the pools (once a second at most): the
 	 * depths below and cf_class_degraded() count stored states only.
 	 */
-	if (now != cf->expired_at) {
+	bool second = now != cf->expired_at;
+
+	if (second) {
 		int n = store_expire(cf->st, now);
 
 		cf->expired_at = now;
@@ -1602,7 +1813,8 @@ int64_t cf_tick(struct cf *cf, int64_t now)
 				p->resp[j] = NULL;
 			}
 		}
-		for (size_t j = 0; j < p->cfg.n_classes; j++)
+		/* pools change at expiry (once a second) or by takes: a second is soon enough */
+		for (size_t j = 0; second && j < p->cfg.n_classes; j++)
 			watch_fail_closed(p, &p->classes[j]);
 		if (!p->up)
 			continue;
@@ -1653,8 +1865,7 @@ size_t cf_class_degraded(struct cf *cf, struct cf_peer *p, struct cf_class *c, i
 	bool closed = false;
 
 	(void)now;
-	cf_pool_depth(cf, p, c, STORE_OUTBOUND, &dout);
-	cf_pool_depth(cf, p, c, STORE_INBOUND, &din);
+	pool_depths(cf, p, c, &dout, &din);
 	if (!p->up && k < n) {
 		if (p->down_since)
 			snprintf(out[k++], CF_REASON_MAX, "peer unreachable since %lld",
@@ -1800,6 +2011,15 @@ void cf_free(struct cf *cf)
 	for (size_t i = 0; i < cf->n_peers; i++) {
 		struct cf_peer *p = &cf->peers[i];
 
+		if (p->batch) {	/* the caller should have ended it: its keys are dropped */
+			for (size_t k = 0; k < p->batch->n; k++) {
+				if (p->batch->x[k]->mine)
+					p->batch->x[k]->cls->x = NULL;
+				xchg_free(p->batch->x[k]);
+			}
+			free(p->batch);
+			p->batch = NULL;
+		}
 		p->up = true;
 		cf_link_down(p, NULL, 0);
 		free(p->in);

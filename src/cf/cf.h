@@ -6,7 +6,9 @@
  *
  *   cf_new()                     once, with the node's configuration and store
  *   cf_link_up(peer, exporter)   a TLS channel to the peer is established
- *   cf_link_input(peer, bytes)   bytes read from it (any split)
+ *   cf_link_input(peer, bytes)   bytes read from it (any split); or, to
+ *                                store a whole event-loop turn at once,
+ *                                cf_link_feed() per read, then cf_link_commit()
  *   cf_link_output(peer)         bytes to write to it (then cf_link_consume)
  *   cf_link_down(peer)           the channel is gone
  *   cf_tick(now)                 start exchanges that are due; returns the
@@ -75,6 +77,7 @@
 #define CF_MAX_STATIC 4		/* per peer: 2 sets, each with a previous pin in a grace period */
 #define CF_MAX_REVOKED 16
 #define CF_MAX_RESPONDER 16		/* concurrent peer-initiated exchanges per link */
+#define CF_MAX_PENDING (CF_MAX_RESPONDER + CF_MAX_CLASSES)	/* finished, not yet stored */
 #define CF_REASON_MAX 160
 #define CF_TEXT_MAX 128		/* = MSG_TEXT_MAX: revocation reasons */
 #define CF_FRAME_MAX (7 + 32768)	/* = MSG_FRAME_MAX */
@@ -244,6 +247,7 @@ struct cf_class {
 	int64_t retry_at;			/* no new exchange before this */
 	unsigned failures;			/* in a row */
 	int64_t want_sent;			/* responder side: last WANT sent */
+	int64_t depth_checked;			/* last tick that read the pool depths */
 	/* last negotiated suite */
 	uint16_t suite[POLICY_MAX_METHODS];
 	size_t n_suite;
@@ -276,6 +280,15 @@ struct cf_peer {
 	int64_t up_since, down_since;		/* down_since: 0 = never connected */
 	uint8_t exporter[TLS_EXPORTER_LEN];
 	struct cf_xchg *resp[CF_MAX_RESPONDER];	/* peer-initiated exchanges */
+	/*
+	 * Exchanges finished during one cf_link_input() call (responder: CONFIRM
+	 * verified; initiator: COMMIT received), stored together in one
+	 * transaction (one fsync) when the call ends; the responder's COMMITs
+	 * are sent after it (group commit, docs/mfsd.md).
+	 */
+	struct cf_xchg *pending[CF_MAX_PENDING];
+	size_t n_pending;
+	struct cf_batch *batch;			/* being stored (cf_link_commit_begin) */
 	uint32_t next_xid;
 	uint8_t *in;				/* CF_INBUF_MAX */
 	size_t in_len;
@@ -348,8 +361,56 @@ struct cf_class *cf_class_by_name(struct cf_peer *p, const char *name);
 void cf_link_up(struct cf_peer *p, const uint8_t *exporter, size_t exporter_len, int64_t now);
 /* The channel is gone: running exchanges are dropped, unconfirmed keys discarded. */
 void cf_link_down(struct cf_peer *p, const char *why, int64_t now);
-/* Bytes read from the channel. A negative errno: close the channel (p->last_error says why). */
+/*
+ * Bytes read from the channel. A negative errno: close the channel
+ * (p->last_error says why). The exchanges that finish in the call
+ * (responder: the initiator's CONFIRM verified; initiator: COMMIT received)
+ * are stored together in one store_put() transaction (one fsync) at its
+ * end, and only then does the responder's COMMIT go out (group commit).
+ */
 int cf_link_input(struct cf_peer *p, const uint8_t *data, size_t len, int64_t now);
+/*
+ * cf_link_input() without the store step: the finished exchanges wait
+ * (keys in memory, no COMMIT sent) until cf_link_commit(). It also stops
+ * early: right after an envelope whose handling produced output it returns
+ * 1, with the rest of the input kept; write cf_link_output() and call
+ * cf_link_feed(p, NULL, 0, now) again until it returns 0 (everything
+ * handled). So a daemon writes each answer as soon as it exists, and the
+ * peer works on it while this side handles the next envelope; then, at the
+ * end of the event-loop turn, one cf_link_commit() stores whatever finished
+ * in the turn with one fsync. Returns 0, 1, or a negative errno as
+ * cf_link_input() (the waiting exchanges are then stored or dropped at
+ * once).
+ */
+int cf_link_feed(struct cf_peer *p, const uint8_t *data, size_t len, int64_t now);
+void cf_link_commit(struct cf_peer *p, int64_t now);
+
+/*
+ * The group commit, asynchronous: the store's fsync need not hold up the
+ * event loop. cf_link_commit_begin() moves the exchanges waiting for the
+ * commit into a batch and returns it (NULL when nothing waits, or while an
+ * earlier batch of the link is out: they wait for the next one). The caller
+ * runs store_put(st, b->in, b->n, now) anywhere, typically on a writer
+ * thread with its own store handle (commit.h), sets b->result to its
+ * return value, and hands the batch back with cf_link_commit_end() on the
+ * engine's thread: only then are the responder's COMMITs sent and the
+ * initiator's keys counted as stored. Until then the batch's exchanges are
+ * frozen (no timeout, cf_link_down() leaves them to the batch). End every
+ * batch before cf_free(). The exchanges that finish meanwhile gather for
+ * the next batch, so the batches grow with the fsync's latency.
+ */
+struct cf_xchg;
+struct cf_batch {
+	struct store_pool_in in[CF_MAX_PENDING];
+	size_t n;
+	int result;				/* store_put()'s, set by the caller */
+	struct cf_peer *peer;			/* the engine's */
+	struct cf_xchg *x[CF_MAX_PENDING];
+	struct cf_batch *next;			/* free for the caller's queues */
+	int64_t now;				/* free for the caller: the put's time */
+};
+struct cf_batch *cf_link_commit_begin(struct cf_peer *p, int64_t now);
+void cf_link_commit_end(struct cf_batch *b, int64_t now);
 /* Pending output: *ret points at it (valid until the next call into cf). */
 size_t cf_link_output(struct cf_peer *p, const uint8_t **ret);
 void cf_link_consume(struct cf_peer *p, size_t n);

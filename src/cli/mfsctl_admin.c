@@ -160,6 +160,27 @@ static void print_list(json_t *a)
 		printf("%s%s", i ? "," : "", json_string_value(v));
 }
 
+#define JI(o, k) json_integer_value(json_object_get((o), (k)))
+
+/* The key supply face (docs/key-supply.md), when mfsd has a [supply] section. */
+static void print_supply(json_t *s)
+{
+	json_t *e = json_object_get(s, "errors");
+
+	if (!s)
+		return;
+	printf("supply https://%s: %lld SAE(s), %lld worker(s)\n",
+	       json_string_value(json_object_get(s, "listen")), JI(s, "saes"), JI(s, "threads"));
+	printf("  requests  %lld (%lld ok) on %lld connection(s)\n", JI(s, "requests"), JI(s, "ok"),
+	       JI(s, "connections"));
+	printf("  keys      %lld served: enc_keys %lld, dec_keys %lld\n", JI(s, "keys_served"),
+	       JI(s, "enc_keys"), JI(s, "dec_keys"));
+	printf("  errors    400: %lld, 401: %lld (%lld without a valid certificate, %lld denied), "
+	       "404: %lld, 405: %lld, 503: %lld (%lld pool empty)\n", JI(e, "400"), JI(e, "401"),
+	       JI(e, "unauthenticated"), JI(s, "denied"), JI(e, "404"), JI(e, "405"), JI(e, "503"),
+	       JI(s, "exhausted"));
+}
+
 static void print_status(json_t *resp, bool classes)
 {
 	json_t *peers = json_object_get(resp, "peers"), *p, *c, *rv = json_object_get(resp, "revoked");
@@ -302,6 +323,8 @@ static void print_status(json_t *resp, bool classes)
 		else if (json_integer_value(json_object_get(rl, "last")))
 			printf("reloaded at %s\n", tstr(json_object_get(rl, "last"), b1, sizeof(b1)));
 	}
+	if (classes)
+		print_supply(json_object_get(resp, "supply"));
 }
 
 static int simple(const char *cmd, int argc, char **argv, const char *usage_text)

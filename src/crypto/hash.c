@@ -2,9 +2,10 @@
 #include "crypto/hash.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <openssl/evp.h>
 
-static const EVP_MD *md_of(enum hash_alg alg)
+static const EVP_MD *md_legacy(enum hash_alg alg)
 {
 	switch (alg) {
 	case HASH_SHA256: return EVP_sha256();
@@ -14,6 +15,29 @@ static const EVP_MD *md_of(enum hash_alg alg)
 	case HASH_SHA3_512: return EVP_sha3_512();
 	}
 	return NULL;
+}
+
+/*
+ * The digests, fetched once: initialising a context with a legacy EVP_MD
+ * (EVP_sha384()) fetches the provider's implementation on every call.
+ */
+#define N_ALGS (HASH_SHA3_512 + 1)
+static pthread_once_t md_once = PTHREAD_ONCE_INIT;
+static EVP_MD *md_fetched[N_ALGS];
+
+static void md_fetch_all(void)
+{
+	for (int a = 0; a < N_ALGS; a++)
+		if (hash_name((enum hash_alg)a))
+			md_fetched[a] = EVP_MD_fetch(NULL, hash_name((enum hash_alg)a), NULL);
+}
+
+static const EVP_MD *md_of(enum hash_alg alg)
+{
+	pthread_once(&md_once, md_fetch_all);
+	if ((unsigned)alg < N_ALGS && md_fetched[alg])
+		return md_fetched[alg];
+	return md_legacy(alg);
 }
 
 size_t hash_len(enum hash_alg alg)

@@ -34,6 +34,7 @@
 #include "base/file.h"
 #include "base/hex.h"
 #include "crypto/hash.h"
+#include "etsi014/server.h"
 
 #define SECTION_KEYS_MAX 32
 
@@ -42,6 +43,8 @@ enum section_kind {
 	SEC_NODE,
 	SEC_PEER,
 	SEC_CLASS,
+	SEC_SUPPLY,
+	SEC_SAE,
 };
 
 enum vtype {
@@ -62,6 +65,12 @@ enum vtype {
 	V_COMBINER,
 	V_MODE,		/* octal permission bits */
 	V_PRINCIPALS,	/* uid:N / gid:N list */
+	V_SAE_ID_FROM,	/* cn, san-dns, san-uri, serial */
+	V_LOCATION,	/* local, remote */
+	V_ROLE,		/* master, slave, both */
+	V_NAME,		/* peer name: policy_name_valid() */
+	V_NAMES,	/* class names, comma separated */
+	V_SERIAL,	/* hex digits */
 };
 
 struct key_def {
@@ -150,8 +159,37 @@ enum {
 	CLASS_POOL_HIGH, CLASS_PSK_ID, CLASS_PUSH_ALLOW,
 };
 
+/* [supply]: struct config_supply */
+#define S(member) FIELD(struct config_supply, member)
+static const struct key_def supply_keys[] = {
+	{"listen", V_LISTEN, S(listen), 0, 0, 0, true},
+	{"cert", V_PATH, S(cert), 0, 0, 0, true},
+	{"key", V_PATH, S(key), 0, 0, 0, true},
+	{"ca", V_PATH, S(ca), 0, 0, 0, true},
+	{"sae_id_from", V_SAE_ID_FROM, S(sae_id_from), 0, 0, 0, false},
+	{"threads", V_U32, S(threads), 0, 1, ETSI014_THREADS_MAX, false},
+	{"max_key_per_request", V_U32, S(max_key_per_request), 0, 1, 1024, false},
+	{"store_size_limit", V_SIZE, S(store_size_limit), 0, 4096, CONFIG_VOLUME_MAX, false},
+};
+#undef S
+
+/* [sae NAME]: struct config_sae */
+#define A(member) FIELD(struct config_sae, member)
+static const struct key_def sae_keys[] = {
+	{"location", V_LOCATION, A(remote), 0, 0, 0, false},
+	{"peer", V_NAME, A(peer), 0, 0, 0, true},
+	{"classes", V_NAMES, A(classes), offsetof(struct config_sae, n_classes), 0, 0, true},
+	{"role", V_ROLE, A(roles), 0, 0, 0, false},
+	{"key_size", V_U32, A(key_bits), 0, 64, ETSI014_KEY_MAX_BITS, false},
+	{"serial", V_SERIAL, A(serial), 0, 0, 0, false},
+};
+#undef A
+enum { SAE_LOCATION, SAE_PEER, SAE_CLASSES, SAE_ROLE, SAE_KEY_SIZE, SAE_SERIAL };
+
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 _Static_assert(ARRAY_LEN(node_keys) <= SECTION_KEYS_MAX, "node keys");
+_Static_assert(ARRAY_LEN(supply_keys) <= SECTION_KEYS_MAX, "supply keys");
+_Static_assert(ARRAY_LEN(sae_keys) <= SECTION_KEYS_MAX, "sae keys");
 _Static_assert(ARRAY_LEN(peer_keys) <= SECTION_KEYS_MAX, "peer keys");
 _Static_assert(ARRAY_LEN(class_keys) <= SECTION_KEYS_MAX, "class keys");
 
@@ -184,6 +222,9 @@ struct parser {
 	unsigned node_line;
 	unsigned node_keyline[SECTION_KEYS_MAX];
 	struct class_lines class_lines[CONFIG_MAX_PEERS][CONFIG_MAX_CLASSES];
+	struct config_sae *sae;
+	unsigned sae_keyline[CONFIG_MAX_SAES][SECTION_KEYS_MAX];
+	unsigned supply_keyline[SECTION_KEYS_MAX];
 };
 
 __attribute__((format(printf, 3, 4)))
@@ -632,6 +673,84 @@ static int parse_value(struct parser *p, const struct key_def *k, void *obj, con
 		memcpy((uint8_t *)obj + k->off_n, &count, sizeof(count));
 		return 0;
 	}
+	case V_SAE_ID_FROM: {
+		enum etsi014_sae_id_from f;
+
+		if (etsi014_sae_id_from_parse(v, &f) < 0)
+			return fail(p, p->lineno, "%s: unknown source '%s' (cn, san-dns, san-uri or serial)",
+				    k->name, v);
+		memcpy(field, &(uint32_t){(uint32_t)f}, sizeof(uint32_t));
+		return 0;
+	}
+	case V_LOCATION:
+		if (strcmp(v, "local") && strcmp(v, "remote"))
+			return fail(p, p->lineno, "%s: '%s' is not local or remote", k->name, v);
+		*(bool *)field = v[0] == 'r';
+		return 0;
+	case V_ROLE: {
+		uint32_t roles = !strcmp(v, "master") ? CONFIG_SAE_MASTER :
+				 !strcmp(v, "slave") ? CONFIG_SAE_SLAVE :
+				 !strcmp(v, "both") ? CONFIG_SAE_MASTER | CONFIG_SAE_SLAVE : 0;
+
+		if (!roles)
+			return fail(p, p->lineno, "%s: '%s' is not master, slave or both", k->name, v);
+		memcpy(field, &roles, sizeof(roles));
+		return 0;
+	}
+	case V_NAME:
+		if (!policy_name_valid(v))
+			return fail(p, p->lineno, "%s: '%s' is not [a-z0-9_-]{1,%d}", k->name, v,
+				    POLICY_NAME_MAX);
+		memcpy(field, v, strlen(v) + 1);
+		return 0;
+	case V_NAMES: {
+		char (*names)[POLICY_NAME_MAX + 1] = (void *)field;
+		size_t count = 0;
+		const char *c = v;
+
+		while (*c) {
+			char w[POLICY_NAME_MAX + 2];
+			size_t len = 0;
+
+			while (*c == ' ' || *c == '\t' || *c == ',')
+				c++;
+			if (!*c)
+				break;
+			while (c[len] && c[len] != ',' && c[len] != ' ' && c[len] != '\t')
+				len++;
+			if (len > POLICY_NAME_MAX)
+				return fail(p, p->lineno, "%s: name too long", k->name);
+			memcpy(w, c, len);
+			w[len] = 0;
+			c += len;
+			if (!policy_name_valid(w))
+				return fail(p, p->lineno, "%s: '%s' is not [a-z0-9_-]{1,%d}", k->name, w,
+					    POLICY_NAME_MAX);
+			for (size_t i = 0; i < count; i++)
+				if (!strcmp(names[i], w))
+					return fail(p, p->lineno, "%s: '%s' listed twice", k->name, w);
+			if (count == CONFIG_MAX_CLASSES)
+				return fail(p, p->lineno, "%s: more than %d names", k->name,
+					    CONFIG_MAX_CLASSES);
+			memcpy(names[count++], w, len + 1);
+		}
+		if (!count)
+			return fail(p, p->lineno, "%s: empty list", k->name);
+		memcpy((uint8_t *)obj + k->off_n, &count, sizeof(count));
+		return 0;
+	}
+	case V_SERIAL: {
+		size_t len = strlen(v);
+
+		if (len == 0 || len > CONFIG_SERIAL_MAX)
+			return fail(p, p->lineno, "%s: 1..%d hex digits", k->name, CONFIG_SERIAL_MAX);
+		for (size_t i = 0; i < len; i++)
+			if (!is_digit(v[i]) && !((v[i] | 0x20) >= 'a' && (v[i] | 0x20) <= 'f'))
+				return fail(p, p->lineno, "%s: '%s' is not hex digits (the certificate "
+					    "serial, as openssl x509 -serial prints it)", k->name, v);
+		memcpy(field, v, len + 1);
+		return 0;
+	}
 	case V_COMBINER: {
 		enum combiner_mode mode;
 
@@ -660,6 +779,8 @@ static const struct key_def *section_keys(enum section_kind kind, size_t *n)
 	case SEC_NODE: *n = ARRAY_LEN(node_keys); return node_keys;
 	case SEC_PEER: *n = ARRAY_LEN(peer_keys); return peer_keys;
 	case SEC_CLASS: *n = ARRAY_LEN(class_keys); return class_keys;
+	case SEC_SUPPLY: *n = ARRAY_LEN(supply_keys); return supply_keys;
+	case SEC_SAE: *n = ARRAY_LEN(sae_keys); return sae_keys;
 	case SEC_NONE: break;
 	}
 	*n = 0;
@@ -672,6 +793,8 @@ static const char *section_label(enum section_kind kind)
 	case SEC_NODE: return "[node]";
 	case SEC_PEER: return "[peer]";
 	case SEC_CLASS: return "[class]";
+	case SEC_SUPPLY: return "[supply]";
+	case SEC_SAE: return "[sae]";
 	case SEC_NONE: break;
 	}
 	return "?";
@@ -849,6 +972,12 @@ static int end_section(struct parser *p)
 	case SEC_NODE: return end_node(p);
 	case SEC_PEER: return end_peer(p);
 	case SEC_CLASS: return end_class(p);
+	case SEC_SUPPLY:
+		memcpy(p->supply_keyline, p->keyline, sizeof(p->supply_keyline));
+		return check_missing(p);
+	case SEC_SAE:
+		memcpy(p->sae_keyline[p->sae - p->cfg->saes], p->keyline, sizeof(p->keyline));
+		return check_missing(p);
 	case SEC_NONE: break;
 	}
 	return 0;
@@ -974,7 +1103,45 @@ static int begin_section(struct parser *p, const char *line, size_t len)
 		p->kind = SEC_CLASS;
 		return 0;
 	}
-	return fail(p, p->lineno, "unknown section [%s] (node, peer or class)", words[0]);
+	if (strcmp(words[0], "supply") == 0) {
+		if (n != 1)
+			return fail(p, p->lineno, "[supply] takes no name");
+		if (cfg->supply.enabled)
+			return fail(p, p->lineno, "duplicate section [supply] (first at line %u)",
+				    cfg->supply.line);
+		cfg->supply.enabled = true;
+		cfg->supply.line = p->lineno;
+		cfg->supply.threads = 16;
+		cfg->supply.max_key_per_request = 128;
+		p->kind = SEC_SUPPLY;
+		return 0;
+	}
+	if (strcmp(words[0], "sae") == 0) {
+		struct config_sae *sae;
+		size_t id_len;
+
+		if (n != 2)
+			return fail(p, p->lineno, "expected [sae NAME] (NAME: the SAE ID)");
+		id_len = strlen(words[1]);
+		if (id_len > CONFIG_SAE_ID_MAX)
+			return fail(p, p->lineno, "SAE ID longer than %d characters", CONFIG_SAE_ID_MAX);
+		for (size_t i = 0; i < cfg->n_saes; i++)
+			if (strcmp(cfg->saes[i].id, words[1]) == 0)
+				return fail(p, p->lineno, "duplicate section [sae %s] (first at line %u)",
+					    words[1], cfg->saes[i].line);
+		if (cfg->n_saes >= CONFIG_MAX_SAES)
+			return fail(p, p->lineno, "more than %d SAEs", CONFIG_MAX_SAES);
+		sae = &cfg->saes[cfg->n_saes++];
+		memcpy(sae->id, words[1], id_len + 1);
+		sae->line = p->lineno;
+		sae->roles = CONFIG_SAE_MASTER | CONFIG_SAE_SLAVE;
+		sae->key_bits = 256;
+		p->sae = sae;
+		p->kind = SEC_SAE;
+		return 0;
+	}
+	return fail(p, p->lineno, "unknown section [%s] (node, peer, class, supply or sae)",
+		    words[0]);
 }
 
 /* ---- inih callbacks ---------------------------------------------------------------------- */
@@ -1042,7 +1209,9 @@ static int on_key(struct parser *p, const char *name, const char *value)
 		if (!value[0])
 			return fail(p, p->lineno, "%s: empty value", name);
 		obj = p->kind == SEC_NODE ? (void *)&p->cfg->node
-		    : p->kind == SEC_PEER ? (void *)p->peer : (void *)p->cls;
+		    : p->kind == SEC_PEER ? (void *)p->peer
+		    : p->kind == SEC_SUPPLY ? (void *)&p->cfg->supply
+		    : p->kind == SEC_SAE ? (void *)p->sae : (void *)p->cls;
 		return parse_value(p, &keys[i], obj, value);
 	}
 	if (!name[0])
@@ -1127,6 +1296,73 @@ static int check_all(struct parser *p)
 	return 0;
 }
 
+/* The key supply's SAE table (docs/key-supply.md): references and the one-per-pool rules. */
+static int check_saes(struct parser *p)
+{
+	struct config *cfg = p->cfg;
+	const struct config_supply *sup = &cfg->supply;
+
+	if (cfg->n_saes && !sup->enabled)
+		return fail(p, cfg->saes[0].line, "[sae %s] needs a [supply] section",
+			    cfg->saes[0].id);
+	for (size_t i = 0; i < cfg->n_saes; i++) {
+		const struct config_sae *a = &cfg->saes[i];
+		const unsigned *kl = p->sae_keyline[i];
+		const struct config_peer *peer = config_peer_by_name(cfg, a->peer);
+
+		if (!peer)
+			return fail(p, kl[SAE_PEER], "peer: no [peer %s] section", a->peer);
+		for (size_t c = 0; c < a->n_classes; c++)
+			if (!config_class_by_name(peer, a->classes[c]))
+				return fail(p, kl[SAE_CLASSES], "classes: no [class %s %s] section",
+					    a->peer, a->classes[c]);
+		if (a->key_bits % 8)
+			return fail(p, kl[SAE_KEY_SIZE], "key_size: %u bits is not a multiple of 8",
+				    a->key_bits);
+		if (a->remote) {
+			if (kl[SAE_ROLE])
+				return fail(p, kl[SAE_ROLE], "role: only for local SAEs");
+			if (kl[SAE_SERIAL])
+				return fail(p, kl[SAE_SERIAL], "serial: only for local SAEs");
+		} else if (sup->sae_id_from == ETSI014_SAE_ID_SERIAL && !a->serial[0]) {
+			return fail(p, a->line, "[sae %s]: sae_id_from = serial needs serial", a->id);
+		} else if (sup->sae_id_from != ETSI014_SAE_ID_SERIAL && a->serial[0]) {
+			return fail(p, kl[SAE_SERIAL], "serial: only with sae_id_from = serial "
+				    "([supply], line %u)", sup->line);
+		}
+		for (size_t j = 0; j < i; j++) {
+			const struct config_sae *b = &cfg->saes[j];
+			const char *shared = NULL;
+			size_t common = 0;
+
+			if (strcmp(a->peer, b->peer) != 0)
+				continue;
+			for (size_t c = 0; c < a->n_classes; c++)
+				for (size_t d = 0; d < b->n_classes; d++)
+					if (!strcmp(a->classes[c], b->classes[d])) {
+						shared = a->classes[c];
+						common++;
+					}
+			if (!common)
+				continue;
+			if (a->remote && b->remote)
+				return fail(p, kl[SAE_CLASSES], "remote SAE %s uses the pool of peer %s "
+					    "class %s like [sae %s] (line %u): one remote SAE per pool",
+					    a->id, a->peer, shared, b->id, b->line);
+			if (!a->remote && !b->remote && (a->roles & b->roles & CONFIG_SAE_SLAVE))
+				return fail(p, kl[SAE_CLASSES], "SAE %s is a slave of peer %s class %s "
+					    "like [sae %s] (line %u): one slave SAE per pool", a->id,
+					    a->peer, shared, b->id, b->line);
+			if (a->remote != b->remote && common > 1)
+				return fail(p, kl[SAE_CLASSES], "SAEs %s and %s (line %u) share %zu "
+					    "classes of peer %s: which pool serves them is ambiguous "
+					    "(at most one in common)", a->id, b->id, b->line, common,
+					    a->peer);
+		}
+	}
+	return 0;
+}
+
 static void node_defaults(struct config_node *node)
 {
 	struct config_addr *a = &node->listen;
@@ -1189,8 +1425,8 @@ int config_parse_string(const char *text, size_t len, const char *name,
 	} else if (line < 0 && !p->failed) {
 		fail(p, p->lineno, "parser error %d", line);
 	}
-	if (!p->failed && end_section(p) == 0)
-		check_all(p);
+	if (!p->failed && end_section(p) == 0 && check_all(p) == 0)
+		check_saes(p);
 	if (p->failed) {
 		error_set(err, name, p->err_line, p->err_reason);
 		r = -EBADMSG;

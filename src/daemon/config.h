@@ -10,6 +10,10 @@
  *   [class PEER NAME]      one per data protection class of that peer (after
  *                          its [peer] section): methods, minimums, combiner,
  *                          rekey limits, pool watermarks
+ *   [supply]               optional: the ETSI GS QKD 014 key supply face
+ *                          (listen address, TLS files, SAE ID source, limits)
+ *   [sae NAME]             one per SAE (encryptor) the key supply knows: local
+ *                          (peer, classes, role) or remote (peer, one class)
  *
  * Loading is all or nothing: the text is parsed into one heap object which
  * is handed to the caller only when every syntax and semantic check passed.
@@ -44,6 +48,9 @@
 #define CONFIG_POOL_MAX 4096
 #define CONFIG_SHA256_LEN 32
 #define CONFIG_SHA3_LEN 32
+#define CONFIG_MAX_SAES 32
+#define CONFIG_SAE_ID_MAX 64		/* [sae NAME]: [A-Za-z0-9_-]{1,64} */
+#define CONFIG_SERIAL_MAX 40		/* hex digits of a certificate serial */
 
 /* Node defaults (absolute paths, used as they are). */
 #define CONFIG_DEFAULT_LISTEN "[::]:7400"
@@ -148,11 +155,46 @@ struct config_peer {
 	unsigned line;				/* of its [peer] header */
 };
 
+/* [supply]: the ETSI GS QKD 014 key supply face (docs/key-supply.md). */
+struct config_supply {
+	bool enabled;				/* the section is there */
+	struct config_addr listen;		/* an address literal */
+	char cert[CONFIG_PATH_MAX];		/* server certificate chain, PEM */
+	char key[CONFIG_PATH_MAX];		/* its private key, PEM */
+	char ca[CONFIG_PATH_MAX];		/* CA of the SAE client certificates, PEM */
+	uint32_t sae_id_from;			/* enum etsi014_sae_id_from (default CN) */
+	uint32_t threads;			/* 1..64, default 16 (workers block in fsync) */
+	uint32_t max_key_per_request;		/* 1..1024, default 128 */
+	uint64_t store_size_limit;		/* bytes, 0 = none (tests: a full store) */
+	unsigned line;
+};
+
+enum config_sae_role {
+	CONFIG_SAE_MASTER = 1U << 0,
+	CONFIG_SAE_SLAVE = 1U << 1,
+};
+
+/* [sae NAME]: one SAE of the key supply. */
+struct config_sae {
+	char id[CONFIG_SAE_ID_MAX + 1];		/* the section's NAME: the SAE ID */
+	bool remote;				/* location = remote */
+	char peer[POLICY_NAME_MAX + 1];
+	char classes[CONFIG_MAX_CLASSES][POLICY_NAME_MAX + 1];
+	size_t n_classes;			/* remote: exactly one */
+	uint32_t roles;				/* local: enum config_sae_role, default both */
+	uint32_t key_bits;			/* default 256 */
+	char serial[CONFIG_SERIAL_MAX + 1];	/* local, sae_id_from = serial */
+	unsigned line;
+};
+
 struct config {
 	char source[CONFIG_PATH_MAX];	/* the file name used in error messages */
 	struct config_node node;
 	struct config_peer peers[CONFIG_MAX_PEERS];	/* file order, at least one */
 	size_t n_peers;
+	struct config_supply supply;
+	struct config_sae saes[CONFIG_MAX_SAES];	/* file order */
+	size_t n_saes;
 };
 
 enum config_flags {

@@ -431,6 +431,7 @@ static int parse_query(const char *q, struct etsi014_request *req, const struct 
 			}
 			if ((r = check_size((int64_t)v, lim, &req->u.enc.size, err)) < 0)
 				return r;
+			req->u.enc.has_size = true;
 		} else if (req->op == ETSI014_DEC_KEYS && nlen == 6 && !memcmp(item, "key_ID", 6)) {
 			if (seen_id) {
 				etsi014_error_set(err, 400, "GET dec_keys takes one key_ID; "
@@ -485,6 +486,7 @@ static int parse_enc_body(json_t *root, struct etsi014_request *req,
 			if ((r = json_int_member(v, "size", &n, err)) < 0 ||
 			    (r = check_size(n, lim, &kr->size, err)) < 0)
 				return r;
+			kr->has_size = true;
 		} else if (!strcmp(name, "additional_slave_SAE_IDs")) {
 			size_t i;
 			json_t *s;

@@ -106,6 +106,7 @@ void etsi014_error_set(struct etsi014_error *e, int status, const char *fmt, ...
 struct etsi014_key_request {
 	unsigned number;		/* 1..max_key_per_request (default 1) */
 	unsigned size;			/* bits, min..max, multiple of 8 (default key_size) */
+	bool has_size;			/* size was given (else the default was filled in) */
 	size_t n_additional;		/* additional_slave_SAE_IDs */
 	char additional[ETSI014_SAE_IDS_MAX][ETSI014_ID_MAX + 1];
 	bool has_ext_optional;		/* extension_optional was given (ignored) */
@@ -210,5 +211,33 @@ int etsi014_base64_decode(uint8_t *out, size_t out_size, const char *in, size_t 
 
 /* Printable ASCII 0x20..0x7e, 1..ETSI014_ID_MAX bytes. */
 bool etsi014_id_valid(const char *s);
+
+/*
+ * Client side: the requests an SAE sends and the responses a KME returns.
+ *
+ * format_key_request writes a Key request {"number":N,"size":S} (either
+ * member left out when 0); format_key_ids a Key IDs request
+ * {"key_IDs":[{"key_ID":"..."},...]} of n (1..ETSI014_KEYS_MAX) IDs.
+ *
+ * The parsers take a response body of at most ETSI014_RESP_MAX bytes
+ * (untrusted: the KME may be anything) and fill their output only on
+ * success. parse_status needs every member of Table 9 except
+ * status_extension, with the right JSON type; IDs must be valid
+ * (etsi014_id_valid), numbers within 0..2^53. parse_keys reads a Key
+ * container: "keys" (lower case; "Keys", which one implementation sends, is
+ * accepted when "keys" is absent), each entry with a UUID "key_ID" and a
+ * base64 "key" of 1..ETSI014_KEY_MAX_BYTES bytes (decoded in constant time
+ * into keys[i], which the caller wipes, as it wipes body), at most max
+ * entries; *ret_n is the count. Unknown members are ignored (spec: for future use). parse_error
+ * copies "message" (printable, truncated to ETSI014_MSG_MAX). -EBADMSG on
+ * malformed input, -EMSGSIZE when too large or more than max keys.
+ */
+#define ETSI014_RESP_MAX (4U << 20)
+int etsi014_format_key_request(struct wbuf *w, unsigned number, unsigned size);
+int etsi014_format_key_ids(struct wbuf *w, const uint8_t (*ids)[ETSI014_KEY_ID_LEN], size_t n);
+int etsi014_parse_status(const uint8_t *body, size_t len, struct etsi014_status *ret);
+int etsi014_parse_keys(const uint8_t *body, size_t len, struct etsi014_key *keys, size_t max,
+		       size_t *ret_n);
+int etsi014_parse_error(const uint8_t *body, size_t len, char msg[static ETSI014_MSG_MAX + 1]);
 
 #endif

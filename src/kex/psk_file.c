@@ -4,9 +4,11 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 static bool psk_id_char(char ch)
@@ -128,7 +130,124 @@ int psk_dir_load(const char *dir, const char *id, struct secret **ret)
 	return r == -ENOENT ? -ENOKEY : r;
 }
 
+/*
+ * The daemon looks a PSK up once per exchange. A small cache keeps each
+ * file's contents (in secret memory) with its identity and times; a lookup
+ * costs one lstat() and a copy while the file stays the same, and reads
+ * the file again as soon as any of device, inode, size, mtime or ctime
+ * differ (an edit, a rename over it, a chmod), and at least once a second:
+ * file times have a coarse granularity, so a same-size rewrite that reuses
+ * the inode within one tick is not otherwise seen. The mode and owner
+ * checks run on every lookup, against the lstat() result.
+ */
+#define PSK_CACHE_MAX 16
+#define PSK_CACHE_TTL_NS 1000000000LL
+
+struct psk_cached {
+	char path[PATH_MAX];
+	dev_t dev;
+	ino_t ino;
+	off_t size;
+	struct timespec mtime, ctime;
+	int64_t loaded_ns;	/* CLOCK_MONOTONIC */
+	struct secret *s;
+};
+
+static int64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+static pthread_mutex_t psk_cache_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct psk_cached psk_cache[PSK_CACHE_MAX];
+static size_t psk_cache_next;
+
+static bool same_file(const struct psk_cached *c, const struct stat *st)
+{
+	return c->dev == st->st_dev && c->ino == st->st_ino && c->size == st->st_size &&
+	       c->mtime.tv_sec == st->st_mtim.tv_sec && c->mtime.tv_nsec == st->st_mtim.tv_nsec &&
+	       c->ctime.tv_sec == st->st_ctim.tv_sec && c->ctime.tv_nsec == st->st_ctim.tv_nsec;
+}
+
+static struct psk_cached *cache_find(const char *path)
+{
+	for (size_t i = 0; i < PSK_CACHE_MAX; i++)
+		if (psk_cache[i].s && strcmp(psk_cache[i].path, path) == 0)
+			return &psk_cache[i];
+	return NULL;
+}
+
+static void cache_drop(struct psk_cached *c)
+{
+	secret_free(c->s);
+	memset(c, 0, sizeof(*c));
+}
+
 int psk_dir_lookup(void *arg, const char *id, struct secret **ret)
 {
-	return psk_dir_load(arg, id, ret);
+	const char *dir = arg;
+	char path[PATH_MAX];
+	struct psk_cached *c;
+	struct stat st, st2;
+	struct secret *s = NULL;
+	int n, r;
+
+	if (!dir || !ret || psk_id_check(id) < 0)
+		return -EINVAL;
+	n = snprintf(path, sizeof(path), "%s/%s%s", dir, id, PSK_FILE_SUFFIX);
+	if (n < 0)
+		return -EINVAL;
+	if ((size_t)n >= sizeof(path))
+		return -ENAMETOOLONG;
+	pthread_mutex_lock(&psk_cache_lock);
+	if (lstat(path, &st) < 0) {
+		r = errno == ENOENT ? -ENOKEY : -errno;
+		if ((c = cache_find(path)))
+			cache_drop(c);
+		goto out;
+	}
+	if ((r = psk_file_check(&st)) < 0) {
+		if ((c = cache_find(path)))
+			cache_drop(c);
+		goto out;
+	}
+	if ((c = cache_find(path)) && same_file(c, &st) &&
+	    mono_ns() - c->loaded_ns < PSK_CACHE_TTL_NS) {
+		r = (*ret = secret_dup(c->s->p, c->s->len)) ? 0 : -ENOMEM;
+		goto out;
+	}
+	if (c)
+		cache_drop(c);
+	if ((r = psk_file_load(path, &s)) < 0) {
+		r = r == -ENOENT ? -ENOKEY : r;
+		goto out;
+	}
+	/* cache it only if the file did not change while it was read */
+	if (lstat(path, &st2) == 0 && st2.st_dev == st.st_dev && st2.st_ino == st.st_ino &&
+	    st2.st_size == (off_t)s->len && st2.st_mtim.tv_sec == st.st_mtim.tv_sec &&
+	    st2.st_mtim.tv_nsec == st.st_mtim.tv_nsec && st2.st_ctim.tv_sec == st.st_ctim.tv_sec &&
+	    st2.st_ctim.tv_nsec == st.st_ctim.tv_nsec) {
+		c = &psk_cache[psk_cache_next];
+		psk_cache_next = (psk_cache_next + 1) % PSK_CACHE_MAX;
+		cache_drop(c);
+		if ((c->s = secret_dup(s->p, s->len))) {
+			memcpy(c->path, path, (size_t)n + 1);
+			c->dev = st.st_dev;
+			c->ino = st.st_ino;
+			c->size = st.st_size;
+			c->mtime = st.st_mtim;
+			c->ctime = st.st_ctim;
+			c->loaded_ns = mono_ns();
+		}
+	}
+	*ret = s;
+	s = NULL;
+	r = 0;
+out:
+	pthread_mutex_unlock(&psk_cache_lock);
+	secret_free(s);
+	return r;
 }

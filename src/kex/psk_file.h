@@ -59,7 +59,11 @@ int psk_dir_load(const char *dir, const char *id, struct secret **ret);
 
 /*
  * psk_dir_load() in the shape of kex_env.psk_lookup; arg is the directory
- * path (const char *), which must outlive the exchange.
+ * path (const char *), which must outlive the exchange. Cached: while the
+ * file keeps its device, inode, size, mtime and ctime (one lstat() per
+ * lookup, with the same mode and owner checks), the contents come from a
+ * small in-memory cache (secret memory, shared by all threads) instead of a
+ * new read; any change, or removal, reads again or fails as psk_dir_load().
  */
 int psk_dir_lookup(void *arg, const char *id, struct secret **ret);
 

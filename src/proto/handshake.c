@@ -43,25 +43,27 @@ enum hs_abort {
 #define TH_LEN 48
 #define TH_INIT_LABEL "mfsec v1 transcript"
 #define PURPOSE_MASTER "mfs peer master"
-#define KC_I_INFO "mfsec v1 kc initiator"
-#define KC_R_INFO "mfsec v1 kc responder"
-#define KPOOL_INFO "mfsec v1 pool"
+#define KEY_BLOCK_INFO "mfsec v2 key block"
 #define MAC_I_LABEL "mfsec v1 CONFIRM initiator"
 #define MAC_R_LABEL "mfsec v1 CONFIRM responder"
-#define POOL_KEYS_INFO "mfsec v1 pool keys"
-#define POOL_IDS_INFO "mfsec v1 pool key ids"
 #define ELECT_LABEL "mfsec v1 initiator election"
 
 _Static_assert(TH_LEN == MSG_MAC_LEN, "CONFIRM carries an HMAC-SHA-384");
-_Static_assert(2 * HS_KEYS_MAX * HS_KEY_LEN <= 255 * 48, "one HKDF-Expand gives every key");
+_Static_assert(HS_KEYS_MAX == POOL_KEYS_MAX, "key ids encode the index in one byte");
 
 /* Secret working memory of one exchange, in one struct secret. */
 struct hs_work {
 	uint8_t ss[COMBINER_MAX_METHODS][KEX_SECRET_LEN];
 	uint8_t exporter[HS_EXPORTER_MAX];
 	uint8_t master[HS_MASTER_LEN];
-	uint8_t kc_i[TH_LEN], kc_r[TH_LEN], kpool[TH_LEN];
+	/* the key block, in this order (one HKDF-Expand, docs/protocol.md §5) */
+	uint8_t kc_i[TH_LEN], kc_r[TH_LEN];
+	uint8_t pool[2 * POOL_SECRET_LEN];
+	uint8_t xid[POOL_ID_LEN];
 };
+#define KEY_BLOCK_LEN (2 * TH_LEN + 2 * POOL_SECRET_LEN + POOL_ID_LEN)
+_Static_assert(offsetof(struct hs_work, xid) + POOL_ID_LEN - offsetof(struct hs_work, kc_i) ==
+	       KEY_BLOCK_LEN, "the key block is contiguous");
 
 static const char *abort_str(unsigned int code)
 {
@@ -103,9 +105,9 @@ static void wipe_secrets(struct hs *hs)
 	runs_done(hs);
 	secret_free(hs->work);
 	hs->work = NULL;
-	secret_free(hs->keys);
-	hs->keys = NULL;
-	mfs_wipe(hs->ids, sizeof(hs->ids));
+	secret_free(hs->pool);
+	hs->pool = NULL;
+	mfs_wipe(hs->exchange_id, sizeof(hs->exchange_id));
 }
 
 /*
@@ -416,7 +418,8 @@ static int derive(struct hs *hs)
 	struct combiner_input in;
 	const char *id_i, *id_r;
 	struct cbuf extra;
-	size_t n = hs->n_runs;
+	uint8_t info[sizeof(KEY_BLOCK_INFO) + 2];
+	size_t n = hs->n_runs, li;
 	int r;
 
 	memset(cm, 0, sizeof(cm));
@@ -466,13 +469,18 @@ static int derive(struct hs *hs)
 	extra = CBUF(hs->th, TH_LEN);
 	in.extra = &extra;
 	in.n_extra = 1;
+	/*
+	 * kc_i ‖ kc_r ‖ pool_0 ‖ pool_1 ‖ exchange id = HKDF-Expand(master,
+	 * "mfsec v2 key block" ‖ u16 n_keys, 176): one expansion (n_keys is
+	 * fixed since SELECT), each part at its own offset.
+	 */
+	li = strlen(KEY_BLOCK_INFO);
+	memcpy(info, KEY_BLOCK_INFO, li);
+	info[li] = (uint8_t)(hs->n_keys >> 8);
+	info[li + 1] = (uint8_t)hs->n_keys;
 	if ((r = combiner_derive(&in, w->master, HS_MASTER_LEN)) < 0 ||
-	    (r = hkdf_expand(TH_ALG, w->master, HS_MASTER_LEN, (const uint8_t *)KC_I_INFO,
-			     strlen(KC_I_INFO), w->kc_i, TH_LEN)) < 0 ||
-	    (r = hkdf_expand(TH_ALG, w->master, HS_MASTER_LEN, (const uint8_t *)KC_R_INFO,
-			     strlen(KC_R_INFO), w->kc_r, TH_LEN)) < 0 ||
-	    (r = hkdf_expand(TH_ALG, w->master, HS_MASTER_LEN, (const uint8_t *)KPOOL_INFO,
-			     strlen(KPOOL_INFO), w->kpool, TH_LEN)) < 0)
+	    (r = hkdf_expand(TH_ALG, w->master, HS_MASTER_LEN, info, li + 2, w->kc_i,
+			     KEY_BLOCK_LEN)) < 0)
 		return r;
 	mfs_wipe(w->ss, sizeof(w->ss));
 	mfs_wipe(w->master, sizeof(w->master));
@@ -490,46 +498,19 @@ static int confirm_mac(const struct hs *hs, bool initiator, const uint8_t *th, u
 	return hmac_v(TH_ALG, initiator ? w->kc_i : w->kc_r, TH_LEN, parts, 3, mac);
 }
 
-/* The pool keys and their UUIDs (RFC 9562 §5.8, version 8). */
+/*
+ * The exchange's output (docs/protocol.md §7): one pool secret per
+ * direction and the exchange ID, from the key block. Keys are derived from
+ * the pool secrets on demand (pool.h), never here.
+ */
 static int derive_pool(struct hs *hs)
 {
 	struct hs_work *w = work(hs);
-	size_t nk = 2 * (size_t)hs->n_keys;
-	uint8_t info[sizeof(POOL_IDS_INFO) + 2];
-	size_t li;
-	int r;
 
-	if (!(hs->keys = secret_alloc(nk * HS_KEY_LEN)))
+	if (!(hs->pool = secret_dup(w->pool, sizeof(w->pool))))
 		return -ENOMEM;
-	li = strlen(POOL_KEYS_INFO);
-	memcpy(info, POOL_KEYS_INFO, li);
-	info[li] = (uint8_t)(hs->n_keys >> 8);
-	info[li + 1] = (uint8_t)hs->n_keys;
-	if ((r = hkdf_expand(TH_ALG, w->kpool, TH_LEN, info, li + 2, hs->keys->p,
-			     nk * HS_KEY_LEN)) < 0)
-		return r;
-	li = strlen(POOL_IDS_INFO);
-	memcpy(info, POOL_IDS_INFO, li);
-	info[li] = (uint8_t)(hs->n_keys >> 8);
-	info[li + 1] = (uint8_t)hs->n_keys;
-	if ((r = hkdf_expand(TH_ALG, w->kpool, TH_LEN, info, li + 2, &hs->ids[0][0][0],
-			     sizeof(hs->ids))) < 0)
-		return r;
-	/* ids[0][0..n) then ids[1][0..n): the expand output is laid out as one array of 2n */
-	if (hs->n_keys < HS_KEYS_MAX)
-		memmove(hs->ids[1], &hs->ids[0][hs->n_keys], (size_t)hs->n_keys * HS_KEY_ID_LEN);
-	for (size_t d = 0; d < 2; d++) {
-		for (size_t i = 0; i < HS_KEYS_MAX; i++) {
-			uint8_t *u = hs->ids[d][i];
-
-			if (i >= hs->n_keys) {
-				memset(u, 0, HS_KEY_ID_LEN);
-				continue;
-			}
-			u[6] = (uint8_t)((u[6] & 0x0f) | 0x80);	/* version 8 */
-			u[8] = (uint8_t)((u[8] & 0x3f) | 0x80);	/* variant 10 */
-		}
-	}
+	memcpy(hs->exchange_id, w->xid, POOL_ID_LEN);
+	pool_exchange_id_from(hs->exchange_id);
 	return 0;
 }
 
@@ -1012,9 +993,12 @@ int hs_recv(struct hs *hs, const uint8_t *frame, size_t len, struct wbuf *out)
 				 abort_str(m.u.notice.code), text);
 		goto out;
 	}
-	/* after SELECT every frame carries the negotiated version */
+	/*
+	 * After SELECT every frame carries the negotiated version; a HELLO is
+	 * always framed as version 1, so a late one is just unexpected (below).
+	 */
 	if (hs->state != ST_R_WAIT_HELLO && hs->state != ST_I_WAIT_SELECT &&
-	    m.version != hs->version) {
+	    m.type != MSGT_HELLO && m.version != hs->version) {
 		r = fail(hs, -EPROTONOSUPPORT, &note, "%s with version %u", msg_type_name(m.type),
 			 m.version);
 		goto out;
@@ -1078,7 +1062,7 @@ int hs_result(struct hs *hs, struct hs_result *ret)
 {
 	struct hs_result res;
 
-	if (hs->state != ST_DONE || !hs->keys)
+	if (hs->state != ST_DONE || !hs->pool)
 		return -EPROTO;
 	memset(&res, 0, sizeof(res));
 	res.version = hs->version;
@@ -1090,9 +1074,9 @@ int hs_result(struct hs *hs, struct hs_result *ret)
 	}
 	res.n_methods = hs->n_runs;
 	res.n_keys = hs->n_keys;
-	memcpy(res.ids, hs->ids, sizeof(res.ids));
-	res.keys = hs->keys;
-	hs->keys = NULL;
+	memcpy(res.exchange_id, hs->exchange_id, sizeof(res.exchange_id));
+	res.pool = hs->pool;
+	hs->pool = NULL;
 	hs->state = ST_TAKEN;
 	*ret = res;
 	return 0;
@@ -1102,7 +1086,7 @@ void hs_result_done(struct hs_result *r)
 {
 	if (!r)
 		return;
-	secret_free(r->keys);
+	secret_free(r->pool);
 	memset(r, 0, sizeof(*r));
 }
 

@@ -48,12 +48,13 @@
 #include "proto/msg.h"
 #include "proto/negotiate.h"
 #include "proto/policy.h"
+#include "proto/pool.h"
 
 #define HS_MORE 0
 #define HS_DONE 1
 
-#define HS_KEY_LEN 32			/* each pool key */
-#define HS_KEY_ID_LEN 16		/* a UUID (RFC 9562 version 8) */
+#define HS_KEY_LEN 32			/* each pool key (the daemon's choice, see pool.h) */
+#define HS_KEY_ID_LEN POOL_ID_LEN	/* a UUID (RFC 9562 version 8) */
 #define HS_KEYS_MAX MSG_KEYS_MAX	/* keys per direction per exchange */
 #define HS_EXPORTER_MIN 32		/* TLS exporter value length */
 #define HS_EXPORTER_MAX 64
@@ -151,8 +152,8 @@ struct hs {
 	uint8_t *arena;				/* method contexts and message copies */
 	size_t arena_len, arena_used;
 	struct secret *work;			/* method secrets, master and MAC keys */
-	struct secret *keys;			/* after HS_DONE until hs_result() */
-	uint8_t ids[2][HS_KEYS_MAX][HS_KEY_ID_LEN];
+	struct secret *pool;			/* after HS_DONE until hs_result() */
+	uint8_t exchange_id[POOL_ID_LEN];
 };
 
 /* The outcome of a finished exchange. */
@@ -165,13 +166,14 @@ struct hs_result {
 	size_t n_methods;
 	uint16_t n_keys;			/* keys per direction */
 	/*
-	 * 2 * n_keys * HS_KEY_LEN bytes: first the n_keys keys the initiator
-	 * sends with, then the n_keys the responder sends with. Owned by the
-	 * result: hs_result_done() frees it.
+	 * 2 * POOL_SECRET_LEN bytes: the pool secret of direction 0 (keys the
+	 * initiator sends with), then that of direction 1 (the responder's).
+	 * Key i of direction d: pool_key_derive(pool->p + d * POOL_SECRET_LEN,
+	 * d, i, len, out). Owned by the result: hs_result_done() frees it.
 	 */
-	struct secret *keys;
-	/* ids[0][i]: initiator-to-send key i; ids[1][i]: responder-to-send */
-	uint8_t ids[2][HS_KEYS_MAX][HS_KEY_ID_LEN];
+	struct secret *pool;
+	/* the exchange ID = the ID of key (0, 0); key (d, i): pool_key_id() */
+	uint8_t exchange_id[POOL_ID_LEN];
 };
 
 /*

@@ -35,9 +35,9 @@
 #include "base/buf.h"
 #include "proto/policy.h"
 
-#define PROTO_VERSION 1		/* the only version this code speaks */
-#define PROTO_VERSION_MIN 1
-#define PROTO_VERSION_MAX 1
+#define PROTO_VERSION 2		/* the only version this code speaks (v2: pool secrets, docs/protocol.md §7) */
+#define PROTO_VERSION_MIN 2
+#define PROTO_VERSION_MAX 2
 #define MSG_HELLO_FRAME_VERSION 1	/* HELLO (and a REFUSE of it) is always framed as v1 */
 
 #define MSG_HDR_LEN 7		/* u16 version, u8 type, u32 body_len */

@@ -27,46 +27,49 @@ static const char *const stmt_sql[S_COUNT_] = {
 	[S_BEGIN] = "BEGIN IMMEDIATE",
 	[S_COMMIT] = "COMMIT",
 	[S_ROLLBACK] = "ROLLBACK",
-	[S_PUT_EXCHANGE] = "INSERT INTO exchanges (exchange_id, peer, class, methods, created) "
-			   "VALUES (?1, ?2, ?3, ?4, ?5)",
-	[S_PUT_METHOD] = "INSERT INTO exchange_methods (method, xid) VALUES (?1, ?2)",
-	[S_PUT_KEY] = "INSERT INTO keys (key_id, xid, peer, class, direction, state, key_len, "
-		      "not_before, soft_expiry, hard_expiry, created, changed, blob) "
-		      "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11, ?12)",
-	[S_TAKE_SELECT] = "SELECT " META_COLUMNS
-			  "WHERE k.peer = ?1 AND k.class = ?2 AND k.direction = 0 AND k.state <= 1 "
-			  "AND k.not_before <= ?3 AND k.hard_expiry > ?3 "
-			  "ORDER BY k.not_before, k.kid LIMIT ?4",
-	[S_MARK_DELIVERED] = "UPDATE keys SET state = 2, blob = NULL, changed = ?2, "
-			     "delivered_at = ?2, delivered_to = ?3 WHERE kid = ?1 AND state <= 1",
-	[S_GET_SELECT] = "SELECT " META_COLUMNS "WHERE k.key_id = ?1",
-	[S_ACTIVATE] = "UPDATE keys SET state = 1, changed = ?1 "
+	[S_PUT_EXCHANGE] = "INSERT INTO exchanges (exchange_id, tag, peer, class, methods, role, "
+			   "n_keys, key_len, not_before, soft_expiry, hard_expiry, created, changed, "
+			   "state, out_blob, in_blob) "
+			   "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12, ?13, ?14, ?15)",
+	[S_TAKE_SELECT] = "SELECT " X_COLUMNS "FROM exchanges "
+			  "WHERE peer = ?1 AND class = ?2 AND out_blob IS NOT NULL "
+			  "AND not_before <= ?3 AND hard_expiry > ?3 ORDER BY not_before, xid",
+	[S_TAKE_UPDATE] = "UPDATE exchanges SET out_next = out_next + ?2, "
+			  "out_blob = CASE WHEN out_next + ?2 >= n_keys THEN NULL ELSE out_blob END "
+			  "WHERE xid = ?1 AND out_next = ?3 AND out_blob IS NOT NULL",
+	[S_GET_UPDATE] = "UPDATE exchanges SET in_mask = in_mask | ?2, in_count = in_count + 1, "
+			 "in_blob = CASE WHEN in_count + 1 >= n_keys THEN NULL ELSE in_blob END "
+			 "WHERE xid = ?1 AND (in_mask & ?2) = 0 AND in_blob IS NOT NULL",
+	[S_DELIVERY_ADD] = "INSERT INTO deliveries (xid, direction, first, count, at, delivered_to) "
+			   "VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+	[S_DELIVERY_LIST] = "SELECT direction, first, count, at, delivered_to FROM deliveries "
+			    "WHERE xid = ?1 ORDER BY direction, first",
+	[S_BY_TAG] = "SELECT " X_COLUMNS "FROM exchanges WHERE tag = ?1",
+	[S_ACTIVATE] = "UPDATE exchanges SET state = 1, changed = ?1 "
 		       "WHERE state = 0 AND not_before <= ?1 AND hard_expiry > ?1",
-	[S_EXPIRE] = "UPDATE keys SET state = 3, blob = NULL, changed = ?1 "
-		     "WHERE state <= 2 AND hard_expiry <= ?1",
-	[S_DESTROY] = "UPDATE keys SET state = 4, changed = ?1 WHERE state = 3",
-	[S_WITHDRAW] = "UPDATE keys SET state = 5, blob = NULL, changed = ?2 WHERE state <= 1 "
-		       "AND xid IN (SELECT xid FROM exchange_methods WHERE method = ?1) "
-		       "RETURNING key_id",
-	[S_USAGE] = "SELECT k.peer, k.class, k.direction, k.state, k.key_id "
-		    "FROM exchange_methods m JOIN keys k ON k.xid = m.xid "
-		    "WHERE m.method = ?1 AND k.state <= 2 AND k.hard_expiry > ?2 "
-		    "ORDER BY k.peer, k.class, k.direction, k.state = 2, k.kid",
-	[S_XLIST] = "SELECT x.exchange_id, x.created, sum(k.state <= 1), count(*) "
-		    "FROM exchanges x JOIN keys k ON k.xid = x.xid "
-		    "WHERE x.peer = ?1 AND x.class = ?2 AND k.state <= 2 AND k.hard_expiry > ?3 "
-		    "GROUP BY x.xid ORDER BY x.created DESC, x.xid DESC",
-	[S_XFIND] = "SELECT xid FROM exchanges WHERE exchange_id = ?1",
-	[S_XWITHDRAW] = "UPDATE keys SET state = 5, blob = NULL, changed = ?2 "
-			"WHERE state <= 1 AND xid = ?1",
-	[S_COUNTS] = "SELECT state, count(*) FROM keys "
-		     "WHERE (?1 IS NULL OR peer = ?1) AND (?2 IS NULL OR class = ?2) "
-		     "AND (?3 < 0 OR direction = ?3) GROUP BY state",
-	[S_LIST] = "SELECT " META_COLUMNS
-		   "WHERE (?1 IS NULL OR k.peer = ?1) AND (?2 IS NULL OR k.class = ?2) "
-		   "AND (?3 < 0 OR k.direction = ?3) AND (?4 = 0 OR (?4 >> k.state) & 1) "
-		   "ORDER BY k.kid",
-	[S_INFO] = "SELECT " META_COLUMNS "WHERE k.key_id = ?1",
+	/* keys that go to destroyed: all of a live exchange, the delivered ones of a withdrawn one */
+	[S_EXPIRE_COUNT] = "SELECT coalesce(sum(CASE WHEN withdrawn THEN out_next + in_count "
+			   "ELSE 2 * n_keys END), 0) FROM exchanges "
+			   "WHERE state <= 1 AND hard_expiry <= ?1",
+	[S_DESTROY] = "UPDATE exchanges SET state = 4, out_blob = NULL, in_blob = NULL, "
+		      "changed = ?1 WHERE state <= 1 AND hard_expiry <= ?1",
+	/* the method is checked in C (methods blob): revocation is rare, a put is not */
+	[S_WITHDRAW_SELECT] = "SELECT " X_COLUMNS "FROM exchanges WHERE state <= 1 AND withdrawn = 0 "
+			      "AND (out_blob IS NOT NULL OR in_blob IS NOT NULL) ORDER BY xid",
+	[S_XWITHDRAW] = "UPDATE exchanges SET withdrawn = 1, out_blob = NULL, in_blob = NULL, "
+			"changed = ?2 WHERE xid = ?1",
+	[S_USAGE] = "SELECT " X_COLUMNS "FROM exchanges WHERE state <= 1 AND hard_expiry > ?1 "
+		    "ORDER BY peer, class, xid",
+	[S_XLIST] = "SELECT exchange_id, created, withdrawn, n_keys, out_next, in_count "
+		    "FROM exchanges WHERE peer = ?1 AND class = ?2 AND state <= 1 "
+		    "AND hard_expiry > ?3 ORDER BY created DESC, xid DESC",
+	[S_XFIND] = "SELECT " X_COLUMNS "FROM exchanges WHERE tag = ?1 AND exchange_id = ?2",
+	[S_COUNTS] = "SELECT state, withdrawn, sum(n_keys), sum(out_next), sum(in_count) "
+		     "FROM exchanges WHERE (?1 IS NULL OR peer = ?1) AND (?2 IS NULL OR class = ?2) "
+		     "GROUP BY state, withdrawn",
+	[S_DEPTH] = "SELECT out_n, in_n FROM pools WHERE peer = ?1 AND class = ?2",
+	[S_LIST] = "SELECT " X_COLUMNS "FROM exchanges "
+		   "WHERE (?1 IS NULL OR peer = ?1) AND (?2 IS NULL OR class = ?2) ORDER BY xid",
 	[S_AUDIT_APPEND] = "INSERT INTO audit (at, who, what, detail, n_keys) "
 			   "VALUES (?1, ?2, ?3, ?4, ?5)",
 	[S_AUDIT_LIST] = "SELECT seq, at, who, what, detail, n_keys FROM audit WHERE seq > ?1 "
@@ -243,82 +246,102 @@ static int col_text(sqlite3_stmt *s, int col, char *out, size_t size, size_t min
 	return store_text_ok(out, min, size - 1) ? 0 : -EBADMSG;
 }
 
-int store_meta_from_row(sqlite3_stmt *s, struct store_key_meta *m)
+static int col_blob(sqlite3_stmt *s, int col, uint8_t *out, size_t max, size_t *ret_len)
 {
-	const uint8_t *p;
-	int n, state;
+	const void *p = sqlite3_column_blob(s, col);
+	int n = sqlite3_column_bytes(s, col);
 
-	memset(m, 0, sizeof(*m));
-	p = sqlite3_column_blob(s, 0);
-	if (!p || sqlite3_column_bytes(s, 0) != STORE_KEY_ID_LEN)
+	if (sqlite3_column_type(s, col) == SQLITE_NULL) {
+		*ret_len = 0;
+		return 0;
+	}
+	if (!p || n < 1 || (size_t)n > max)
 		return -EBADMSG;
-	memcpy(m->id.b, p, STORE_KEY_ID_LEN);
-	m->dir = sqlite3_column_int(s, 1) ? STORE_INBOUND : STORE_OUTBOUND;
-	state = sqlite3_column_int(s, 2);
-	if (state < 0 || state >= STORE_STATE_COUNT)
+	memcpy(out, p, (size_t)n);
+	*ret_len = (size_t)n;
+	return 0;
+}
+
+int store_xrow_from_row(sqlite3_stmt *s, struct xrow *x)
+{
+	uint8_t methods[METHODS_BLOB_MAX];
+	size_t n;
+	int64_t v;
+
+	memset(x, 0, sizeof(*x));
+	x->xid = sqlite3_column_int64(s, 0);
+	if (col_blob(s, 1, x->id, sizeof(x->id), &n) < 0 || n != STORE_KEY_ID_LEN ||
+	    col_text(s, 2, x->peer, sizeof(x->peer), 1) < 0 ||
+	    col_text(s, 3, x->class_name, sizeof(x->class_name), 1) < 0 ||
+	    col_blob(s, 4, methods, sizeof(methods), &n) < 0 || n < 2 || n % 2)
 		return -EBADMSG;
-	m->state = (enum store_key_state)state;
-	if (col_text(s, 3, m->peer, sizeof(m->peer), 1) < 0 ||
-	    col_text(s, 4, m->class_name, sizeof(m->class_name), 1) < 0)
+	x->n_methods = n / 2;
+	for (size_t i = 0; i < x->n_methods; i++)
+		x->methods[i] = (uint16_t)(methods[2 * i] << 8 | methods[2 * i + 1]);
+	x->role = (unsigned)sqlite3_column_int(s, 5);
+	v = sqlite3_column_int64(s, 6);
+	if (x->role > 1 || v < 1 || v > STORE_POOL_KEYS_MAX)
 		return -EBADMSG;
-	p = sqlite3_column_blob(s, 5);
-	n = sqlite3_column_bytes(s, 5);
-	if (!p || n < 1 || n > STORE_EXCHANGE_ID_MAX)
+	x->n_keys = (unsigned)v;
+	v = sqlite3_column_int64(s, 7);
+	if (v < STORE_KEY_MIN_LEN || v > STORE_KEY_MAX_LEN)
 		return -EBADMSG;
-	memcpy(m->exchange_id, p, (size_t)n);
-	m->exchange_id_len = (size_t)n;
-	p = sqlite3_column_blob(s, 6);
-	n = sqlite3_column_bytes(s, 6);
-	if (!p || n < 2 || n > METHODS_BLOB_MAX || n % 2)
+	x->key_len = (unsigned)v;
+	x->not_before = sqlite3_column_int64(s, 8);
+	x->soft_expiry = sqlite3_column_int64(s, 9);
+	x->hard_expiry = sqlite3_column_int64(s, 10);
+	x->created = sqlite3_column_int64(s, 11);
+	x->changed = sqlite3_column_int64(s, 12);
+	x->state = sqlite3_column_int(s, 13);
+	if (x->state != STORE_PRE_ACTIVE && x->state != STORE_ACTIVE && x->state != STORE_DESTROYED)
 		return -EBADMSG;
-	m->n_methods = (size_t)n / 2;
-	for (size_t i = 0; i < m->n_methods; i++)
-		m->methods[i] = (uint16_t)(p[2 * i] << 8 | p[2 * i + 1]);
-	n = sqlite3_column_int(s, 7);
-	if (n < STORE_KEY_MIN_LEN || n > STORE_KEY_MAX_LEN)
+	x->withdrawn = sqlite3_column_int(s, 14) != 0;
+	v = sqlite3_column_int64(s, 15);
+	if (v < 0 || v > x->n_keys)
 		return -EBADMSG;
-	m->key_len = (size_t)n;
-	m->not_before = sqlite3_column_int64(s, 8);
-	m->soft_expiry = sqlite3_column_int64(s, 9);
-	m->hard_expiry = sqlite3_column_int64(s, 10);
-	m->created = sqlite3_column_int64(s, 11);
-	m->changed = sqlite3_column_int64(s, 12);
-	m->delivered_at = sqlite3_column_int64(s, 13);
-	if (sqlite3_column_type(s, 14) != SQLITE_NULL &&
-	    col_text(s, 14, m->delivered_to, sizeof(m->delivered_to), 1) < 0)
+	x->out_next = (unsigned)v;
+	x->in_mask = (uint64_t)sqlite3_column_int64(s, 16);
+	v = sqlite3_column_int64(s, 17);
+	if (v < 0 || v > x->n_keys || (unsigned)__builtin_popcountll(x->in_mask) != v ||
+	    (x->n_keys < 64 && (x->in_mask >> x->n_keys) != 0))
+		return -EBADMSG;
+	x->in_count = (unsigned)v;
+	if (col_blob(s, 18, x->blob[STORE_OUTBOUND], SEAL_BLOB_MAX, &x->blob_len[STORE_OUTBOUND]) < 0 ||
+	    col_blob(s, 19, x->blob[STORE_INBOUND], SEAL_BLOB_MAX, &x->blob_len[STORE_INBOUND]) < 0)
 		return -EBADMSG;
 	return 0;
 }
 
 /*
- * AAD = label || key_id || direction || peer || class || exchange_id ||
- * methods || key_len || not_before || soft_expiry || hard_expiry, each
- * variable field with a one-byte length: a blob opens only in the row
- * (and with the metadata) it was sealed for.
+ * AAD = label || exchange_id || direction (this side's) || role || peer ||
+ * class || methods || n_keys || key_len || not_before || soft_expiry ||
+ * hard_expiry, each variable field with a one-byte length: a blob opens
+ * only in the row, the direction and with the metadata it was sealed for.
  */
-static const char aad_label[] = "mfsec store key v1";
+static const char aad_label[] = "mfsec store pool v2";
 
-int store_aad(const struct store_key_meta *m, uint8_t out[static AAD_MAX], size_t *ret_len)
+int store_pool_aad(const struct xrow *x, unsigned dir, uint8_t out[static AAD_MAX],
+		   size_t *ret_len)
 {
 	struct wbuf w = wbuf_init(out, AAD_MAX);
-	size_t lp = strlen(m->peer), lc = strlen(m->class_name);
+	size_t lp = strlen(x->peer), lc = strlen(x->class_name);
 
 	wbuf_put(&w, aad_label, sizeof(aad_label) - 1);
-	wbuf_put(&w, m->id.b, STORE_KEY_ID_LEN);
-	wbuf_u8(&w, (uint8_t)m->dir);
+	wbuf_put(&w, x->id, STORE_KEY_ID_LEN);
+	wbuf_u8(&w, (uint8_t)dir);
+	wbuf_u8(&w, (uint8_t)x->role);
 	wbuf_u8(&w, (uint8_t)lp);
-	wbuf_put(&w, m->peer, lp);
+	wbuf_put(&w, x->peer, lp);
 	wbuf_u8(&w, (uint8_t)lc);
-	wbuf_put(&w, m->class_name, lc);
-	wbuf_u8(&w, (uint8_t)m->exchange_id_len);
-	wbuf_put(&w, m->exchange_id, m->exchange_id_len);
-	wbuf_u8(&w, (uint8_t)m->n_methods);
-	for (size_t i = 0; i < m->n_methods; i++)
-		wbuf_u16(&w, m->methods[i]);
-	wbuf_u8(&w, (uint8_t)m->key_len);
-	wbuf_u64(&w, (uint64_t)m->not_before);
-	wbuf_u64(&w, (uint64_t)m->soft_expiry);
-	wbuf_u64(&w, (uint64_t)m->hard_expiry);
+	wbuf_put(&w, x->class_name, lc);
+	wbuf_u8(&w, (uint8_t)x->n_methods);
+	for (size_t i = 0; i < x->n_methods; i++)
+		wbuf_u16(&w, x->methods[i]);
+	wbuf_u8(&w, (uint8_t)x->n_keys);
+	wbuf_u8(&w, (uint8_t)x->key_len);
+	wbuf_u64(&w, (uint64_t)x->not_before);
+	wbuf_u64(&w, (uint64_t)x->soft_expiry);
+	wbuf_u64(&w, (uint64_t)x->hard_expiry);
 	if (wbuf_error(&w) < 0)
 		return -EMSGSIZE;
 	*ret_len = w.len;
@@ -359,36 +382,35 @@ static int seal_key_new_epoch(struct store *st)
 	return 0;
 }
 
-int store_seal(struct store *st, const struct store_key_meta *m, const uint8_t *key, uint8_t *blob)
+int store_seal(struct store *st, const uint8_t *aad, size_t aad_len, const uint8_t *pt,
+	       size_t len, uint8_t *blob)
 {
-	uint8_t aad[AAD_MAX];
-	size_t aad_len;
+	uint8_t *iv = blob + 1 + SEAL_EPOCH_LEN;
+	uint64_t c;
 	int r;
 
 	if (!st->cur.set || st->cur_sealed >= SEAL_MAX_PER_EPOCH)
 		if ((r = seal_key_new_epoch(st)) < 0)
 			return r;
-	if ((r = store_aad(m, aad, &aad_len)) < 0)
-		return r;
 	blob[0] = SEAL_VERSION;
 	memcpy(blob + 1, st->cur.epoch, SEAL_EPOCH_LEN);
-	if ((r = crypto_random_public(blob + 1 + SEAL_EPOCH_LEN, AEAD_IV_LEN)) < 0)
-		return r;
-	st->cur_sealed++;
-	return aead_seal(&st->cur.aead, blob + 1 + SEAL_EPOCH_LEN, AEAD_IV_LEN, aad, aad_len, key,
-			 m->key_len, blob + SEAL_HDR_LEN, blob + SEAL_HDR_LEN + m->key_len);
+	/* Deterministic nonce (SP 800-38D §8.2.1): 32 zero bits, 64-bit counter. */
+	c = ++st->cur_sealed;
+	memset(iv, 0, 4);
+	for (size_t i = 0; i < 8; i++)
+		iv[4 + i] = (uint8_t)(c >> (56 - 8 * i));
+	return aead_seal(&st->cur.aead, iv, AEAD_IV_LEN, aad, aad_len, pt, len,
+			 blob + SEAL_HDR_LEN, blob + SEAL_HDR_LEN + len);
 }
 
-int store_unseal(struct store *st, const struct store_key_meta *m, const uint8_t *blob,
-		 size_t blob_len, uint8_t *key)
+int store_unseal(struct store *st, const uint8_t *aad, size_t aad_len, const uint8_t *blob,
+		 size_t blob_len, size_t len, uint8_t *pt)
 {
-	const uint8_t *epoch = blob + 1;
+	const uint8_t *epoch = blob ? blob + 1 : NULL;
 	struct seal_key *sk;
-	uint8_t aad[AAD_MAX];
-	size_t aad_len;
 	int r;
 
-	if (!blob || blob_len != SEAL_OVERHEAD + m->key_len || blob[0] != SEAL_VERSION) {
+	if (!blob || blob_len != SEAL_OVERHEAD + len || blob[0] != SEAL_VERSION) {
 		r = -EKEYREJECTED;
 		goto fail;
 	}
@@ -401,13 +423,10 @@ int store_unseal(struct store *st, const struct store_key_meta *m, const uint8_t
 				goto fail;
 		sk = &st->other;
 	}
-	if ((r = store_aad(m, aad, &aad_len)) < 0)
-		goto fail;
 	return aead_open(&sk->aead, blob + 1 + SEAL_EPOCH_LEN, AEAD_IV_LEN, aad, aad_len,
-			 blob + SEAL_HDR_LEN, m->key_len, blob + SEAL_HDR_LEN + m->key_len,
-			 AEAD_TAG_LEN, key);
+			 blob + SEAL_HDR_LEN, len, blob + SEAL_HDR_LEN + len, AEAD_TAG_LEN, pt);
 fail:
-	mfs_wipe(key, m->key_len);
+	mfs_wipe(pt, len);
 	return r;
 }
 
@@ -560,7 +579,7 @@ int store_open(const char *path, const struct secret *kek, struct store **ret)
 	if ((r = store_schema_init(st, &created)) < 0 ||
 	    (created && (r = store_kek_check_create(st)) < 0) ||
 	    (created && (r = store_audit_insert(st, (int64_t)time(NULL), "store", "create",
-						"schema version 1", 0)) < 0)) {
+						"schema version 2", 0)) < 0)) {
 		store_tx_rollback(st);
 		goto out;
 	}

@@ -33,7 +33,9 @@
  * or destroyed, -EKEYREVOKED withdrawn, -EKEYREJECTED wrong KEK or a blob
  * that does not authenticate, -EEXIST duplicate key or exchange ID,
  * -ENOSPC disk (or size limit) full, -EBUSY locked past the busy timeout,
- * -EPERM a file mode looser than 0600, -EOPNOTSUPP a newer schema, -EIO and
+ * -EPERM a file mode looser than 0600, -EOPNOTSUPP a newer schema,
+ * -EMEDIUMTYPE an older schema (version 1 kept one sealed row per key; its
+ * keys cannot be served by this version: move the file away), -EIO and
  * -ENOMEM otherwise. A failed call leaves the database unchanged and writes
  * no ret_* output.
  */
@@ -46,6 +48,7 @@
 
 #include "base/secret.h"
 #include "proto/policy.h"
+#include "proto/pool.h"
 
 #define STORE_KEK_LEN 32		/* bytes in the KEK file */
 #define STORE_KEY_ID_LEN 16		/* a UUID, binary (RFC 9562) */
@@ -58,9 +61,11 @@
 #define STORE_WHO_MAX 64		/* delivered_to, audit who: printable ASCII, 1..64 */
 #define STORE_WHAT_MAX 64		/* audit what: printable ASCII, 1..64 */
 #define STORE_DETAIL_MAX 1024		/* audit detail: printable ASCII, 0..1024 */
-#define STORE_PUT_MAX 4096		/* keys in one put */
+#define STORE_PUT_MAX 256		/* exchanges in one put */
 #define STORE_TAKE_MAX 1024		/* keys in one take */
-#define STORE_SCHEMA_VERSION 1
+#define STORE_POOL_SECRET_LEN POOL_SECRET_LEN	/* one per direction and exchange */
+#define STORE_POOL_KEYS_MAX POOL_KEYS_MAX	/* keys per direction and exchange */
+#define STORE_SCHEMA_VERSION 2
 #define STORE_BUSY_TIMEOUT_MS 5000
 
 struct store;	/* opaque handle */
@@ -128,21 +133,39 @@ void store_close(struct store *st);
  */
 int store_set_size_limit(struct store *st, uint64_t max_bytes);
 
-/* One exchange: the keys of one put share these. */
+/*
+ * Keys are stored per exchange, not per key (docs/store.md): one row holds
+ * the exchange's metadata and its two pool secrets, sealed. Key i of a
+ * direction is derived from that direction's pool secret when it is
+ * delivered, and key IDs are computed from the exchange ID (proto/pool.h),
+ * so the store never holds a row per key.
+ */
 struct store_exchange {
 	const char *peer;		/* 1..STORE_PEER_MAX printable */
 	const char *class_name;		/* policy_name_valid() */
 	uint8_t id[STORE_EXCHANGE_ID_MAX];
-	size_t id_len;			/* 1..STORE_EXCHANGE_ID_MAX */
+	size_t id_len;			/* STORE_KEY_ID_LEN: pool_exchange_id_valid() */
 	uint16_t methods[STORE_METHODS_MAX];	/* enum kex_method_id, negotiated order */
 	size_t n_methods;		/* 1..STORE_METHODS_MAX */
 };
 
-/* One key to store (all borrowed for the call). */
-struct store_key_in {
-	struct store_key_id id;		/* unique in the store */
-	enum store_direction dir;	/* STORE_OUTBOUND or STORE_INBOUND */
-	const uint8_t *key;		/* key_len secret bytes */
+/* This side's role in the exchange: which protocol direction is outbound here. */
+enum store_role {
+	STORE_ROLE_INITIATOR = 0,	/* outbound = protocol direction 0 */
+	STORE_ROLE_RESPONDER = 1,	/* outbound = protocol direction 1 */
+};
+
+/* One exchange to store (all borrowed for the call). */
+struct store_pool_in {
+	struct store_exchange x;
+	enum store_role role;
+	/*
+	 * 2 * STORE_POOL_SECRET_LEN secret bytes: the pool secret of protocol
+	 * direction 0 (the initiator sends with its keys), then direction 1
+	 * (hs_result.pool).
+	 */
+	const uint8_t *secret;
+	size_t n_keys;			/* keys per direction, 1..STORE_POOL_KEYS_MAX */
 	size_t key_len;			/* STORE_KEY_MIN_LEN..STORE_KEY_MAX_LEN */
 	int64_t not_before;		/* <= soft_expiry <= hard_expiry */
 	int64_t soft_expiry;		/* rekey due; still served */
@@ -150,14 +173,25 @@ struct store_key_in {
 };
 
 /*
- * Store n keys (1..STORE_PUT_MAX) of one exchange in one transaction: all
- * or none. Each key is sealed; the state is PRE_ACTIVE when not_before >
- * now, else ACTIVE. Returns 0; -EEXIST when the exchange ID or a key ID is
- * already stored (nothing is stored), -ENOSPC when full, -EINVAL for
- * invalid metadata.
+ * Store n exchanges (1..STORE_PUT_MAX) in one transaction, so one fsync:
+ * all or none. Each exchange yields n_keys keys per direction, in state
+ * PRE_ACTIVE when not_before > now, else ACTIVE; each pool secret is sealed.
+ * Returns 0; -EEXIST when an exchange ID is already stored (nothing is
+ * stored), -ENOSPC when full, -EINVAL for invalid metadata.
  */
-int store_put(struct store *st, const struct store_exchange *x, const struct store_key_in *keys,
-	      size_t n, int64_t now);
+int store_put(struct store *st, const struct store_pool_in *in, size_t n, int64_t now);
+
+/*
+ * Keys in the pool (PRE_ACTIVE + ACTIVE) of (peer, class_name) in direction
+ * dir (STORE_OUTBOUND or STORE_INBOUND): what store_counts() adds up, read
+ * from a per-pool counter the store keeps (one row, however many exchanges
+ * are stored), so cheap enough for every exchange and every tick.
+ */
+int store_pool_depth(struct store *st, const char *peer, const char *class_name,
+		     enum store_direction dir, uint64_t *ret);
+/* Both directions in one read: *ret_out (outbound) and *ret_in (inbound). */
+int store_pool_depths(struct store *st, const char *peer, const char *class_name,
+		      uint64_t *ret_out, uint64_t *ret_in);
 
 /* Metadata of one key: never key bytes. */
 struct store_key_meta {

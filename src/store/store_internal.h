@@ -14,13 +14,17 @@
 #include "crypto/aead.h"
 #include "store/store.h"
 
-/* Sealed blob: version(1) || epoch(16) || nonce(12) || ciphertext(key_len) || tag(16). */
-#define SEAL_VERSION 1
+/*
+ * Sealed blob: version(1) || epoch(16) || nonce(12) || ciphertext(len) || tag(16).
+ * The nonce is a counter per epoch (a fresh random epoch, hence seal key,
+ * per handle): unique under one key without a DRBG call per seal.
+ */
+#define SEAL_VERSION 2
 #define SEAL_EPOCH_LEN 16
 #define SEAL_HDR_LEN (1 + SEAL_EPOCH_LEN + AEAD_IV_LEN)
 #define SEAL_OVERHEAD (SEAL_HDR_LEN + AEAD_TAG_LEN)
-#define SEAL_BLOB_MAX (SEAL_OVERHEAD + STORE_KEY_MAX_LEN)
-/* A seal key is retired after this many seals (random 96-bit nonces, SP 800-38D §8.3). */
+#define SEAL_BLOB_MAX (SEAL_OVERHEAD + STORE_POOL_SECRET_LEN)
+/* A seal key is retired after this many seals (well inside the 2^32 of SP 800-38D §8.3). */
 #define SEAL_MAX_PER_EPOCH (1ULL << 30)
 #define AAD_MAX 256
 
@@ -38,22 +42,23 @@ enum stmt_id {
 	S_COMMIT,
 	S_ROLLBACK,
 	S_PUT_EXCHANGE,
-	S_PUT_METHOD,
-	S_PUT_KEY,
 	S_TAKE_SELECT,
-	S_MARK_DELIVERED,
-	S_GET_SELECT,
+	S_TAKE_UPDATE,
+	S_GET_UPDATE,
+	S_DELIVERY_ADD,
+	S_DELIVERY_LIST,
+	S_BY_TAG,
 	S_ACTIVATE,
-	S_EXPIRE,
+	S_EXPIRE_COUNT,
 	S_DESTROY,
-	S_WITHDRAW,
+	S_WITHDRAW_SELECT,
+	S_XWITHDRAW,
 	S_USAGE,
 	S_XLIST,
 	S_XFIND,
-	S_XWITHDRAW,
 	S_COUNTS,
+	S_DEPTH,
 	S_LIST,
-	S_INFO,
 	S_AUDIT_APPEND,
 	S_AUDIT_LIST,
 	S_COUNT_,
@@ -64,18 +69,35 @@ struct store {
 	sqlite3_stmt *stmt[S_COUNT_];
 	struct secret *kek;		/* own copy */
 	struct seal_key cur;		/* sealing: a fresh epoch per handle */
-	uint64_t cur_sealed;
+	uint64_t cur_sealed;		/* also the nonce counter */
 	struct seal_key other;		/* unsealing cache: the last foreign epoch */
 };
 
-/* The column list that meta_from_row() reads (columns 0..14), then kid (15), blob (16). */
-#define META_COLUMNS                                                                     \
-	"k.key_id, k.direction, k.state, k.peer, k.class, x.exchange_id, x.methods, "    \
-	"k.key_len, k.not_before, k.soft_expiry, k.hard_expiry, k.created, k.changed, "   \
-	"k.delivered_at, k.delivered_to, k.kid, k.blob "                                 \
-	"FROM keys k JOIN exchanges x ON x.xid = k.xid "
-#define COL_KID 15
-#define COL_BLOB 16
+/* One exchange row: everything but the sealed secrets is public metadata. */
+struct xrow {
+	int64_t xid;
+	uint8_t id[STORE_KEY_ID_LEN];
+	char peer[STORE_PEER_MAX + 1];
+	char class_name[POLICY_NAME_MAX + 1];
+	uint16_t methods[STORE_METHODS_MAX];
+	size_t n_methods;
+	unsigned role;			/* enum store_role */
+	unsigned n_keys, key_len;
+	int64_t not_before, soft_expiry, hard_expiry, created, changed;
+	int state;			/* STORE_PRE_ACTIVE, STORE_ACTIVE or STORE_DESTROYED */
+	bool withdrawn;
+	unsigned out_next;		/* outbound keys 0..out_next-1 are delivered */
+	uint64_t in_mask;		/* inbound key i delivered: bit i */
+	unsigned in_count;
+	uint8_t blob[2][SEAL_BLOB_MAX];	/* sealed pool secret per direction (STORE_OUTBOUND, INBOUND) */
+	size_t blob_len[2];		/* 0 = wiped */
+};
+
+/* The column list that store_xrow_from_row() reads. */
+#define X_COLUMNS                                                                           \
+	"xid, exchange_id, peer, class, methods, role, n_keys, key_len, not_before, "          \
+	"soft_expiry, hard_expiry, created, changed, state, withdrawn, out_next, in_mask, "   \
+	"in_count, out_blob, in_blob "
 
 /* SQLite result code -> negative errno (logged at debug level). */
 int store_sql_err(struct store *st, int rc);
@@ -96,16 +118,18 @@ void store_tx_rollback(struct store *st);
 /* Printable ASCII, min..max bytes. */
 bool store_text_ok(const char *s, size_t min, size_t max);
 
-/* Fill m from columns 0..14 of a META_COLUMNS row; -EBADMSG on malformed values. */
-int store_meta_from_row(sqlite3_stmt *s, struct store_key_meta *m);
+/* Fill x from an X_COLUMNS row; -EBADMSG on malformed values. */
+int store_xrow_from_row(sqlite3_stmt *s, struct xrow *x);
 
-/* The associated data of a key: binds the blob to its ID and immutable metadata. */
-int store_aad(const struct store_key_meta *m, uint8_t out[static AAD_MAX], size_t *ret_len);
-/* blob[SEAL_OVERHEAD + m->key_len] = seal(key) under the current epoch. */
-int store_seal(struct store *st, const struct store_key_meta *m, const uint8_t *key, uint8_t *blob);
-/* key[m->key_len] = open(blob); -EKEYREJECTED if it does not authenticate (key zeroed). */
-int store_unseal(struct store *st, const struct store_key_meta *m, const uint8_t *blob,
-		 size_t blob_len, uint8_t *key);
+/* The associated data of the sealed pool secret of direction dir of x. */
+int store_pool_aad(const struct xrow *x, unsigned dir, uint8_t out[static AAD_MAX],
+		   size_t *ret_len);
+/* blob[SEAL_OVERHEAD + len] = seal(pt[len]) under the current epoch, with aad. */
+int store_seal(struct store *st, const uint8_t *aad, size_t aad_len, const uint8_t *pt,
+	       size_t len, uint8_t *blob);
+/* pt[len] = open(blob); -EKEYREJECTED if it does not authenticate (pt zeroed). */
+int store_unseal(struct store *st, const uint8_t *aad, size_t aad_len, const uint8_t *blob,
+		 size_t blob_len, size_t len, uint8_t *pt);
 
 /* Create the schema in an open transaction when the database is empty; check its version. */
 int store_schema_init(struct store *st, bool *ret_created);

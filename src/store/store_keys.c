@@ -3,6 +3,11 @@
  * Key operations: put, take, get by ID, expire, withdraw, usage, counts,
  * listing. Every write is one BEGIN IMMEDIATE ... COMMIT transaction; a
  * key leaves only after the COMMIT that marks it delivered has returned.
+ *
+ * Keys are not rows: an exchange row holds two sealed pool secrets, and
+ * the state of key i of a direction follows from the row (key_state()).
+ * Key bytes are derived at delivery (pool_key_derive), key IDs from the
+ * exchange ID (pool_key_id), the same way on both sides (docs/protocol.md §7).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -11,14 +16,128 @@
 
 #include "base/log.h"
 #include "base/secret.h"
+#include "proto/pool.h"
 #include "store/store.h"
 #include "store/store_internal.h"
 
+/* ---- per-key view of an exchange row ---- */
+
+/* Protocol direction (0: the initiator sends) of this side's direction dir. */
+static unsigned proto_dir(const struct xrow *x, unsigned dir)
+{
+	return dir ^ x->role;
+}
+
+static bool key_delivered(const struct xrow *x, unsigned dir, unsigned i)
+{
+	return dir == STORE_OUTBOUND ? i < x->out_next : ((x->in_mask >> i) & 1) != 0;
+}
+
+static enum store_key_state key_state(const struct xrow *x, unsigned dir, unsigned i)
+{
+	bool delivered = key_delivered(x, dir, i);
+
+	if (!delivered && x->withdrawn)
+		return STORE_WITHDRAWN;
+	if (x->state == STORE_DESTROYED)
+		return STORE_DESTROYED;
+	if (delivered)
+		return STORE_DELIVERED;
+	return (enum store_key_state)x->state;
+}
+
+static unsigned undelivered(const struct xrow *x, unsigned dir)
+{
+	return x->n_keys - (dir == STORE_OUTBOUND ? x->out_next : x->in_count);
+}
+
+/* Delivery log rows of one exchange, loaded for the metadata of delivered keys. */
+struct delivery {
+	unsigned dir, first, count;
+	int64_t at;
+	char to[STORE_WHO_MAX + 1];
+};
+
+struct deliveries {
+	struct delivery d[2 * STORE_POOL_KEYS_MAX];
+	size_t n;
+};
+
+static int deliveries_load(struct store *st, int64_t xid, struct deliveries *ret)
+{
+	sqlite3_stmt *s;
+	int rc, r = 0;
+
+	ret->n = 0;
+	if ((r = store_stmt(st, S_DELIVERY_LIST, &s)) < 0)
+		return r;
+	sqlite3_bind_int64(s, 1, xid);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		struct delivery *d = &ret->d[ret->n];
+		const unsigned char *t = sqlite3_column_text(s, 4);
+		int tl = sqlite3_column_bytes(s, 4);
+
+		if (ret->n == sizeof(ret->d) / sizeof(ret->d[0]) || !t || tl < 1 ||
+		    tl > STORE_WHO_MAX) {
+			r = -EBADMSG;
+			break;
+		}
+		d->dir = (unsigned)sqlite3_column_int(s, 0) ? STORE_INBOUND : STORE_OUTBOUND;
+		d->first = (unsigned)sqlite3_column_int(s, 1);
+		d->count = (unsigned)sqlite3_column_int(s, 2);
+		d->at = sqlite3_column_int64(s, 3);
+		memcpy(d->to, t, (size_t)tl);
+		d->to[tl] = '\0';
+		ret->n++;
+	}
+	if (r == 0 && rc != SQLITE_DONE)
+		r = store_sql_err(st, rc);
+	store_stmt_done(s);
+	return r;
+}
+
+/* The metadata of key (dir, i) of x; dl: its delivery log (NULL: not loaded). */
+static void key_meta(const struct xrow *x, unsigned dir, unsigned i, const struct deliveries *dl,
+		     struct store_key_meta *m)
+{
+	memset(m, 0, sizeof(*m));
+	pool_key_id(x->id, proto_dir(x, dir), i, m->id.b);
+	m->dir = (enum store_direction)dir;
+	m->state = key_state(x, dir, i);
+	memcpy(m->peer, x->peer, sizeof(m->peer));
+	memcpy(m->class_name, x->class_name, sizeof(m->class_name));
+	memcpy(m->exchange_id, x->id, STORE_KEY_ID_LEN);
+	m->exchange_id_len = STORE_KEY_ID_LEN;
+	memcpy(m->methods, x->methods, sizeof(m->methods));
+	m->n_methods = x->n_methods;
+	m->key_len = x->key_len;
+	m->not_before = x->not_before;
+	m->soft_expiry = x->soft_expiry;
+	m->hard_expiry = x->hard_expiry;
+	m->created = x->created;
+	m->changed = x->changed;
+	if (!dl || !key_delivered(x, dir, i))
+		return;
+	for (size_t k = 0; k < dl->n; k++) {
+		const struct delivery *d = &dl->d[k];
+
+		if (d->dir == dir && d->first <= i && i - d->first < d->count) {
+			m->delivered_at = d->at;
+			memcpy(m->delivered_to, d->to, sizeof(m->delivered_to));
+			if (m->state == STORE_DELIVERED)
+				m->changed = d->at;
+			break;
+		}
+	}
+}
+
+/* ---- argument checks ---- */
+
 static bool exchange_ok(const struct store_exchange *x)
 {
-	if (!x || !store_text_ok(x->peer, 1, STORE_PEER_MAX) || !x->class_name ||
-	    !policy_name_valid(x->class_name) || x->id_len < 1 || x->id_len > STORE_EXCHANGE_ID_MAX ||
-	    x->n_methods < 1 || x->n_methods > STORE_METHODS_MAX)
+	if (!store_text_ok(x->peer, 1, STORE_PEER_MAX) || !x->class_name ||
+	    !policy_name_valid(x->class_name) || x->id_len != STORE_KEY_ID_LEN ||
+	    !pool_exchange_id_valid(x->id) || x->n_methods < 1 || x->n_methods > STORE_METHODS_MAX)
 		return false;
 	for (size_t i = 0; i < x->n_methods; i++)
 		for (size_t j = 0; j < i; j++)
@@ -27,35 +146,18 @@ static bool exchange_ok(const struct store_exchange *x)
 	return true;
 }
 
-static bool key_in_ok(const struct store_key_in *k)
+static bool pool_in_ok(const struct store_pool_in *p)
 {
-	return (k->dir == STORE_OUTBOUND || k->dir == STORE_INBOUND) && k->key &&
-	       k->key_len >= STORE_KEY_MIN_LEN && k->key_len <= STORE_KEY_MAX_LEN &&
-	       k->not_before <= k->soft_expiry && k->soft_expiry <= k->hard_expiry;
+	return exchange_ok(&p->x) &&
+	       (p->role == STORE_ROLE_INITIATOR || p->role == STORE_ROLE_RESPONDER) && p->secret &&
+	       p->n_keys >= 1 && p->n_keys <= STORE_POOL_KEYS_MAX &&
+	       p->key_len >= STORE_KEY_MIN_LEN && p->key_len <= STORE_KEY_MAX_LEN &&
+	       p->not_before <= p->soft_expiry && p->soft_expiry <= p->hard_expiry;
 }
 
 static bool pool_ok(const char *peer, const char *class_name)
 {
 	return store_text_ok(peer, 1, STORE_PEER_MAX) && class_name && policy_name_valid(class_name);
-}
-
-/* The metadata a key is sealed with, from the put arguments. */
-static void meta_from_put(const struct store_exchange *x, const struct store_key_in *k,
-			  struct store_key_meta *m)
-{
-	memset(m, 0, sizeof(*m));
-	m->id = k->id;
-	m->dir = k->dir;
-	memcpy(m->peer, x->peer, strlen(x->peer) + 1);
-	memcpy(m->class_name, x->class_name, strlen(x->class_name) + 1);
-	memcpy(m->exchange_id, x->id, x->id_len);
-	m->exchange_id_len = x->id_len;
-	memcpy(m->methods, x->methods, x->n_methods * sizeof(x->methods[0]));
-	m->n_methods = x->n_methods;
-	m->key_len = k->key_len;
-	m->not_before = k->not_before;
-	m->soft_expiry = k->soft_expiry;
-	m->hard_expiry = k->hard_expiry;
 }
 
 static int step_done(struct store *st, sqlite3_stmt *s)
@@ -67,78 +169,155 @@ static int step_done(struct store *st, sqlite3_stmt *s)
 	return r;
 }
 
-int store_put(struct store *st, const struct store_exchange *x, const struct store_key_in *keys,
-	      size_t n, int64_t now)
+/* ---- put ---- */
+
+/* The row a put creates, for sealing (the AAD covers its metadata). */
+static void xrow_from_put(const struct store_pool_in *p, int64_t now, struct xrow *x)
 {
-	uint8_t methods[METHODS_BLOB_MAX], blob[SEAL_BLOB_MAX];
-	struct store_key_meta m;
+	memset(x, 0, sizeof(*x));
+	memcpy(x->id, p->x.id, STORE_KEY_ID_LEN);
+	memcpy(x->peer, p->x.peer, strlen(p->x.peer) + 1);
+	memcpy(x->class_name, p->x.class_name, strlen(p->x.class_name) + 1);
+	memcpy(x->methods, p->x.methods, p->x.n_methods * sizeof(p->x.methods[0]));
+	x->n_methods = p->x.n_methods;
+	x->role = p->role;
+	x->n_keys = (unsigned)p->n_keys;
+	x->key_len = (unsigned)p->key_len;
+	x->not_before = p->not_before;
+	x->soft_expiry = p->soft_expiry;
+	x->hard_expiry = p->hard_expiry;
+	x->created = x->changed = now;
+	x->state = p->not_before > now ? STORE_PRE_ACTIVE : STORE_ACTIVE;
+}
+
+/* Is exchange ID id stored? (through the tag index: the only index on IDs) */
+static int exchange_exists(struct store *st, const uint8_t *id)
+{
 	sqlite3_stmt *s;
-	int64_t xid;
+	int rc, r;
+
+	if ((r = store_stmt(st, S_XFIND, &s)) < 0)
+		return r;
+	sqlite3_bind_int64(s, 1, (int64_t)pool_tag(id));
+	sqlite3_bind_blob(s, 2, id, STORE_KEY_ID_LEN, SQLITE_STATIC);
+	rc = sqlite3_step(s);
+	r = rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : store_sql_err(st, rc);
+	store_stmt_done(s);
+	return r;
+}
+
+static int put_one(struct store *st, const struct store_pool_in *p, int64_t now, struct xrow *x)
+{
+	uint8_t methods[METHODS_BLOB_MAX], aad[AAD_MAX];
+	size_t aad_len;
+	sqlite3_stmt *s;
 	int r;
 
-	if (!st || !exchange_ok(x) || !keys || n < 1 || n > STORE_PUT_MAX)
-		return -EINVAL;
-	for (size_t i = 0; i < n; i++)
-		if (!key_in_ok(&keys[i]))
-			return -EINVAL;
+	if ((r = exchange_exists(st, p->x.id)) != 0)
+		return r < 0 ? r : -EEXIST;
+
+	xrow_from_put(p, now, x);
 	for (size_t i = 0; i < x->n_methods; i++) {
 		methods[2 * i] = (uint8_t)(x->methods[i] >> 8);
 		methods[2 * i + 1] = (uint8_t)x->methods[i];
 	}
+	for (unsigned dir = 0; dir < 2; dir++) {
+		const uint8_t *secret = p->secret + proto_dir(x, dir) * STORE_POOL_SECRET_LEN;
 
+		if ((r = store_pool_aad(x, dir, aad, &aad_len)) < 0 ||
+		    (r = store_seal(st, aad, aad_len, secret, STORE_POOL_SECRET_LEN,
+				    x->blob[dir])) < 0)
+			return r;
+		x->blob_len[dir] = SEAL_OVERHEAD + STORE_POOL_SECRET_LEN;
+	}
+	if ((r = store_stmt(st, S_PUT_EXCHANGE, &s)) < 0)
+		return r;
+	sqlite3_bind_blob(s, 1, x->id, STORE_KEY_ID_LEN, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 2, (int64_t)pool_tag(x->id));
+	sqlite3_bind_text(s, 3, x->peer, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 4, x->class_name, -1, SQLITE_STATIC);
+	sqlite3_bind_blob(s, 5, methods, (int)(2 * x->n_methods), SQLITE_STATIC);
+	sqlite3_bind_int(s, 6, (int)x->role);
+	sqlite3_bind_int(s, 7, (int)x->n_keys);
+	sqlite3_bind_int(s, 8, (int)x->key_len);
+	sqlite3_bind_int64(s, 9, x->not_before);
+	sqlite3_bind_int64(s, 10, x->soft_expiry);
+	sqlite3_bind_int64(s, 11, x->hard_expiry);
+	sqlite3_bind_int64(s, 12, now);
+	sqlite3_bind_int(s, 13, x->state);
+	sqlite3_bind_blob(s, 14, x->blob[STORE_OUTBOUND], (int)x->blob_len[STORE_OUTBOUND],
+			  SQLITE_STATIC);
+	sqlite3_bind_blob(s, 15, x->blob[STORE_INBOUND], (int)x->blob_len[STORE_INBOUND],
+			  SQLITE_STATIC);
+	if ((r = step_done(st, s)) < 0)
+		return r;
+	return 0;
+}
+
+int store_put(struct store *st, const struct store_pool_in *in, size_t n, int64_t now)
+{
+	struct xrow x;
+	int r = 0;
+
+	if (!st || !in || n < 1 || n > STORE_PUT_MAX)
+		return -EINVAL;
+	for (size_t i = 0; i < n; i++)
+		if (!pool_in_ok(&in[i]))
+			return -EINVAL;
 	if ((r = store_tx_begin(st)) < 0)
 		return r;
-	if ((r = store_stmt(st, S_PUT_EXCHANGE, &s)) < 0)
-		goto out;
-	sqlite3_bind_blob(s, 1, x->id, (int)x->id_len, SQLITE_STATIC);
-	sqlite3_bind_text(s, 2, x->peer, -1, SQLITE_STATIC);
-	sqlite3_bind_text(s, 3, x->class_name, -1, SQLITE_STATIC);
-	sqlite3_bind_blob(s, 4, methods, (int)(2 * x->n_methods), SQLITE_STATIC);
-	sqlite3_bind_int64(s, 5, now);
-	if ((r = step_done(st, s)) < 0)
-		goto out;
-	xid = sqlite3_last_insert_rowid(st->db);
-
-	if ((r = store_stmt(st, S_PUT_METHOD, &s)) < 0)
-		goto out;
-	for (size_t i = 0; i < x->n_methods; i++) {
-		sqlite3_bind_int(s, 1, x->methods[i]);
-		sqlite3_bind_int64(s, 2, xid);
-		if ((r = step_done(st, s)) < 0)
-			goto out;
-	}
-
-	if ((r = store_stmt(st, S_PUT_KEY, &s)) < 0)
-		goto out;
-	for (size_t i = 0; i < n; i++) {
-		const struct store_key_in *k = &keys[i];
-
-		meta_from_put(x, k, &m);
-		if ((r = store_seal(st, &m, k->key, blob)) < 0)
-			goto out;
-		sqlite3_bind_blob(s, 1, k->id.b, STORE_KEY_ID_LEN, SQLITE_STATIC);
-		sqlite3_bind_int64(s, 2, xid);
-		sqlite3_bind_text(s, 3, x->peer, -1, SQLITE_STATIC);
-		sqlite3_bind_text(s, 4, x->class_name, -1, SQLITE_STATIC);
-		sqlite3_bind_int(s, 5, k->dir);
-		sqlite3_bind_int(s, 6, k->not_before > now ? STORE_PRE_ACTIVE : STORE_ACTIVE);
-		sqlite3_bind_int(s, 7, (int)k->key_len);
-		sqlite3_bind_int64(s, 8, k->not_before);
-		sqlite3_bind_int64(s, 9, k->soft_expiry);
-		sqlite3_bind_int64(s, 10, k->hard_expiry);
-		sqlite3_bind_int64(s, 11, now);
-		sqlite3_bind_blob(s, 12, blob, (int)(SEAL_OVERHEAD + k->key_len), SQLITE_STATIC);
-		if ((r = step_done(st, s)) < 0)
-			goto out;
-	}
-	r = store_tx_commit(st);
-	goto done;
-out:
-	store_tx_rollback(st);
-done:
-	mfs_wipe(blob, sizeof(blob));
+	for (size_t i = 0; i < n && r == 0; i++)
+		r = put_one(st, &in[i], now, &x);
+	if (r == 0)
+		r = store_tx_commit(st);	/* one fsync for all n */
+	else
+		store_tx_rollback(st);
+	mfs_wipe(&x, sizeof(x));
 	return r;
 }
+
+int store_pool_depths(struct store *st, const char *peer, const char *class_name,
+		      uint64_t *ret_out, uint64_t *ret_in)
+{
+	sqlite3_stmt *s;
+	int rc, r;
+
+	if (!st || !pool_ok(peer, class_name) || !ret_out || !ret_in)
+		return -EINVAL;
+	if ((r = store_stmt(st, S_DEPTH, &s)) < 0)
+		return r;
+	sqlite3_bind_text(s, 1, peer, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 2, class_name, -1, SQLITE_STATIC);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW) {
+		*ret_out = (uint64_t)sqlite3_column_int64(s, 0);
+		*ret_in = (uint64_t)sqlite3_column_int64(s, 1);
+		r = 0;
+	} else if (rc == SQLITE_DONE) {
+		*ret_out = *ret_in = 0;	/* nothing was ever stored for this pool */
+		r = 0;
+	} else {
+		r = store_sql_err(st, rc);
+	}
+	store_stmt_done(s);
+	return r;
+}
+
+int store_pool_depth(struct store *st, const char *peer, const char *class_name,
+		     enum store_direction dir, uint64_t *ret)
+{
+	uint64_t d[2];
+	int r;
+
+	if ((dir != STORE_OUTBOUND && dir != STORE_INBOUND) || !ret)
+		return -EINVAL;
+	if ((r = store_pool_depths(st, peer, class_name, &d[0], &d[1])) < 0)
+		return r;
+	*ret = d[dir];
+	return 0;
+}
+
+/* ---- delivery ---- */
 
 void store_key_done(struct store_key *k)
 {
@@ -148,69 +327,85 @@ void store_key_done(struct store_key *k)
 	memset(k, 0, sizeof(*k));
 }
 
-/* A row selected for delivery, copied out before the UPDATE. */
+/* Keys first..first+count-1 of direction dir of one exchange, chosen for delivery. */
 struct pick {
-	int64_t kid;
-	struct store_key_meta meta;
-	uint8_t blob[SEAL_BLOB_MAX];
-	size_t blob_len;
-	struct secret *key;	/* allocated before COMMIT: after it, only decryption can fail */
+	struct xrow x;
+	unsigned dir, first, count;
+	size_t out;		/* index of its first key in ret[] */
 };
 
-static int pick_from_row(sqlite3_stmt *s, struct pick *p)
+/* Log a delivery in the open transaction. */
+static int delivery_add(struct store *st, const struct pick *p, const char *to, int64_t now)
 {
-	const void *b;
-	int n, r;
+	sqlite3_stmt *s;
+	int r;
 
-	if ((r = store_meta_from_row(s, &p->meta)) < 0)
+	if ((r = store_stmt(st, S_DELIVERY_ADD, &s)) < 0)
 		return r;
-	p->kid = sqlite3_column_int64(s, COL_KID);
-	b = sqlite3_column_blob(s, COL_BLOB);
-	n = sqlite3_column_bytes(s, COL_BLOB);
-	if (!b || n < 0 || (size_t)n > SEAL_BLOB_MAX)
-		return -EBADMSG;
-	memcpy(p->blob, b, (size_t)n);
-	p->blob_len = (size_t)n;
-	return 0;
+	sqlite3_bind_int64(s, 1, p->x.xid);
+	sqlite3_bind_int(s, 2, (int)p->dir);
+	sqlite3_bind_int(s, 3, (int)p->first);
+	sqlite3_bind_int(s, 4, (int)p->count);
+	sqlite3_bind_int64(s, 5, now);
+	sqlite3_bind_text(s, 6, to, -1, SQLITE_STATIC);
+	return step_done(st, s);
+}
+
+/* Derive the keys of one pick into keys[p->out ..] from its unsealed pool secret. */
+static int pick_derive(struct store *st, const struct pick *p, struct secret **keys)
+{
+	uint8_t aad[AAD_MAX], secret[STORE_POOL_SECRET_LEN];
+	size_t aad_len;
+	int r;
+
+	if ((r = store_pool_aad(&p->x, p->dir, aad, &aad_len)) < 0 ||
+	    (r = store_unseal(st, aad, aad_len, p->x.blob[p->dir], p->x.blob_len[p->dir],
+			      STORE_POOL_SECRET_LEN, secret)) < 0)
+		goto out;
+	for (unsigned k = 0; k < p->count; k++)
+		if ((r = pool_key_derive(secret, proto_dir(&p->x, p->dir), p->first + k,
+					 p->x.key_len, keys[p->out + k]->p)) < 0)
+			goto out;
+out:
+	mfs_wipe(secret, sizeof(secret));
+	return r;
 }
 
 /*
- * Inside the open transaction: mark picks[0..n-1] delivered, allocate their
- * outputs, COMMIT (fsync). Then unseal into ret[]. On any failure before
- * the commit the transaction is rolled back; after it, nothing is returned.
+ * The delivery transaction is open and its updates are done: allocate the
+ * outputs, COMMIT (fsync), then unseal and derive into ret[0..n-1]. On a
+ * failure before the commit the transaction is rolled back; after it,
+ * nothing is returned.
  */
-static int deliver(struct store *st, struct pick *picks, size_t n, const char *to, int64_t now,
-		   struct store_key *ret)
+static int deliver(struct store *st, const struct pick *picks, size_t n_picks, size_t n,
+		   const char *to, int64_t now, struct store_key *ret)
 {
-	sqlite3_stmt *s;
+	struct secret **keys;
 	size_t bad = 0;
 	int r;
 
-	if ((r = store_stmt(st, S_MARK_DELIVERED, &s)) < 0)
-		goto rollback;
-	for (size_t i = 0; i < n; i++) {
-		sqlite3_bind_int64(s, 1, picks[i].kid);
-		sqlite3_bind_int64(s, 2, now);
-		sqlite3_bind_text(s, 3, to, -1, SQLITE_STATIC);
-		if ((r = step_done(st, s)) < 0)
-			goto rollback;
-		if (sqlite3_changes(st->db) != 1) {
-			r = -EIO;	/* cannot happen inside BEGIN IMMEDIATE */
-			goto rollback;
-		}
-		if (!(picks[i].key = secret_alloc(picks[i].meta.key_len))) {
-			r = -ENOMEM;
-			goto rollback;
+	if (!(keys = calloc(n, sizeof(*keys)))) {
+		store_tx_rollback(st);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < n_picks; i++) {
+		const struct pick *p = &picks[i];
+
+		for (unsigned k = 0; k < p->count; k++) {
+			if (!(keys[p->out + k] = secret_alloc(p->x.key_len))) {
+				r = -ENOMEM;
+				store_tx_rollback(st);
+				goto free;
+			}
 		}
 	}
 	/* The durable point: after this, these keys are never served again. */
 	if ((r = store_tx_commit(st)) < 0)
 		goto free;
 
-	for (size_t i = 0; i < n; i++)
-		if (store_unseal(st, &picks[i].meta, picks[i].blob, picks[i].blob_len,
-				 picks[i].key->p) < 0)
-			bad++;
+	for (size_t i = 0; i < n_picks; i++)
+		if (pick_derive(st, &picks[i], keys) < 0)
+			bad += picks[i].count;
 	if (bad) {
 		char detail[96];
 
@@ -220,23 +415,26 @@ static int deliver(struct store *st, struct pick *picks, size_t n, const char *t
 		r = -EKEYREJECTED;
 		goto free;
 	}
-	for (size_t i = 0; i < n; i++) {
-		ret[i].meta = picks[i].meta;
-		ret[i].meta.state = STORE_DELIVERED;
-		ret[i].meta.changed = now;
-		ret[i].meta.delivered_at = now;
-		memcpy(ret[i].meta.delivered_to, to, strlen(to) + 1);
-		ret[i].key = picks[i].key;
-		picks[i].key = NULL;
+	for (size_t i = 0; i < n_picks; i++) {
+		const struct pick *p = &picks[i];
+
+		for (unsigned k = 0; k < p->count; k++) {
+			struct store_key *o = &ret[p->out + k];
+
+			key_meta(&p->x, p->dir, p->first + k, NULL, &o->meta);
+			o->meta.state = STORE_DELIVERED;
+			o->meta.changed = now;
+			o->meta.delivered_at = now;
+			memcpy(o->meta.delivered_to, to, strlen(to) + 1);
+			o->key = keys[p->out + k];
+			keys[p->out + k] = NULL;
+		}
 	}
-	return 0;
-rollback:
-	store_tx_rollback(st);
+	r = 0;
 free:
-	for (size_t i = 0; i < n; i++) {
-		secret_free(picks[i].key);
-		picks[i].key = NULL;
-	}
+	for (size_t i = 0; i < n; i++)
+		secret_free(keys[i]);
+	free(keys);
 	return r;
 }
 
@@ -244,9 +442,9 @@ int store_take(struct store *st, const char *peer, const char *class_name, const
 	       int64_t now, size_t n, struct store_key *ret)
 {
 	struct pick *picks = NULL;
+	size_t n_picks = 0, got = 0;
 	sqlite3_stmt *s;
-	size_t got = 0;
-	int rc, r;
+	int rc = SQLITE_OK, r = 0;
 
 	if (!st || !pool_ok(peer, class_name) || !store_text_ok(to, 1, STORE_WHO_MAX) || n < 1 ||
 	    n > STORE_TAKE_MAX || !ret)
@@ -255,15 +453,30 @@ int store_take(struct store *st, const char *peer, const char *class_name, const
 		return -ENOMEM;
 	if ((r = store_tx_begin(st)) < 0)
 		goto out;
+	/* Oldest first: (not_before, insertion order), then each exchange's keys in order. */
 	if ((r = store_stmt(st, S_TAKE_SELECT, &s)) < 0)
 		goto rollback;
 	sqlite3_bind_text(s, 1, peer, -1, SQLITE_STATIC);
 	sqlite3_bind_text(s, 2, class_name, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(s, 3, now);
-	sqlite3_bind_int64(s, 4, (int64_t)n);
-	while (got < n && (rc = sqlite3_step(s)) == SQLITE_ROW)
-		if ((r = pick_from_row(s, &picks[got++])) < 0)
+	while (got < n && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+		struct pick *p = &picks[n_picks];
+		unsigned left;
+
+		if ((r = store_xrow_from_row(s, &p->x)) < 0)
 			break;
+		left = undelivered(&p->x, STORE_OUTBOUND);
+		if (left == 0 || p->x.blob_len[STORE_OUTBOUND] == 0) {
+			r = -EBADMSG;	/* the CHECK constraint rules this out */
+			break;
+		}
+		p->dir = STORE_OUTBOUND;
+		p->first = p->x.out_next;
+		p->count = n - got < left ? (unsigned)(n - got) : left;
+		p->out = got;
+		got += p->count;
+		n_picks++;
+	}
 	if (r == 0 && got < n && rc != SQLITE_DONE)
 		r = store_sql_err(st, rc);
 	store_stmt_done(s);
@@ -271,7 +484,24 @@ int store_take(struct store *st, const char *peer, const char *class_name, const
 		r = -ENOKEY;
 	if (r < 0)
 		goto rollback;
-	r = deliver(st, picks, n, to, now, ret);
+	for (size_t i = 0; i < n_picks; i++) {
+		const struct pick *p = &picks[i];
+
+		if ((r = store_stmt(st, S_TAKE_UPDATE, &s)) < 0)
+			goto rollback;
+		sqlite3_bind_int64(s, 1, p->x.xid);
+		sqlite3_bind_int(s, 2, (int)p->count);
+		sqlite3_bind_int(s, 3, (int)p->first);
+		if ((r = step_done(st, s)) < 0)
+			goto rollback;
+		if (sqlite3_changes(st->db) != 1) {
+			r = -EIO;	/* cannot happen inside BEGIN IMMEDIATE */
+			goto rollback;
+		}
+		if ((r = delivery_add(st, p, to, now)) < 0)
+			goto rollback;
+	}
+	r = deliver(st, picks, n_picks, n, to, now, ret);
 	goto out;
 rollback:
 	store_tx_rollback(st);
@@ -282,47 +512,102 @@ out:
 	return r;
 }
 
+/*
+ * Find the exchange of key ID id (by its tag, then the whole exchange ID):
+ * *ret and the key's direction (this side's) and index. -ENOKEY if unknown.
+ */
+static int find_key(struct store *st, const struct store_key_id *id, struct xrow *ret,
+		    unsigned *ret_dir, unsigned *ret_i)
+{
+	uint8_t xid[STORE_KEY_ID_LEN];
+	unsigned d, i;
+	uint64_t tag;
+	sqlite3_stmt *s;
+	int rc, r = -ENOKEY;
+
+	if (pool_key_id_parse(id->b, &tag, &d, &i, xid) < 0)
+		return -ENOKEY;
+	if ((r = store_stmt(st, S_BY_TAG, &s)) < 0)
+		return r;
+	r = -ENOKEY;
+	sqlite3_bind_int64(s, 1, (int64_t)tag);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		const void *b = sqlite3_column_blob(s, 1);
+
+		if (!b || sqlite3_column_bytes(s, 1) != STORE_KEY_ID_LEN ||
+		    memcmp(b, xid, STORE_KEY_ID_LEN) != 0)
+			continue;	/* another exchange with the same tag */
+		if ((r = store_xrow_from_row(s, ret)) < 0)
+			break;
+		if (i >= ret->n_keys) {
+			r = -ENOKEY;
+			break;
+		}
+		*ret_dir = d ^ ret->role;
+		*ret_i = i;
+		r = 0;
+		break;
+	}
+	if (r == -ENOKEY && rc != SQLITE_DONE && rc != SQLITE_ROW)
+		r = store_sql_err(st, rc);
+	store_stmt_done(s);
+	return r;
+}
+
 int store_get_by_id(struct store *st, const char *peer, const char *class_name,
 		    const struct store_key_id *id, const char *to, int64_t now,
 		    struct store_key *ret)
 {
 	struct pick pick;
 	sqlite3_stmt *s;
-	int rc, r;
+	unsigned dir = 0, i = 0;
+	int r;
 
 	if (!st || !pool_ok(peer, class_name) || !id || !store_text_ok(to, 1, STORE_WHO_MAX) || !ret)
 		return -EINVAL;
 	memset(&pick, 0, sizeof(pick));
 	if ((r = store_tx_begin(st)) < 0)
 		return r;
-	if ((r = store_stmt(st, S_GET_SELECT, &s)) < 0)
+	if ((r = find_key(st, id, &pick.x, &dir, &i)) < 0)
 		goto rollback;
-	sqlite3_bind_blob(s, 1, id->b, STORE_KEY_ID_LEN, SQLITE_STATIC);
-	rc = sqlite3_step(s);
-	if (rc == SQLITE_ROW) {
-		if ((r = store_meta_from_row(s, &pick.meta)) == 0) {
-			const struct store_key_meta *m = &pick.meta;
-
-			if (m->dir != STORE_INBOUND || strcmp(m->peer, peer) != 0 ||
-			    strcmp(m->class_name, class_name) != 0)
-				r = -ENOKEY;	/* not this caller's: do not tell it apart */
-			else if (m->state == STORE_DELIVERED)
-				r = -EALREADY;
-			else if (m->state == STORE_WITHDRAWN)
-				r = -EKEYREVOKED;
-			else if (m->state == STORE_EXPIRED || m->state == STORE_DESTROYED ||
-				 m->hard_expiry <= now)
-				r = -EKEYEXPIRED;
-			else
-				r = pick_from_row(s, &pick);
-		}
-	} else {
-		r = rc == SQLITE_DONE ? -ENOKEY : store_sql_err(st, rc);
+	if (dir != STORE_INBOUND || strcmp(pick.x.peer, peer) != 0 ||
+	    strcmp(pick.x.class_name, class_name) != 0) {
+		r = -ENOKEY;	/* not this caller's: do not tell it apart */
+		goto rollback;
 	}
-	store_stmt_done(s);
-	if (r < 0)
+	switch (key_state(&pick.x, dir, i)) {
+	case STORE_DELIVERED:
+		r = -EALREADY;
 		goto rollback;
-	r = deliver(st, &pick, 1, to, now, ret);
+	case STORE_WITHDRAWN:
+		r = -EKEYREVOKED;
+		goto rollback;
+	case STORE_EXPIRED:
+	case STORE_DESTROYED:
+		r = -EKEYEXPIRED;
+		goto rollback;
+	default:
+		if (pick.x.hard_expiry <= now) {
+			r = -EKEYEXPIRED;
+			goto rollback;
+		}
+	}
+	pick.dir = STORE_INBOUND;
+	pick.first = i;
+	pick.count = 1;
+	if ((r = store_stmt(st, S_GET_UPDATE, &s)) < 0)
+		goto rollback;
+	sqlite3_bind_int64(s, 1, pick.x.xid);
+	sqlite3_bind_int64(s, 2, (int64_t)(1ULL << i));
+	if ((r = step_done(st, s)) < 0)
+		goto rollback;
+	if (sqlite3_changes(st->db) != 1) {
+		r = -EIO;
+		goto rollback;
+	}
+	if ((r = delivery_add(st, &pick, to, now)) < 0)
+		goto rollback;
+	r = deliver(st, &pick, 1, 1, to, now, ret);
 	goto out;
 rollback:
 	store_tx_rollback(st);
@@ -330,6 +615,8 @@ out:
 	mfs_wipe(&pick, sizeof(pick));
 	return r;
 }
+
+/* ---- expiry, withdrawal ---- */
 
 /* Best effort: the data is durable in the WAL either way. */
 static void checkpoint_truncate(struct store *st)
@@ -340,7 +627,7 @@ static void checkpoint_truncate(struct store *st)
 		log_debug("store: checkpoint: %s", sqlite3_errstr(rc));
 }
 
-static int exec_now(struct store *st, enum stmt_id id, int64_t now, int *ret_changes)
+static int exec_now(struct store *st, enum stmt_id id, int64_t now)
 {
 	sqlite3_stmt *s;
 	int r;
@@ -348,24 +635,37 @@ static int exec_now(struct store *st, enum stmt_id id, int64_t now, int *ret_cha
 	if ((r = store_stmt(st, id, &s)) < 0)
 		return r;
 	sqlite3_bind_int64(s, 1, now);
-	if ((r = step_done(st, s)) < 0)
+	return step_done(st, s);
+}
+
+static int expire_count(struct store *st, int64_t now, int64_t *ret)
+{
+	sqlite3_stmt *s;
+	int rc, r = 0;
+
+	if ((r = store_stmt(st, S_EXPIRE_COUNT, &s)) < 0)
 		return r;
-	if (ret_changes)
-		*ret_changes = sqlite3_changes(st->db);
-	return 0;
+	sqlite3_bind_int64(s, 1, now);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW)
+		*ret = sqlite3_column_int64(s, 0);
+	else
+		r = store_sql_err(st, rc ? rc : SQLITE_ERROR);
+	store_stmt_done(s);
+	return r;
 }
 
 int store_expire(struct store *st, int64_t now)
 {
-	int n = 0, r;
+	int64_t n = 0;
+	int r;
 
 	if (!st)
 		return -EINVAL;
 	if ((r = store_tx_begin(st)) < 0)
 		return r;
-	if ((r = exec_now(st, S_ACTIVATE, now, NULL)) < 0 ||
-	    (r = exec_now(st, S_EXPIRE, now, &n)) < 0 ||
-	    (r = exec_now(st, S_DESTROY, now, NULL)) < 0 ||
+	if ((r = exec_now(st, S_ACTIVATE, now)) < 0 || (r = expire_count(st, now, &n)) < 0 ||
+	    (n > INT32_MAX && (r = -EOVERFLOW) < 0) || (r = exec_now(st, S_DESTROY, now)) < 0 ||
 	    (n > 0 && (r = store_audit_insert(st, now, "store", "expire",
 					      "hard expiry reached: destroyed", n)) < 0)) {
 		store_tx_rollback(st);
@@ -375,17 +675,75 @@ int store_expire(struct store *st, int64_t now)
 		return r;
 	if (n > 0)
 		checkpoint_truncate(st);
-	return n;
+	return (int)n;
+}
+
+/* Growable array of key IDs. */
+struct idv {
+	struct store_key_id *v;
+	size_t n, cap;
+};
+
+static int idv_push(struct idv *a, const struct xrow *x, unsigned dir, unsigned i)
+{
+	struct store_key_id *tmp;
+
+	if (a->n == a->cap) {
+		size_t cap = a->cap ? 2 * a->cap : 64;
+
+		if (!(tmp = reallocarray(a->v, cap, sizeof(*tmp))))
+			return -ENOMEM;
+		a->v = tmp;
+		a->cap = cap;
+	}
+	pool_key_id(x->id, proto_dir(x, dir), i, a->v[a->n++].b);
+	return 0;
+}
+
+/* Whether the exchange row under s (X_COLUMNS) was derived with method. */
+static bool row_has_method(sqlite3_stmt *s, uint16_t method)
+{
+	const uint8_t *m = sqlite3_column_blob(s, 4);
+	int n = sqlite3_column_bytes(s, 4);
+
+	for (int i = 0; m && i + 1 < n; i += 2)
+		if ((uint16_t)(m[i] << 8 | m[i + 1]) == method)
+			return true;
+	return false;
+}
+
+/* Withdraw x in the open transaction: its undelivered keys go. Appends their IDs to ids. */
+static int withdraw_row(struct store *st, const struct xrow *x, int64_t now, struct idv *ids,
+			size_t *n)
+{
+	sqlite3_stmt *s;
+	int r;
+
+	if (x->state == STORE_DESTROYED || x->withdrawn ||
+	    (x->blob_len[STORE_OUTBOUND] == 0 && x->blob_len[STORE_INBOUND] == 0))
+		return 0;	/* nothing in the pool */
+	for (unsigned dir = 0; dir < 2; dir++)
+		for (unsigned i = 0; i < x->n_keys; i++)
+			if (!key_delivered(x, dir, i)) {
+				if (ids && (r = idv_push(ids, x, dir, i)) < 0)
+					return r;
+				(*n)++;
+			}
+	if ((r = store_stmt(st, S_XWITHDRAW, &s)) < 0)
+		return r;
+	sqlite3_bind_int64(s, 1, x->xid);
+	sqlite3_bind_int64(s, 2, now);
+	return step_done(st, s);
 }
 
 int store_withdraw_method(struct store *st, uint16_t method, const char *who, const char *reason,
 			  int64_t now, struct store_key_id **ret_ids)
 {
 	char detail[STORE_DETAIL_MAX + 1];
-	struct store_key_id *ids = NULL, *tmp;
-	size_t n = 0, cap = 0;
+	struct idv ids = { 0 };
+	struct xrow *rows = NULL, *tmp;
+	size_t n_rows = 0, cap = 0, n = 0;
 	sqlite3_stmt *s;
-	const void *b;
 	int rc, r = 0;
 
 	if (!st || !store_text_ok(who, 1, STORE_WHO_MAX) ||
@@ -394,29 +752,28 @@ int store_withdraw_method(struct store *st, uint16_t method, const char *who, co
 	snprintf(detail, sizeof(detail), "method 0x%04x: %s", method, reason);
 	if ((r = store_tx_begin(st)) < 0)
 		return r;
-	if ((r = store_stmt(st, S_WITHDRAW, &s)) < 0)
+	/* Read first, then update: the select must not see its own updates. */
+	if ((r = store_stmt(st, S_WITHDRAW_SELECT, &s)) < 0)
 		goto rollback;
-	sqlite3_bind_int(s, 1, method);
-	sqlite3_bind_int64(s, 2, now);
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		b = sqlite3_column_blob(s, 0);
-		if (!b || sqlite3_column_bytes(s, 0) != STORE_KEY_ID_LEN) {
-			r = -EBADMSG;
-			break;
-		}
-		if (n == cap) {
-			cap = cap ? 2 * cap : 64;
-			if (!(tmp = reallocarray(ids, cap, sizeof(*ids)))) {
+		if (!row_has_method(s, method))
+			continue;
+		if (n_rows == cap) {
+			cap = cap ? 2 * cap : 16;
+			if (!(tmp = reallocarray(rows, cap, sizeof(*rows)))) {
 				r = -ENOMEM;
 				break;
 			}
-			ids = tmp;
+			rows = tmp;
 		}
-		memcpy(ids[n++].b, b, STORE_KEY_ID_LEN);
+		if ((r = store_xrow_from_row(s, &rows[n_rows++])) < 0)
+			break;
 	}
 	if (r == 0 && rc != SQLITE_DONE)
 		r = store_sql_err(st, rc);
 	store_stmt_done(s);
+	for (size_t i = 0; r == 0 && i < n_rows; i++)
+		r = withdraw_row(st, &rows[i], now, &ids, &n);
 	if (r < 0 || n > INT32_MAX ||
 	    (r = store_audit_insert(st, now, who, "withdraw-method", detail, (int64_t)n)) < 0)
 		goto rollback;
@@ -425,8 +782,8 @@ int store_withdraw_method(struct store *st, uint16_t method, const char *who, co
 	if (n > 0)
 		checkpoint_truncate(st);
 	if (ret_ids) {
-		*ret_ids = ids;
-		ids = NULL;
+		*ret_ids = ids.v;
+		ids.v = NULL;
 	}
 	r = (int)n;
 	goto out;
@@ -435,7 +792,10 @@ rollback:
 		r = -EOVERFLOW;
 	store_tx_rollback(st);
 out:
-	free(ids);
+	if (rows)
+		mfs_wipe(rows, cap * sizeof(*rows));
+	free(rows);
+	free(ids.v);
 	return r;
 }
 
@@ -443,10 +803,10 @@ int store_withdraw_exchange(struct store *st, const uint8_t *id, size_t id_len, 
 			    const char *reason, int64_t now)
 {
 	char detail[STORE_DETAIL_MAX + 1];
-	size_t off;
-	int64_t xid = 0;
+	struct xrow x;
+	size_t off, n = 0;
 	sqlite3_stmt *s;
-	int rc, r, n;
+	int rc, r = 0;
 
 	if (!st || !id || id_len < 1 || id_len > STORE_EXCHANGE_ID_MAX ||
 	    !store_text_ok(who, 1, STORE_WHO_MAX) ||
@@ -458,39 +818,36 @@ int store_withdraw_exchange(struct store *st, const uint8_t *id, size_t id_len, 
 	snprintf(detail + off, sizeof(detail) - off, ": %s", reason);
 	if ((r = store_tx_begin(st)) < 0)
 		return r;
+	if (id_len != STORE_KEY_ID_LEN) {
+		r = -ENOKEY;	/* not an exchange ID of this schema */
+		goto rollback;
+	}
 	if ((r = store_stmt(st, S_XFIND, &s)) < 0)
 		goto rollback;
-	sqlite3_bind_blob(s, 1, id, (int)id_len, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 1, (int64_t)pool_tag(id));
+	sqlite3_bind_blob(s, 2, id, STORE_KEY_ID_LEN, SQLITE_STATIC);
 	rc = sqlite3_step(s);
 	if (rc == SQLITE_ROW)
-		xid = sqlite3_column_int64(s, 0);
+		r = store_xrow_from_row(s, &x);
 	else
 		r = rc == SQLITE_DONE ? -ENOKEY : store_sql_err(st, rc);
 	store_stmt_done(s);
-	if (r < 0)
+	if (r < 0 || (r = withdraw_row(st, &x, now, NULL, &n)) < 0 ||
+	    (r = store_audit_insert(st, now, who, "withdraw-exchange", detail, (int64_t)n)) < 0)
 		goto rollback;
-	if ((r = store_stmt(st, S_XWITHDRAW, &s)) < 0)
-		goto rollback;
-	sqlite3_bind_int64(s, 1, xid);
-	sqlite3_bind_int64(s, 2, now);
-	rc = sqlite3_step(s);
-	n = sqlite3_changes(st->db);
-	store_stmt_done(s);
-	if (rc != SQLITE_DONE) {
-		r = store_sql_err(st, rc);
-		goto rollback;
-	}
-	if ((r = store_audit_insert(st, now, who, "withdraw-exchange", detail, n)) < 0)
-		goto rollback;
+	mfs_wipe(&x, sizeof(x));
 	if ((r = store_tx_commit(st)) < 0)
 		return r;
 	if (n > 0)
 		checkpoint_truncate(st);
-	return n;
+	return (int)n;
 rollback:
+	mfs_wipe(&x, sizeof(x));
 	store_tx_rollback(st);
 	return r;
 }
+
+/* ---- reports ---- */
 
 int store_exchanges(struct store *st, const char *peer, const char *class_name, int64_t now,
 		    store_exchange_cb cb, void *arg)
@@ -509,8 +866,9 @@ int store_exchanges(struct store *st, const char *peer, const char *class_name, 
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
 		const void *b = sqlite3_column_blob(s, 0);
 		int bl = sqlite3_column_bytes(s, 0);
+		int64_t nk = sqlite3_column_int64(s, 3), delivered;
 
-		if (!b || bl < 1 || bl > STORE_EXCHANGE_ID_MAX) {
+		if (!b || bl != STORE_KEY_ID_LEN) {
 			r = -EBADMSG;
 			break;
 		}
@@ -518,8 +876,11 @@ int store_exchanges(struct store *st, const char *peer, const char *class_name, 
 		memcpy(x.id, b, (size_t)bl);
 		x.id_len = (size_t)bl;
 		x.created = sqlite3_column_int64(s, 1);
-		x.n_pool = (size_t)sqlite3_column_int64(s, 2);
-		x.n_live = (size_t)sqlite3_column_int64(s, 3);
+		delivered = sqlite3_column_int64(s, 4) + sqlite3_column_int64(s, 5);
+		x.n_pool = sqlite3_column_int(s, 2) ? 0 : (size_t)(2 * nk - delivered);
+		x.n_live = x.n_pool + (size_t)delivered;
+		if (x.n_live == 0)
+			continue;	/* withdrawn before any key went out */
 		if ((r = cb(arg, &x)) != 0)
 			break;
 	}
@@ -529,85 +890,95 @@ int store_exchanges(struct store *st, const char *peer, const char *class_name, 
 	return r;
 }
 
-int store_method_usage(struct store *st, uint16_t method, int64_t now, store_usage_cb cb,
-		       void *arg)
+/* One (peer, class) group of store_method_usage: pool and delivered IDs per direction. */
+struct usage_group {
+	char peer[STORE_PEER_MAX + 1], cls[POLICY_NAME_MAX + 1];
+	struct idv pool[2], delivered[2];
+};
+
+static int usage_emit(struct usage_group *g, store_usage_cb cb, void *arg)
 {
-	char peer[STORE_PEER_MAX + 1] = "", cls[POLICY_NAME_MAX + 1] = "";
-	struct store_key_id *ids = NULL, *tmp;
 	struct store_usage u;
-	size_t n = 0, cap = 0, n_pool = 0;
-	int dir = -1, rc, r = 0;
-	sqlite3_stmt *s;
+	int r = 0;
 
-	if (!st || !cb)
-		return -EINVAL;
-	if ((r = store_stmt(st, S_USAGE, &s)) < 0)
-		return r;
-	sqlite3_bind_int(s, 1, method);
-	sqlite3_bind_int64(s, 2, now);
-	for (;;) {
-		const char *p = NULL, *c = NULL;
-		const void *b = NULL;
-		int d = -1, state = 0;
+	for (unsigned dir = 0; dir < 2 && r == 0; dir++) {
+		struct idv *p = &g->pool[dir], *d = &g->delivered[dir];
 
-		rc = sqlite3_step(s);
-		if (rc == SQLITE_ROW) {
-			p = (const char *)sqlite3_column_text(s, 0);
-			c = (const char *)sqlite3_column_text(s, 1);
-			d = sqlite3_column_int(s, 2);
-			state = sqlite3_column_int(s, 3);
-			b = sqlite3_column_blob(s, 4);
-			if (!p || !c || !b || sqlite3_column_bytes(s, 4) != STORE_KEY_ID_LEN ||
-			    !store_text_ok(p, 1, STORE_PEER_MAX) || !policy_name_valid(c)) {
-				r = -EBADMSG;
-				break;
+		if (p->n + d->n == 0)
+			continue;
+		/* pool first, then delivered: one array */
+		for (size_t i = 0; i < d->n; i++) {
+			if (p->n == p->cap) {
+				size_t cap = p->cap ? 2 * p->cap : 64;
+				struct store_key_id *tmp = reallocarray(p->v, cap, sizeof(*tmp));
+
+				if (!tmp)
+					return -ENOMEM;
+				p->v = tmp;
+				p->cap = cap;
 			}
-		} else if (rc != SQLITE_DONE) {
-			r = store_sql_err(st, rc);
-			break;
+			p->v[p->n++] = d->v[i];
 		}
-		/* A new group (or the end): report the previous one. */
-		if (n > 0 && (rc == SQLITE_DONE || d != dir || strcmp(p, peer) != 0 ||
-			      strcmp(c, cls) != 0)) {
-			u = (struct store_usage){ .peer = peer, .class_name = cls,
-						  .dir = (enum store_direction)dir, .n_pool = n_pool,
-						  .n_delivered = n - n_pool, .ids = ids };
-			if ((r = cb(arg, &u)) != 0)
-				break;
-			n = n_pool = 0;
-		}
-		if (rc == SQLITE_DONE)
-			break;
-		if (n == 0) {
-			memcpy(peer, p, strlen(p) + 1);
-			memcpy(cls, c, strlen(c) + 1);
-			dir = d;
-		}
-		if (n == cap) {
-			cap = cap ? 2 * cap : 64;
-			if (!(tmp = reallocarray(ids, cap, sizeof(*ids)))) {
-				r = -ENOMEM;
-				break;
-			}
-			ids = tmp;
-		}
-		memcpy(ids[n++].b, b, STORE_KEY_ID_LEN);
-		if (state <= STORE_ACTIVE)
-			n_pool++;
+		u = (struct store_usage){ .peer = g->peer, .class_name = g->cls,
+					  .dir = (enum store_direction)dir,
+					  .n_pool = p->n - d->n, .n_delivered = d->n, .ids = p->v };
+		r = cb(arg, &u);
 	}
-	store_stmt_done(s);
-	free(ids);
+	for (unsigned dir = 0; dir < 2; dir++)
+		g->pool[dir].n = g->delivered[dir].n = 0;
 	return r;
 }
 
-static void bind_filter(sqlite3_stmt *s, const char *peer, const char *class_name,
-			enum store_direction dir)
+int store_method_usage(struct store *st, uint16_t method, int64_t now, store_usage_cb cb,
+		       void *arg)
 {
-	if (peer)
-		sqlite3_bind_text(s, 1, peer, -1, SQLITE_STATIC);
-	if (class_name)
-		sqlite3_bind_text(s, 2, class_name, -1, SQLITE_STATIC);
-	sqlite3_bind_int(s, 3, dir == STORE_OUTBOUND || dir == STORE_INBOUND ? (int)dir : -1);
+	struct usage_group g;
+	struct xrow x;
+	bool open = false;
+	sqlite3_stmt *s;
+	int rc, r = 0;
+
+	if (!st || !cb)
+		return -EINVAL;
+	memset(&g, 0, sizeof(g));
+	if ((r = store_stmt(st, S_USAGE, &s)) < 0)
+		return r;
+	sqlite3_bind_int64(s, 1, now);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		if (!row_has_method(s, method))
+			continue;
+		if ((r = store_xrow_from_row(s, &x)) < 0)
+			break;
+		/* A new group: report the previous one. */
+		if (open && (strcmp(x.peer, g.peer) != 0 || strcmp(x.class_name, g.cls) != 0) &&
+		    (r = usage_emit(&g, cb, arg)) != 0)
+			break;
+		memcpy(g.peer, x.peer, sizeof(g.peer));
+		memcpy(g.cls, x.class_name, sizeof(g.cls));
+		open = true;
+		for (unsigned dir = 0; dir < 2 && r == 0; dir++)
+			for (unsigned i = 0; i < x.n_keys && r == 0; i++) {
+				enum store_key_state ks = key_state(&x, dir, i);
+
+				if (ks == STORE_PRE_ACTIVE || ks == STORE_ACTIVE)
+					r = idv_push(&g.pool[dir], &x, dir, i);
+				else if (ks == STORE_DELIVERED)
+					r = idv_push(&g.delivered[dir], &x, dir, i);
+			}
+		if (r < 0)
+			break;
+	}
+	if (r == 0 && rc != SQLITE_DONE && rc != SQLITE_ROW)
+		r = store_sql_err(st, rc);
+	if (r == 0 && open)
+		r = usage_emit(&g, cb, arg);
+	store_stmt_done(s);
+	for (unsigned dir = 0; dir < 2; dir++) {
+		free(g.pool[dir].v);
+		free(g.delivered[dir].v);
+	}
+	mfs_wipe(&x, sizeof(x));
+	return r;
 }
 
 int store_counts(struct store *st, const char *peer, const char *class_name,
@@ -622,15 +993,34 @@ int store_counts(struct store *st, const char *peer, const char *class_name,
 	memset(&c, 0, sizeof(c));
 	if ((r = store_stmt(st, S_COUNTS, &s)) < 0)
 		return r;
-	bind_filter(s, peer, class_name, dir);
+	if (peer)
+		sqlite3_bind_text(s, 1, peer, -1, SQLITE_STATIC);
+	if (class_name)
+		sqlite3_bind_text(s, 2, class_name, -1, SQLITE_STATIC);
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
 		int state = sqlite3_column_int(s, 0);
+		bool withdrawn = sqlite3_column_int(s, 1) != 0;
+		uint64_t total = (uint64_t)sqlite3_column_int64(s, 2);
+		uint64_t done[2] = { (uint64_t)sqlite3_column_int64(s, 3),
+				     (uint64_t)sqlite3_column_int64(s, 4) };
 
-		if (state < 0 || state >= STORE_STATE_COUNT) {
+		if ((state != STORE_PRE_ACTIVE && state != STORE_ACTIVE && state != STORE_DESTROYED) ||
+		    done[0] > total || done[1] > total) {
 			r = -EBADMSG;
 			break;
 		}
-		c.state[state] = (uint64_t)sqlite3_column_int64(s, 1);
+		for (unsigned d = 0; d < 2; d++) {
+			uint64_t left = total - done[d];
+
+			if ((dir == STORE_OUTBOUND || dir == STORE_INBOUND) && (unsigned)dir != d)
+				continue;
+			/* key_state() summed: undelivered keys, then delivered ones */
+			if (withdrawn)
+				c.state[STORE_WITHDRAWN] += left;
+			else
+				c.state[state] += left;
+			c.state[state == STORE_DESTROYED ? STORE_DESTROYED : STORE_DELIVERED] += done[d];
+		}
 	}
 	if (r == 0 && rc != SQLITE_DONE)
 		r = store_sql_err(st, rc);
@@ -642,44 +1032,78 @@ int store_counts(struct store *st, const char *peer, const char *class_name,
 
 int store_list(struct store *st, const struct store_filter *f, store_meta_cb cb, void *arg)
 {
+	struct deliveries *dl = NULL;
 	struct store_key_meta m;
+	struct xrow x;
 	sqlite3_stmt *s;
+	unsigned mask = f ? f->state_mask & ((1U << STORE_STATE_COUNT) - 1) : 0;
+	int fdir = f && (f->dir == STORE_OUTBOUND || f->dir == STORE_INBOUND) ? (int)f->dir : -1;
 	int rc, r = 0;
 
 	if (!st || !cb)
 		return -EINVAL;
+	if (!(dl = malloc(sizeof(*dl))))
+		return -ENOMEM;
 	if ((r = store_stmt(st, S_LIST, &s)) < 0)
-		return r;
-	bind_filter(s, f ? f->peer : NULL, f ? f->class_name : NULL, f ? f->dir : STORE_DIR_ANY);
-	sqlite3_bind_int(s, 4, f ? (int)(f->state_mask & ((1U << STORE_STATE_COUNT) - 1)) : 0);
+		goto out;
+	if (f && f->peer)
+		sqlite3_bind_text(s, 1, f->peer, -1, SQLITE_STATIC);
+	if (f && f->class_name)
+		sqlite3_bind_text(s, 2, f->class_name, -1, SQLITE_STATIC);
+	/*
+	 * The callback must not call into the handle, but the delivery log is
+	 * read through it: each exchange's log is loaded before its callbacks.
+	 */
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		if ((r = store_meta_from_row(s, &m)) < 0 || (r = cb(arg, &m)) != 0)
+		if ((r = store_xrow_from_row(s, &x)) < 0)
+			break;
+		dl->n = 0;
+		if ((x.out_next || x.in_count) && (r = deliveries_load(st, x.xid, dl)) < 0)
+			break;
+		/* the order keys had as rows: protocol direction 0, then 1 */
+		for (unsigned pd = 0; pd < 2 && r == 0; pd++) {
+			unsigned dir = pd ^ x.role;
+
+			if (fdir >= 0 && (unsigned)fdir != dir)
+				continue;
+			for (unsigned i = 0; i < x.n_keys && r == 0; i++) {
+				if (mask && !((mask >> key_state(&x, dir, i)) & 1))
+					continue;
+				key_meta(&x, dir, i, dl, &m);
+				r = cb(arg, &m);
+			}
+		}
+		if (r != 0)
 			break;
 	}
 	if (r == 0 && rc != SQLITE_DONE && rc != SQLITE_ROW)
 		r = store_sql_err(st, rc);
 	store_stmt_done(s);
+out:
+	free(dl);
 	return r;
 }
 
 int store_key_info(struct store *st, const struct store_key_id *id, struct store_key_meta *ret)
 {
-	struct store_key_meta m;
-	sqlite3_stmt *s;
-	int rc, r;
+	struct deliveries *dl = NULL;
+	struct xrow x;
+	unsigned dir = 0, i = 0;
+	int r;
 
 	if (!st || !id || !ret)
 		return -EINVAL;
-	if ((r = store_stmt(st, S_INFO, &s)) < 0)
+	if ((r = find_key(st, id, &x, &dir, &i)) < 0)
 		return r;
-	sqlite3_bind_blob(s, 1, id->b, STORE_KEY_ID_LEN, SQLITE_STATIC);
-	rc = sqlite3_step(s);
-	if (rc == SQLITE_ROW)
-		r = store_meta_from_row(s, &m);
-	else
-		r = rc == SQLITE_DONE ? -ENOKEY : store_sql_err(st, rc);
-	store_stmt_done(s);
-	if (r == 0)
-		*ret = m;
+	if (key_delivered(&x, dir, i)) {
+		if (!(dl = malloc(sizeof(*dl))))
+			return -ENOMEM;
+		if ((r = deliveries_load(st, x.xid, dl)) < 0)
+			goto out;
+	}
+	key_meta(&x, dir, i, dl, ret);
+out:
+	free(dl);
+	mfs_wipe(&x, sizeof(x));
 	return r;
 }

@@ -8,6 +8,8 @@
 #include <unistd.h>
 
 #include "base/secret.h"
+#include "crypto/rng.h"
+#include "proto/pool.h"
 #include "kex/kex.h"
 #include "push_env.h"
 
@@ -31,7 +33,7 @@ int push_env_open_in(struct push_env *e, const char *base, uint64_t volume)
 	char path[320];
 	int r;
 
-	memset(e, 0, sizeof(*e));
+	mfs_wipe(e, sizeof(*e));
 	snprintf(e->dir, sizeof(e->dir), "%s/mfs-push-test-XXXXXX", base);
 	if (!mkdtemp(e->dir))
 		return -errno;
@@ -69,40 +71,38 @@ void push_env_close(struct push_env *e)
 
 int push_env_put(struct push_env *e, size_t n, uint8_t *out_ids, uint8_t *in_ids)
 {
-	struct store_exchange x = { .peer = PUSH_ENV_PEER, .class_name = PUSH_ENV_CLASS,
-				    .id_len = 16, .n_methods = 1, .methods = { KEX_ID_PSK } };
-	struct store_key_in *keys = calloc(2 * n, sizeof(*keys));
-	uint8_t (*bytes)[32] = calloc(2 * n, 32);
-	int r = -ENOMEM;
+	struct store_pool_in in = {
+		.x = { .peer = PUSH_ENV_PEER, .class_name = PUSH_ENV_CLASS, .id_len = POOL_ID_LEN,
+		       .n_methods = 1, .methods = { KEX_ID_PSK } },
+		.role = STORE_ROLE_INITIATOR,
+		.n_keys = n,
+		.key_len = 32,
+		.not_before = PUSH_ENV_NOW,
+		.soft_expiry = PUSH_ENV_NOW + 600,
+		.hard_expiry = PUSH_ENV_NOW + 3600,
+	};
+	uint8_t secrets[2 * STORE_POOL_SECRET_LEN];
+	int r;
 
-	if (!keys || !bytes)
-		goto out;
+	if (n == 0 || n > POOL_KEYS_MAX)
+		return -EINVAL;
 	e->puts++;
-	for (size_t i = 0; i < 2 * n; i++) {
-		struct store_key_in *k = &keys[i];
-
-		if ((r = store_key_id_random(&k->id)) < 0)
-			goto out;
-		/* a distinct, recognisable key per id: the id twice */
-		memcpy(bytes[i], k->id.b, 16);
-		memcpy(bytes[i] + 16, k->id.b, 16);
-		k->dir = i < n ? STORE_OUTBOUND : STORE_INBOUND;
-		k->key = bytes[i];
-		k->key_len = 32;
-		k->not_before = PUSH_ENV_NOW;
-		k->soft_expiry = PUSH_ENV_NOW + 600;
-		k->hard_expiry = PUSH_ENV_NOW + 3600;
-		if (i < n && out_ids)
-			memcpy(out_ids + i * 16, k->id.b, 16);
-		if (i >= n && in_ids)
-			memcpy(in_ids + (i - n) * 16, k->id.b, 16);
+	if ((r = crypto_random(in.x.id, POOL_ID_LEN)) < 0 ||
+	    (r = crypto_random(secrets, sizeof(secrets))) < 0)
+		goto out;
+	pool_exchange_id_from(in.x.id);
+	in.secret = secrets;
+	/* this side is the initiator: outbound is protocol direction 0 */
+	for (unsigned i = 0; i < n; i++) {
+		if (out_ids)
+			pool_key_id(in.x.id, 0, i, out_ids + i * POOL_ID_LEN);
+		if (in_ids)
+			pool_key_id(in.x.id, 1, i, in_ids + i * POOL_ID_LEN);
 	}
-	memcpy(x.id, keys[0].id.b, 16);
-	r = store_put(e->st, &x, keys, 2 * n, PUSH_ENV_NOW);
+	r = store_put(e->st, &in, 1, PUSH_ENV_NOW);
+	if (r == 0)
+		memcpy(e->last_secrets, secrets, sizeof(e->last_secrets));
 out:
-	if (bytes)
-		mfs_wipe(bytes, 2 * n * 32);
-	free(bytes);
-	free(keys);
+	mfs_wipe(secrets, sizeof(secrets));
 	return r;
 }

@@ -25,6 +25,8 @@ struct push_env {
 	struct cf *cf;
 	struct push *push;
 	unsigned puts;
+	/* the pool secrets of the last push_env_put (a test fixture, wiped on close) */
+	uint8_t last_secrets[2 * 32];
 };
 
 /* volume: the class's rekey_volume in bytes. Returns 0 or a negative errno. */

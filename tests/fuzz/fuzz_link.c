@@ -14,7 +14,9 @@
  *   2: the responder, after it answered a genuine HELLO (KEX1 expected);
  *   3: the initiator, after a genuine SELECT (KEX2 + CONFIRM expected);
  *
- *   split 0: one call; otherwise pieces of `split` bytes.
+ *   split 0: one call; otherwise pieces of `split` bytes; an odd split
+ *   feeds them the daemon's way (cf_link_feed() until it returns 0, then
+ *   cf_link_commit(): the group commit), an even one with cf_link_input().
  *
  * The genuine messages come from a second engine in the same process. Both
  * engines are made fresh for every input; their key stores (SQLite, in a
@@ -315,12 +317,29 @@ static void release(void)
 	}
 }
 
+/*
+ * Pieces of an odd split go through mfsd's path (cf_link_feed until it
+ * returns 0, then cf_link_commit), the others through cf_link_input.
+ */
 static void feed(struct cf_peer *p, const uint8_t *data, size_t size, size_t split)
 {
 	while (size > 0 && p->up) {
 		size_t k = split && split < size ? split : size;
-		int r = cf_link_input(p, data, k, FUZZ_NOW);
+		int r;
 
+		if (split & 1) {
+			int steps = 0;
+
+			r = cf_link_feed(p, data, k, FUZZ_NOW);
+			while (r == 1 && steps++ < 100000)
+				r = cf_link_feed(p, NULL, 0, FUZZ_NOW);
+			if (r == 1)
+				fuzz_fail("cf_link_feed: does not finish", r);
+			if (r == 0)
+				cf_link_commit(p, FUZZ_NOW);
+		} else {
+			r = cf_link_input(p, data, k, FUZZ_NOW);
+		}
 		if (r > 0 || r < -ERRNO_MAX)
 			fuzz_fail("cf_link_input: not 0 or a negative errno", r);
 		if (p->in_len > CF_INBUF_MAX)

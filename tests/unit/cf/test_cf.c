@@ -473,6 +473,15 @@ static uint8_t env_msg_type(const uint8_t *e, size_t len)
 	return e[0] == CF_ENV_PROTO && len >= CF_ENV_HDR_LEN + MSG_HDR_LEN ? e[CF_ENV_HDR_LEN + 2] : 0;
 }
 
+/*
+ * How bytes reach an engine: cf_link_input() per piece, or mfsd's way,
+ * cf_link_feed() per piece (again with no data while it returns 1) and one
+ * cf_link_commit() at the end of the delivery (the group commit).
+ */
+static bool feed_mode;
+/* feed_mode with the asynchronous group commit: begin, store_put, end */
+static bool async_mode;
+
 /* Feed bytes to node `to` in pieces of 1..97 bytes (any split must work). */
 static void deliver(struct world *w, int to, const uint8_t *p, size_t len)
 {
@@ -486,7 +495,24 @@ static void deliver(struct world *w, int to, const uint8_t *p, size_t len)
 		k = 1 + (w->rnd >> 16) % 97;
 		if (k > len)
 			k = len;
-		r = cf_link_input(dst, p, k, w->now);
+		if (feed_mode) {
+			r = cf_link_feed(dst, p, k, w->now);
+			while (r == 1)
+				r = cf_link_feed(dst, NULL, 0, w->now);
+			if (r == 0 && (len == k || !dst->up) && async_mode) {
+				struct cf_batch *b = cf_link_commit_begin(dst, w->now);
+
+				assert_null(cf_link_commit_begin(dst, w->now));	/* one at a time */
+				if (b) {
+					b->result = store_put(dst->cf->st, b->in, b->n, w->now);
+					cf_link_commit_end(b, w->now);
+				}
+			} else if (r == 0 && (len == k || !dst->up)) {
+				cf_link_commit(dst, w->now);
+			}
+		} else {
+			r = cf_link_input(dst, p, k, w->now);
+		}
 		if (r < 0) {
 			/* the daemon closes the connection; the other side sees it drop */
 			w->link_errors++;
@@ -2022,6 +2048,42 @@ static void test_revoke_long_peer_name(void **state)
 	world_free(w);
 }
 
+/* The same runs with mfsd's feed + group commit. */
+static void test_fill_and_match_feed(void **state)
+{
+	feed_mode = true;
+	test_fill_and_match(state);
+	feed_mode = false;
+}
+
+static void test_commit_lost_feed(void **state)
+{
+	feed_mode = true;
+	test_commit_lost(state);
+	feed_mode = false;
+}
+
+static void test_fill_and_match_async(void **state)
+{
+	feed_mode = async_mode = true;
+	test_fill_and_match(state);
+	feed_mode = async_mode = false;
+}
+
+static void test_commit_lost_async(void **state)
+{
+	feed_mode = async_mode = true;
+	test_commit_lost(state);
+	feed_mode = async_mode = false;
+}
+
+static void test_revoke_during_exchange_feed(void **state)
+{
+	feed_mode = true;
+	test_revoke_during_exchange(state);
+	feed_mode = false;
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -2033,6 +2095,11 @@ int main(void)
 		cmocka_unit_test(test_tamper),
 		cmocka_unit_test(test_continuity),
 		cmocka_unit_test(test_revoke_long_peer_name),
+		cmocka_unit_test(test_fill_and_match_feed),
+		cmocka_unit_test(test_commit_lost_feed),
+		cmocka_unit_test(test_revoke_during_exchange_feed),
+		cmocka_unit_test(test_fill_and_match_async),
+		cmocka_unit_test(test_commit_lost_async),
 		cmocka_unit_test(test_rotate),
 		cmocka_unit_test(test_rotate_responder),
 		cmocka_unit_test(test_rotate_restart_in_grace),

@@ -140,6 +140,40 @@ static void parse_bad(const char *text, unsigned line, const char *want)
 	"[class gpu train]\n"        /* 9 */                                                   \
 	"required = mlkem768, psk\n" /* 10 */
 #define GOOD NODE PEER CLASS
+#define SUPPLY_HDR "[supply]\n"         /* 11 */
+#define SUPPLY_FILES "cert = c.crt\nkey = c.key\nca = ca.crt\n"	/* 12/13..15 */
+#define SUPPLY SUPPLY_HDR "listen = 127.0.0.1:8443\n" SUPPLY_FILES	/* 11..15 */
+
+/* [supply] and [sae]: values and defaults. */
+static void test_supply(void **state)
+{
+	struct config *cfg;
+
+	(void)state;
+	cfg = parse_ok(GOOD SUPPLY "threads = 4\n[sae storage]\npeer = gpu\nclasses = train\n"
+		       "role = master\n[sae gpu-node_1]\nlocation = remote\npeer = gpu\n"
+		       "classes = train\nkey_size = 512\n", &skip);
+	assert_true(cfg->supply.enabled);
+	assert_string_equal(cfg->supply.listen.host, "127.0.0.1");
+	assert_int_equal(cfg->supply.listen.port, 8443);
+	assert_int_equal(cfg->supply.threads, 4);
+	assert_int_equal(cfg->supply.max_key_per_request, 128);
+	assert_int_equal(cfg->supply.sae_id_from, 0);
+	assert_int_equal(cfg->n_saes, 2);
+	assert_string_equal(cfg->saes[0].id, "storage");
+	assert_false(cfg->saes[0].remote);
+	assert_int_equal(cfg->saes[0].roles, CONFIG_SAE_MASTER);
+	assert_int_equal(cfg->saes[0].key_bits, 256);
+	assert_string_equal(cfg->saes[1].id, "gpu-node_1");
+	assert_true(cfg->saes[1].remote);
+	assert_int_equal(cfg->saes[1].key_bits, 512);
+	assert_string_equal(cfg->saes[1].classes[0], "train");
+	config_free(cfg);
+	cfg = parse_ok(GOOD, &skip);
+	assert_false(cfg->supply.enabled);
+	assert_int_equal(cfg->n_saes, 0);
+	config_free(cfg);
+}
 
 /* The rotation settings of [node] (docs/config.md). */
 static void test_static_key_settings(void **state)
@@ -811,6 +845,49 @@ static const struct bad bad[] = {
 	 CLASS, 6, "duplicate key 'static_key_rotate' (first at line 5)"},
 	{"admin socket too long", NODE "admin_socket = /" L33 L33 L33 L33 "\n", 5,
 	 "path too long (at most 107 bytes"},
+	/* key supply: [supply] starts at line 11, [sae] sections after it */
+	{"sae without supply", GOOD "[sae A]\npeer = gpu\nclasses = train\n", 11,
+	 "[sae A] needs a [supply] section"},
+	{"supply without listen", GOOD "[supply]\ncert = c\nkey = k\nca = a\n", 11,
+	 "missing required key 'listen'"},
+	{"supply listen name", GOOD SUPPLY_HDR "listen = kme.example:8443\n" SUPPLY_FILES, 12, "listen"},
+	{"supply bad sae_id_from", GOOD SUPPLY "sae_id_from = dn\n", 16,
+	 "unknown source 'dn' (cn, san-dns, san-uri or serial)"},
+	{"supply threads 0", GOOD SUPPLY "threads = 0\n", 16, "out of range (1..64)"},
+	{"supply max_key_per_request", GOOD SUPPLY "max_key_per_request = 1025\n", 16,
+	 "out of range (1..1024)"},
+	{"supply twice", GOOD SUPPLY SUPPLY, 16, "duplicate section [supply]"},
+	{"sae unknown peer", GOOD SUPPLY "[sae A]\npeer = cpu\nclasses = train\n", 17,
+	 "peer: no [peer cpu] section"},
+	{"sae unknown class", GOOD SUPPLY "[sae A]\npeer = gpu\nclasses = train, eval\n", 18,
+	 "classes: no [class gpu eval] section"},
+	{"sae bad class name", GOOD SUPPLY "[sae A]\npeer = gpu\nclasses = Train\n", 18,
+	 "classes: 'Train' is not"},
+	{"sae class twice", GOOD SUPPLY "[sae A]\npeer = gpu\nclasses = train,train\n", 18,
+	 "'train' listed twice"},
+	{"sae no classes", GOOD SUPPLY "[sae A]\npeer = gpu\n", 16, "missing required key 'classes'"},
+	{"sae bad role", GOOD SUPPLY "[sae A]\npeer = gpu\nclasses = train\nrole = boss\n", 19,
+	 "role: 'boss' is not master, slave or both"},
+	{"sae bad location", GOOD SUPPLY "[sae A]\nlocation = far\n", 17, "'far' is not local or remote"},
+	{"sae key size", GOOD SUPPLY "[sae A]\npeer = gpu\nclasses = train\nkey_size = 100\n", 19,
+	 "key_size: 100 bits is not a multiple of 8"},
+	{"sae key size range", GOOD SUPPLY "[sae A]\nkey_size = 16\n", 17, "out of range (64..8192)"},
+	{"sae duplicate", GOOD SUPPLY "[sae A]\npeer = gpu\nclasses = train\n[sae A]\n", 19,
+	 "duplicate section [sae A]"},
+	{"sae bad id", GOOD SUPPLY "[sae A.B]\n", 16, "invalid character 0x2e"},
+	{"remote sae role", GOOD SUPPLY "[sae A]\nlocation = remote\npeer = gpu\nclasses = train\n"
+	 "role = master\n", 20, "role: only for local SAEs"},
+	{"two remote saes one pool", GOOD SUPPLY "[sae A]\nlocation = remote\npeer = gpu\n"
+	 "classes = train\n[sae B]\nlocation = remote\npeer = gpu\nclasses = train\n", 23,
+	 "one remote SAE per pool"},
+	{"two slaves one pool", GOOD SUPPLY "[sae A]\npeer = gpu\nclasses = train\n"
+	 "[sae B]\npeer = gpu\nclasses = train\nrole = slave\n", 21, "one slave SAE per pool"},
+	{"serial without serial source", GOOD SUPPLY "[sae A]\npeer = gpu\nclasses = train\n"
+	 "serial = 0a1b\n", 19, "serial: only with sae_id_from = serial"},
+	{"serial source without serial", GOOD SUPPLY "sae_id_from = serial\n[sae A]\npeer = gpu\n"
+	 "classes = train\n", 17, "sae_id_from = serial needs serial"},
+	{"serial not hex", GOOD SUPPLY "sae_id_from = serial\n[sae A]\npeer = gpu\n"
+	 "classes = train\nserial = 0xzz\n", 20, "is not hex digits"},
 };
 
 static void test_bad(void **state)
@@ -825,6 +902,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_minimal_and_defaults),
 		cmocka_unit_test(test_static_key_settings),
+		cmocka_unit_test(test_supply),
 		cmocka_unit_test(test_full_round_trip),
 		cmocka_unit_test(test_lexical),
 		cmocka_unit_test(test_pin_check),

@@ -113,7 +113,9 @@ static void test_enc_get(void **state)
 	assert_int_equal(req.op, ETSI014_ENC_KEYS);
 	assert_int_equal(req.u.enc.number, 1);
 	assert_int_equal(req.u.enc.size, 256);
+	assert_false(req.u.enc.has_size);
 	assert_int_equal(parse(ETSI014_GET, ENC, "number=3&size=1024", NULL), 0);
+	assert_true(req.u.enc.has_size);
 	assert_int_equal(req.u.enc.number, 3);
 	assert_int_equal(req.u.enc.size, 1024);
 	assert_int_equal(parse(ETSI014_GET, ENC, "size=64", NULL), 0);
@@ -147,6 +149,7 @@ static void test_enc_post(void **state)
 	assert_int_equal(parse(ETSI014_POST, ENC, NULL, "{\"number\":3,\"size\":1024}"), 0);
 	assert_int_equal(req.u.enc.number, 3);
 	assert_int_equal(req.u.enc.size, 1024);
+	assert_true(req.u.enc.has_size);
 	assert_int_equal(parse(ETSI014_POST, ENC, NULL,
 			       "{\"number\":2,\"extension_optional\":[{\"abc_max_age\":30000}],"
 			       "\"additional_slave_SAE_IDs\":[]}"), 0);
@@ -418,6 +421,91 @@ static void test_limits(void **state)
 	assert_int_equal(etsi014_limits_check(&l), -EINVAL);
 }
 
+/* The client side against the server side: every request and response round trips. */
+static void test_client(void **state)
+{
+	uint8_t buf[8192], ids[3][16];
+	struct wbuf w = wbuf_init(buf, sizeof(buf));
+	struct etsi014_http_in in = { .method = ETSI014_POST, .path = ENC };
+	static struct etsi014_key k[3], got[4];
+	struct etsi014_status st = { .source_KME_ID = "a", .target_KME_ID = "b", .master_SAE_ID = "m",
+				     .slave_SAE_ID = "s", .key_size = 256, .stored_key_count = 1ULL << 40,
+				     .max_key_count = 9, .max_key_per_request = 128,
+				     .max_key_size = 1024, .min_key_size = 64 }, st2;
+	struct etsi014_error e = { 0 };
+	char msg[ETSI014_MSG_MAX + 1];
+	size_t n = 0;
+
+	(void)state;
+	assert_int_equal(etsi014_format_key_request(&w, 3, 512), 0);
+	in.body = buf;
+	in.body_len = w.len;
+	assert_int_equal(etsi014_parse_request(&in, &lim, &req, &err), 0);
+	assert_int_equal(req.u.enc.number, 3);
+	assert_int_equal(req.u.enc.size, 512);
+	w = wbuf_init(buf, sizeof(buf));
+	assert_int_equal(etsi014_format_key_request(&w, 0, 0), 0);
+	assert_int_equal(w.len, 2);
+
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(RAND_bytes(ids[i], 16), 1);
+		memcpy(k[i].id, ids[i], 16);
+		k[i].len = (size_t)(i + 1) * 16;
+		assert_int_equal(RAND_bytes(k[i].key, (int)k[i].len), 1);
+	}
+	w = wbuf_init(buf, sizeof(buf));
+	assert_int_equal(etsi014_format_key_ids(&w, (const uint8_t (*)[16])ids, 3), 0);
+	in.path = DEC;
+	in.body = buf;
+	in.body_len = w.len;
+	assert_int_equal(etsi014_parse_request(&in, &lim, &req, &err), 0);
+	assert_int_equal(req.u.dec.n, 3);
+	assert_memory_equal(req.u.dec.id[2], ids[2], 16);
+
+	w = wbuf_init(buf, sizeof(buf));
+	assert_int_equal(etsi014_format_keys(&w, k, 3), 0);
+	assert_int_equal(etsi014_parse_keys(buf, w.len, got, 4, &n), 0);
+	assert_int_equal(n, 3);
+	for (int i = 0; i < 3; i++) {
+		assert_memory_equal(got[i].id, k[i].id, 16);
+		assert_int_equal(got[i].len, k[i].len);
+		assert_memory_equal(got[i].key, k[i].key, k[i].len);
+	}
+	assert_int_equal(etsi014_parse_keys(buf, w.len, got, 2, &n), -EMSGSIZE);
+	{
+		static const char *bad[] = {
+			"", "[]", "{}", "{\"keys\":[]}", "{\"keys\":{}}", "{\"keys\":[1]}",
+			"{\"keys\":[{\"key_ID\":\"x\",\"key\":\"AAAA\"}]}",
+			"{\"keys\":[{\"key_ID\":\"" UUID1 "\",\"key\":\"AA\"}]}",
+			"{\"keys\":[{\"key_ID\":\"" UUID1 "\",\"key\":\"\"}]}",
+			"{\"keys\":[{\"key_ID\":\"" UUID1 "\"}]}",
+		};
+		for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+			if (etsi014_parse_keys((const uint8_t *)bad[i], strlen(bad[i]), got, 4, &n) >= 0)
+				fail_msg("accepted: %s", bad[i]);
+		const char *quirk = "{\"Keys\":[{\"key_ID\":\"" UUID1 "\",\"key\":\"AAAA\",\"x\":1}]}";
+		assert_int_equal(etsi014_parse_keys((const uint8_t *)quirk, strlen(quirk), got, 4, &n), 0);
+		assert_int_equal(got[0].len, 3);
+	}
+
+	w = wbuf_init(buf, sizeof(buf));
+	assert_int_equal(etsi014_format_status(&w, &st), 0);
+	assert_int_equal(etsi014_parse_status(buf, w.len, &st2), 0);
+	assert_memory_equal(&st, &st2, sizeof(st));
+	{
+		const char *no_size = "{\"source_KME_ID\":\"a\"}";
+		assert_int_equal(etsi014_parse_status((const uint8_t *)no_size, strlen(no_size), &st2),
+				 -EBADMSG);
+	}
+
+	etsi014_error_set(&e, 400, ETSI014_ERR_SIZE_MULT8);
+	w = wbuf_init(buf, sizeof(buf));
+	assert_int_equal(etsi014_format_error(&w, &e), 0);
+	assert_int_equal(etsi014_parse_error(buf, w.len, msg), 0);
+	assert_string_equal(msg, "size shall be a multiple of 8");
+	assert_int_equal(etsi014_parse_error((const uint8_t *)"{\"detail\":1}", 12, msg), -EBADMSG);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -432,6 +520,7 @@ int main(void)
 		cmocka_unit_test(test_base64),
 		cmocka_unit_test(test_key_id),
 		cmocka_unit_test(test_limits),
+		cmocka_unit_test(test_client),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

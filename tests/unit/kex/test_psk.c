@@ -346,6 +346,52 @@ static void test_dir_lookup(void **state)
 	assert_null(s);
 }
 
+/* The lookup cache (psk_dir_lookup) sees every change to the file. */
+static void test_dir_lookup_cache(void **state)
+{
+	struct secret *s = NULL, *t = NULL;
+	char path[256], tmp[256];
+	uint8_t want[64];
+
+	(void)state;
+	make_file("cached.psk", 32, 3, 0600);
+	assert_int_equal(psk_dir_lookup(dir, "cached", &s), 0);
+	assert_int_equal(psk_dir_lookup(dir, "cached", &t), 0);	/* from the cache */
+	assert_true(s != t);
+	assert_memory_equal(s->p, t->p, 32);
+	fill(want, 32, 3);
+	assert_memory_equal(t->p, want, 32);
+	secret_free(s);
+	secret_free(t);
+	/* rewritten (another size): the new contents */
+	make_file("cached.psk", 48, 4, 0600);
+	assert_int_equal(psk_dir_lookup(dir, "cached", &s), 0);
+	assert_int_equal(s->len, 48);
+	fill(want, 48, 4);
+	assert_memory_equal(s->p, want, 48);
+	secret_free(s);
+	/* replaced by rename (another inode, same size) */
+	make_file("cached.tmp", 48, 5, 0600);
+	path_of(path, sizeof(path), "cached.psk");
+	path_of(tmp, sizeof(tmp), "cached.tmp");
+	assert_int_equal(rename(tmp, path), 0);
+	assert_int_equal(psk_dir_lookup(dir, "cached", &s), 0);
+	fill(want, 48, 5);
+	assert_memory_equal(s->p, want, 48);
+	secret_free(s);
+	s = NULL;
+	/* loosened mode: refused at once; removed: unknown */
+	assert_int_equal(chmod(path, 0640), 0);
+	assert_int_equal(psk_dir_lookup(dir, "cached", &s), -EPERM);
+	assert_int_equal(chmod(path, 0600), 0);
+	assert_int_equal(psk_dir_lookup(dir, "cached", &s), 0);
+	secret_free(s);
+	s = NULL;
+	assert_int_equal(unlink(path), 0);
+	assert_int_equal(psk_dir_lookup(dir, "cached", &s), -ENOKEY);
+	assert_null(s);
+}
+
 static void test_exchange_files(void **state)
 {
 	struct kex_env ei = { .psk_id = "alpha", .psk_lookup = psk_dir_lookup, .psk_arg = dir };
@@ -552,6 +598,7 @@ int main(void)
 		cmocka_unit_test(test_file_accepts),
 		cmocka_unit_test(test_file_rejects),
 		cmocka_unit_test(test_dir_lookup),
+		cmocka_unit_test(test_dir_lookup_cache),
 		cmocka_unit_test(test_exchange_files),
 		cmocka_unit_test(test_exchange_mismatch),
 		cmocka_unit_test(test_unknown_and_bad_ids),

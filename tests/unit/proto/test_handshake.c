@@ -372,17 +372,30 @@ static void assert_agree(struct pair *p, struct hs_result *ri, struct hs_result 
 	assert_int_equal(ri->n_methods, rr->n_methods);
 	assert_memory_equal(ri->methods, rr->methods, ri->n_methods * sizeof(uint16_t));
 	assert_string_equal(ri->class_name, CLASS);
-	assert_int_equal(ri->keys->len, 2u * ri->n_keys * HS_KEY_LEN);
-	assert_true(mfs_ct_eq(ri->keys->p, rr->keys->p, ri->keys->len));
-	assert_memory_equal(ri->ids, rr->ids, sizeof(ri->ids));
-	for (size_t d = 0; d < 2; d++)
-		for (size_t i = 0; i < ri->n_keys; i++) {
-			assert_true(ids_v8(ri->ids[d][i]));
-			for (size_t j = 0; j < i; j++)
-				assert_memory_not_equal(ri->ids[d][i], ri->ids[d][j], HS_KEY_ID_LEN);
+	assert_int_equal(ri->pool->len, 2u * POOL_SECRET_LEN);
+	assert_true(mfs_ct_eq(ri->pool->p, rr->pool->p, ri->pool->len));
+	assert_memory_not_equal(ri->pool->p, ri->pool->p + POOL_SECRET_LEN, POOL_SECRET_LEN);
+	assert_memory_equal(ri->exchange_id, rr->exchange_id, POOL_ID_LEN);
+	assert_true(pool_exchange_id_valid(ri->exchange_id));
+	for (unsigned d = 0; d < 2; d++)
+		for (unsigned i = 0; i < ri->n_keys; i++) {
+			uint8_t id[POOL_ID_LEN], xid[POOL_ID_LEN], ki[HS_KEY_LEN], kr[HS_KEY_LEN];
+			uint64_t tag;
+			unsigned pd, pi;
+
+			pool_key_id(ri->exchange_id, d, i, id);
+			assert_true(ids_v8(id));
+			assert_int_equal(pool_key_id_parse(id, &tag, &pd, &pi, xid), 0);
+			assert_int_equal(pd, d);
+			assert_int_equal(pi, i);
+			assert_true(tag == pool_tag(ri->exchange_id));
+			assert_memory_equal(xid, ri->exchange_id, POOL_ID_LEN);
+			assert_int_equal(pool_key_derive(ri->pool->p + d * POOL_SECRET_LEN, d, i,
+							 HS_KEY_LEN, ki), 0);
+			assert_int_equal(pool_key_derive(rr->pool->p + d * POOL_SECRET_LEN, d, i,
+							 HS_KEY_LEN, kr), 0);
+			assert_memory_equal(ki, kr, HS_KEY_LEN);
 		}
-	assert_memory_not_equal(ri->ids[0][0], ri->ids[1][0], HS_KEY_ID_LEN);
-	assert_memory_not_equal(ri->keys->p, ri->keys->p + ri->n_keys * HS_KEY_LEN, HS_KEY_LEN);
 }
 
 /* No key anywhere: at most the side that never heard of a failure may hold keys if ok_i. */
@@ -966,7 +979,7 @@ static void test_qkd(void **state)
 	memset(p.kme.id[0], 0xee, KEX_QKD_KEY_ID_LEN);
 	assert_int_equal(pair_run(&p), 0);
 	assert_agree(&p, &ri2, &rr2);
-	assert_false(mfs_ct_eq(ri.keys->p, ri2.keys->p, ri.keys->len));
+	assert_false(mfs_ct_eq(ri.pool->p, ri2.pool->p, ri.pool->len));
 	hs_result_done(&ri);
 	hs_result_done(&rr);
 	hs_result_done(&ri2);
@@ -1051,9 +1064,58 @@ static void test_api_misuse(void **state)
 	pair_free(&p);
 }
 
+/* Pool key IDs and keys (pool.h): layout, parsing, independence. */
+static void test_pool_ids_and_keys(void **state)
+{
+	uint8_t xid[POOL_ID_LEN], id[POOL_ID_LEN], back[POOL_ID_LEN], bad[POOL_ID_LEN];
+	uint8_t secret[POOL_SECRET_LEN], k[2][POOL_KEYS_MAX][32], k16[16];
+	uint64_t tag;
+	unsigned d, i;
+
+	(void)state;
+	memset(xid, 0xa5, sizeof(xid));
+	pool_exchange_id_from(xid);
+	assert_true(pool_exchange_id_valid(xid));
+	assert_int_equal(xid[6] >> 4, 8);
+	pool_key_id(xid, 0, 0, id);
+	assert_memory_equal(id, xid, POOL_ID_LEN);	/* the exchange id is key (0, 0) */
+	pool_key_id(xid, 1, 63, id);
+	assert_int_equal(id[8], 0x81);
+	assert_int_equal(id[9], 63);
+	assert_int_equal(pool_key_id_parse(id, &tag, &d, &i, back), 0);
+	assert_int_equal(d, 1);
+	assert_int_equal(i, 63);
+	assert_memory_equal(back, xid, POOL_ID_LEN);
+	assert_true(tag == pool_tag(xid));
+	memcpy(bad, id, POOL_ID_LEN);
+	bad[9] = 64;	/* index out of range */
+	assert_int_equal(pool_key_id_parse(bad, &tag, &d, &i, back), -EINVAL);
+	memcpy(bad, id, POOL_ID_LEN);
+	bad[6] = 0x40;	/* version 4 */
+	assert_int_equal(pool_key_id_parse(bad, &tag, &d, &i, back), -EINVAL);
+	memcpy(bad, id, POOL_ID_LEN);
+	bad[8] = 0x83;	/* reserved bit */
+	assert_int_equal(pool_key_id_parse(bad, &tag, &d, &i, back), -EINVAL);
+
+	memset(secret, 0x17, sizeof(secret));
+	for (d = 0; d < 2; d++)
+		for (i = 0; i < POOL_KEYS_MAX; i++) {
+			assert_int_equal(pool_key_derive(secret, d, i, 32, k[d][i]), 0);
+			for (unsigned e = 0; e <= d; e++)
+				for (unsigned j = 0; j < (e == d ? i : POOL_KEYS_MAX); j++)
+					assert_memory_not_equal(k[d][i], k[e][j], 32);
+		}
+	/* the length is bound: a 16-byte key is not a prefix of the 32-byte one */
+	assert_int_equal(pool_key_derive(secret, 0, 0, 16, k16), 0);
+	assert_memory_not_equal(k16, k[0][0], 16);
+	assert_int_equal(pool_key_derive(secret, 0, POOL_KEYS_MAX, 32, k16), -EINVAL);
+	assert_int_equal(pool_key_derive(secret, 2, 0, 32, k16), -EINVAL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_pool_ids_and_keys),
 		cmocka_unit_test(test_all_combinations),
 		cmocka_unit_test(test_bit_flips),
 		cmocka_unit_test(test_truncation),

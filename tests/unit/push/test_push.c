@@ -20,6 +20,7 @@
 #include "client/pushwire.h"
 #include "push/push.h"
 #include "kex/kex.h"
+#include "proto/pool.h"
 #include "push_env.h"
 
 #define NOW PUSH_ENV_NOW
@@ -165,7 +166,13 @@ static void test_get_and_by_id(void **state)
 	assert_memory_equal(o.m[0].key_id, out_ids, 16);	/* oldest first */
 	assert_int_equal(o.m[0].direction, 0);
 	assert_int_equal(o.m[0].key_len, 32);
-	assert_memory_equal(o.m[0].key, out_ids, 16);		/* push_env's key = id ‖ id */
+	{
+		uint8_t want[32];
+
+		/* key (0, 0) of the pool secret of protocol direction 0 (outbound here) */
+		assert_int_equal(pool_key_derive(env.last_secrets, 0, 0, 32, want), 0);
+		assert_memory_equal(o.m[0].key, want, 32);
+	}
 
 	m = pool_msg(PW_GET_KEY_BY_ID);
 	m.key_id = in_ids + 16;

@@ -99,39 +99,20 @@ static int teardown(void **state)
 }
 
 /*
- * Put one exchange: n_out outbound and n_in inbound keys for (peer, cls),
- * not_before = nb, hard expiry = hard. IDs go to out_ids/in_ids when given.
+ * Put one exchange of n keys per direction for (peer, cls), this side the
+ * initiator, not_before = nb, hard expiry = hard. IDs go to out_ids/in_ids
+ * when given.
  */
 static int put(struct t *t, const char *peer, const char *cls, const uint16_t *methods,
-	       size_t n_methods, size_t n_out, size_t n_in, int64_t nb, int64_t hard,
-	       struct store_key_id *out_ids, struct store_key_id *in_ids)
+	       size_t n_methods, size_t n, int64_t nb, int64_t hard, struct store_key_id *out_ids,
+	       struct store_key_id *in_ids)
 {
-	struct store_exchange x;
-	struct store_key_in *keys = calloc(n_out + n_in, sizeof(*keys));
-	uint8_t (*bytes)[T_KEY_LEN] = calloc(n_out + n_in, T_KEY_LEN);
-	int r;
+	struct store_pool_in in;
+	uint8_t secrets[2 * STORE_POOL_SECRET_LEN];
 
-	assert_non_null(keys);
-	assert_non_null(bytes);
-	t_exchange(&x, peer, cls, ++t->seq, methods, n_methods);
-	for (size_t i = 0; i < n_out + n_in; i++) {
-		assert_int_equal(store_key_id_random(&keys[i].id), 0);
-		t_key_bytes(&keys[i].id, bytes[i]);
-		keys[i].dir = i < n_out ? STORE_OUTBOUND : STORE_INBOUND;
-		keys[i].key = bytes[i];
-		keys[i].key_len = T_KEY_LEN;
-		keys[i].not_before = nb;
-		keys[i].soft_expiry = nb + (hard - nb) / 2;
-		keys[i].hard_expiry = hard;
-		if (i < n_out && out_ids)
-			out_ids[i] = keys[i].id;
-		if (i >= n_out && in_ids)
-			in_ids[i - n_out] = keys[i].id;
-	}
-	r = store_put(t->st, &x, keys, n_out + n_in, NOW);
-	free(keys);
-	free(bytes);
-	return r;
+	t_pool_in(&in, secrets, peer, cls, ++t->seq, methods, n_methods, STORE_ROLE_INITIATOR, n, nb,
+		  hard, out_ids, in_ids);
+	return store_put(t->st, &in, 1, NOW);
 }
 
 static void assert_key_is(const struct store_key *k, const struct store_key_id *id)
@@ -143,6 +124,20 @@ static void assert_key_is(const struct store_key *k, const struct store_key_id *
 	assert_int_equal(k->key->len, T_KEY_LEN);
 	t_key_bytes(id, want);
 	assert_memory_equal(k->key->p, want, T_KEY_LEN);
+}
+
+/* The per-pool counter agrees with the per-key states, both directions. */
+static void assert_depth(struct t *t, const char *peer, const char *cls)
+{
+	struct store_counts c;
+	uint64_t depth;
+
+	for (int d = STORE_OUTBOUND; d <= STORE_INBOUND; d++) {
+		assert_int_equal(store_counts(t->st, peer, cls, (enum store_direction)d, &c), 0);
+		assert_int_equal(store_pool_depth(t->st, peer, cls, (enum store_direction)d, &depth),
+				 0);
+		assert_int_equal(depth, c.state[STORE_PRE_ACTIVE] + c.state[STORE_ACTIVE]);
+	}
 }
 
 static uint64_t count(struct t *t, enum store_key_state s)
@@ -167,11 +162,11 @@ static sqlite3 *raw_open(struct t *t)
 static void test_round_trip(void **state)
 {
 	struct t *t = *state;
-	struct store_key_id out[4], in[4];
+	struct store_key_id out[4], in[4], out2[1], id;
 	struct store_key k[2] = { 0 };
 	struct store_key_meta m;
 
-	assert_int_equal(put(t, "peer-a", "gold", m_a, 2, 4, 4, NOW, HARD, out, in), 0);
+	assert_int_equal(put(t, "peer-a", "gold", m_a, 2, 4, NOW, HARD, out, in), 0);
 	assert_int_equal(count(t, STORE_ACTIVE), 8);
 
 	assert_int_equal(store_take(t->st, "peer-a", "gold", "enc-1", NOW, 2, k), 0);
@@ -201,6 +196,7 @@ static void test_round_trip(void **state)
 	assert_int_equal(m.delivered_at, NOW);
 	assert_int_equal(count(t, STORE_DELIVERED), 3);
 	assert_int_equal(count(t, STORE_ACTIVE), 5);
+	assert_depth(t, "peer-a", "gold");
 
 	/* the pool survives a reopen (a new sealing epoch) */
 	store_close(t->st);
@@ -208,24 +204,42 @@ static void test_round_trip(void **state)
 	assert_int_equal(store_take(t->st, "peer-a", "gold", "enc-1", NOW, 1, k), 0);
 	assert_key_is(&k[0], &out[2]);
 	store_key_done(&k[0]);
-	assert_int_equal(put(t, "peer-a", "gold", m_a, 2, 1, 0, NOW, HARD, NULL, NULL), 0);
-	assert_int_equal(store_take(t->st, "peer-a", "gold", "enc-1", NOW, 2, k), 0);
+	assert_int_equal(put(t, "peer-a", "gold", m_a, 2, 1, NOW, HARD, out2, NULL), 0);
+	/* one take across two exchanges, oldest first */
+	assert_int_equal(store_take(t->st, "peer-a", "gold", "enc-2", NOW + 1, 2, k), 0);
 	assert_key_is(&k[0], &out[3]);
+	assert_key_is(&k[1], &out2[0]);
 	store_key_done(&k[0]);
 	store_key_done(&k[1]);
+	assert_int_equal(store_key_info(t->st, &out2[0], &m), 0);
+	assert_int_equal(m.state, STORE_DELIVERED);
+	assert_string_equal(m.delivered_to, "enc-2");
+	assert_int_equal(m.delivered_at, NOW + 1);
+	assert_int_equal(store_key_info(t->st, &out[1], &m), 0);
+	assert_string_equal(m.delivered_to, "enc-1");	/* an earlier take of the same exchange */
+	assert_int_equal(store_key_info(t->st, &in[3], &m), 0);
+	assert_int_equal(m.state, STORE_ACTIVE);
+	assert_int_equal(m.dir, STORE_INBOUND);
+	assert_int_equal(m.delivered_at, 0);
+	assert_string_equal(m.delivered_to, "");
+	/* an ID past the exchange's key count, and one of no exchange */
+	pool_key_id(m.exchange_id, 0, 4, id.b);
+	assert_int_equal(store_key_info(t->st, &id, &m), -ENOKEY);
+	assert_int_equal(store_key_id_random(&id), 0);
+	assert_int_equal(store_key_info(t->st, &id, &m), -ENOKEY);
 }
 
 static void test_delivered_once(void **state)
 {
 	struct t *t = *state;
-	struct store_key_id out[3], in[2];
+	struct store_key_id out[3], in[3];
 	struct store_key k[4] = { 0 };
 
-	assert_int_equal(put(t, "peer-a", "gold", m_a, 2, 3, 2, NOW, HARD, out, in), 0);
+	assert_int_equal(put(t, "peer-a", "gold", m_a, 2, 3, NOW, HARD, out, in), 0);
 	/* all or nothing: 4 asked, 3 there */
 	assert_int_equal(store_take(t->st, "peer-a", "gold", "enc", NOW, 4, k), -ENOKEY);
 	assert_null(k[0].key);
-	assert_int_equal(count(t, STORE_ACTIVE), 5);
+	assert_int_equal(count(t, STORE_ACTIVE), 6);
 	assert_int_equal(store_take(t->st, "peer-a", "gold", "enc", NOW, 3, k), 0);
 	for (int i = 0; i < 3; i++) {
 		assert_key_is(&k[i], &out[i]);
@@ -255,12 +269,19 @@ static void test_directions_and_pools(void **state)
 	struct store_key k[1] = { 0 };
 	struct store_counts c;
 
-	assert_int_equal(put(t, "peer-a", "gold", m_a, 2, 0, 2, NOW, HARD, NULL, in), 0);
+	struct store_key k2[2] = { 0 };
+	uint64_t depth;
+
+	assert_int_equal(put(t, "peer-a", "gold", m_a, 2, 2, NOW, HARD, NULL, in), 0);
+	/* drain peer-a's outbound pool: its inbound keys are never taken */
+	assert_int_equal(store_take(t->st, "peer-a", "gold", "enc", NOW, 2, k2), 0);
+	store_key_done(&k2[0]);
+	store_key_done(&k2[1]);
 	assert_int_equal(store_take(t->st, "peer-a", "gold", "enc", NOW, 1, k), -ENOKEY);
-	assert_int_equal(put(t, "peer-b", "gold", m_a, 2, 2, 0, NOW, HARD, out, NULL), 0);
+	assert_int_equal(put(t, "peer-b", "gold", m_a, 2, 2, NOW, HARD, out, NULL), 0);
 	assert_int_equal(store_take(t->st, "peer-a", "gold", "enc", NOW, 1, k), -ENOKEY);
 	assert_int_equal(store_take(t->st, "peer-b", "silver", "enc", NOW, 1, k), -ENOKEY);
-	assert_int_equal(put(t, "peer-b", "silver", m_a, 2, 1, 0, NOW, HARD, ids, NULL), 0);
+	assert_int_equal(put(t, "peer-b", "silver", m_a, 2, 1, NOW, HARD, ids, NULL), 0);
 	assert_int_equal(store_take(t->st, "peer-b", "silver", "enc", NOW, 1, k), 0);
 	assert_key_is(&k[0], &ids[0]);
 	store_key_done(&k[0]);
@@ -272,9 +293,18 @@ static void test_directions_and_pools(void **state)
 	assert_int_equal(c.state[STORE_ACTIVE], 2);
 	assert_int_equal(store_counts(t->st, "peer-a", NULL, STORE_OUTBOUND, &c), 0);
 	assert_int_equal(c.state[STORE_ACTIVE], 0);
+	assert_int_equal(c.state[STORE_DELIVERED], 2);
 	assert_int_equal(store_counts(t->st, "peer-b", "gold", STORE_DIR_ANY, &c), 0);
-	assert_int_equal(c.state[STORE_ACTIVE], 1);
+	assert_int_equal(c.state[STORE_ACTIVE], 3);
 	assert_int_equal(c.state[STORE_DELIVERED], 1);
+	/* the pool depth cf uses: the same as the counts' pre-active + active */
+	assert_int_equal(store_pool_depth(t->st, "peer-b", "gold", STORE_OUTBOUND, &depth), 0);
+	assert_int_equal(depth, 1);
+	assert_int_equal(store_pool_depth(t->st, "peer-b", "gold", STORE_INBOUND, &depth), 0);
+	assert_int_equal(depth, 2);
+	assert_int_equal(store_pool_depth(t->st, "peer-a", "gold", STORE_OUTBOUND, &depth), 0);
+	assert_int_equal(depth, 0);
+	assert_int_equal(store_pool_depth(t->st, "peer-a", "gold", STORE_DIR_ANY, &depth), -EINVAL);
 }
 
 static void test_order_and_pre_activation(void **state)
@@ -284,15 +314,17 @@ static void test_order_and_pre_activation(void **state)
 	struct store_key k[2] = { 0 };
 	struct store_counts c;
 
-	assert_int_equal(put(t, "p", "c", m_a, 2, 1, 0, NOW + 100, HARD, late, NULL), 0);
-	assert_int_equal(put(t, "p", "c", m_a, 2, 1, 0, NOW + 50, HARD, early, NULL), 0);
-	assert_int_equal(put(t, "p", "c", m_a, 2, 1, 0, NOW, HARD, now_ids, NULL), 0);
-	assert_int_equal(count(t, STORE_PRE_ACTIVE), 2);
+	assert_int_equal(put(t, "p", "c", m_a, 2, 1, NOW + 100, HARD, late, NULL), 0);
+	assert_int_equal(put(t, "p", "c", m_a, 2, 1, NOW + 50, HARD, early, NULL), 0);
+	assert_int_equal(put(t, "p", "c", m_a, 2, 1, NOW, HARD, now_ids, NULL), 0);
+	assert_int_equal(count(t, STORE_PRE_ACTIVE), 4);
 	assert_int_equal(store_take(t->st, "p", "c", "enc", NOW, 1, k), 0);
 	assert_key_is(&k[0], &now_ids[0]);
 	store_key_done(&k[0]);
 	assert_int_equal(store_take(t->st, "p", "c", "enc", NOW + 49, 1, k), -ENOKEY);
+	assert_depth(t, "p", "c");
 	assert_int_equal(store_expire(t->st, NOW + 60), 0);	/* activates one */
+	assert_depth(t, "p", "c");
 	assert_int_equal(store_counts(t->st, "p", "c", STORE_OUTBOUND, &c), 0);
 	assert_int_equal(c.state[STORE_PRE_ACTIVE], 1);
 	assert_int_equal(c.state[STORE_ACTIVE], 1);
@@ -308,13 +340,34 @@ struct blob_copy {
 	int len;
 };
 
-static void read_blob(sqlite3 *db, const struct store_key_id *id, struct blob_copy *ret)
+/* The sealed pool secret that key id's direction dir (this side's) lives in. */
+static const char *blob_col(enum store_direction dir)
 {
+	return dir == STORE_OUTBOUND ? "out_blob" : "in_blob";
+}
+
+static sqlite3_stmt *blob_stmt(sqlite3 *db, bool is_null, const struct store_key_id *id,
+			       enum store_direction dir)
+{
+	uint8_t xid[STORE_KEY_ID_LEN];
+	unsigned d, i;
+	uint64_t tag;
+	char sql[128];
 	sqlite3_stmt *s;
 
-	assert_int_equal(sqlite3_prepare_v2(db, "SELECT blob FROM keys WHERE key_id = ?1", -1, &s,
-					    NULL), SQLITE_OK);
-	sqlite3_bind_blob(s, 1, id->b, STORE_KEY_ID_LEN, SQLITE_STATIC);
+	assert_int_equal(pool_key_id_parse(id->b, &tag, &d, &i, xid), 0);
+	snprintf(sql, sizeof(sql), "SELECT %s%s FROM exchanges WHERE exchange_id = ?1",
+		 blob_col(dir), is_null ? " IS NULL" : "");
+	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &s, NULL), SQLITE_OK);
+	sqlite3_bind_blob(s, 1, xid, STORE_KEY_ID_LEN, SQLITE_TRANSIENT);
+	return s;
+}
+
+static void read_blob(sqlite3 *db, const struct store_key_id *id, enum store_direction dir,
+		      struct blob_copy *ret)
+{
+	sqlite3_stmt *s = blob_stmt(db, false, id, dir);
+
 	assert_int_equal(sqlite3_step(s), SQLITE_ROW);
 	ret->len = sqlite3_column_bytes(s, 0);
 	assert_true(ret->len > 0 && ret->len <= (int)sizeof(ret->b));
@@ -322,14 +375,11 @@ static void read_blob(sqlite3 *db, const struct store_key_id *id, struct blob_co
 	sqlite3_finalize(s);
 }
 
-static bool blob_is_null(sqlite3 *db, const struct store_key_id *id)
+static bool blob_is_null(sqlite3 *db, const struct store_key_id *id, enum store_direction dir)
 {
-	sqlite3_stmt *s;
+	sqlite3_stmt *s = blob_stmt(db, true, id, dir);
 	bool null;
 
-	assert_int_equal(sqlite3_prepare_v2(db, "SELECT blob IS NULL FROM keys WHERE key_id = ?1",
-					    -1, &s, NULL), SQLITE_OK);
-	sqlite3_bind_blob(s, 1, id->b, STORE_KEY_ID_LEN, SQLITE_STATIC);
 	assert_int_equal(sqlite3_step(s), SQLITE_ROW);
 	null = sqlite3_column_int(s, 0) != 0;
 	sqlite3_finalize(s);
@@ -356,13 +406,13 @@ static int audit_cb(void *arg, const struct store_audit_rec *r)
 static void test_expiry(void **state)
 {
 	struct t *t = *state;
-	struct store_key_id out[3], in[2];
+	struct store_key_id out[3], in[3];
 	struct store_key k[1] = { 0 };
 	struct audit_find af = { .what = "expire" };
 	struct store_key_meta m;
 	sqlite3 *db;
 
-	assert_int_equal(put(t, "p", "c", m_a, 2, 3, 2, NOW, NOW + 100, out, in), 0);
+	assert_int_equal(put(t, "p", "c", m_a, 2, 3, NOW, NOW + 100, out, in), 0);
 	assert_int_equal(store_take(t->st, "p", "c", "enc", NOW, 1, k), 0);
 	store_key_done(&k[0]);
 	/* past hard expiry: never served, whether or not expire ran */
@@ -374,20 +424,21 @@ static void test_expiry(void **state)
 	store_key_done(&k[0]);
 
 	assert_int_equal(store_expire(t->st, NOW + 99), 0);
-	assert_int_equal(store_expire(t->st, NOW + 100), 5);	/* 3 pool + 2 delivered */
-	assert_int_equal(count(t, STORE_DESTROYED), 5);
+	assert_int_equal(store_expire(t->st, NOW + 100), 6);	/* 4 pool + 2 delivered */
+	assert_int_equal(count(t, STORE_DESTROYED), 6);
 	assert_int_equal(count(t, STORE_ACTIVE), 0);
+	assert_depth(t, "p", "c");
 	assert_int_equal(store_key_info(t->st, &out[2], &m), 0);
 	assert_int_equal(m.state, STORE_DESTROYED);
 	assert_int_equal(m.changed, NOW + 100);
 	assert_int_equal(store_get_by_id(t->st, "p", "c", &in[1], "dec", NOW, k), -EKEYEXPIRED);
 	db = raw_open(t);
-	assert_true(blob_is_null(db, &out[2]));
-	assert_true(blob_is_null(db, &in[1]));
+	assert_true(blob_is_null(db, &out[2], STORE_OUTBOUND));
+	assert_true(blob_is_null(db, &in[1], STORE_INBOUND));
 	sqlite3_close(db);
 	assert_int_equal(store_audit_list(t->st, 0, audit_cb, &af), 0);
 	assert_int_equal(af.found, 1);
-	assert_int_equal(af.n_keys, 5);
+	assert_int_equal(af.n_keys, 6);
 	assert_int_equal(store_expire(t->st, NOW + 200), 0);
 }
 
@@ -420,29 +471,30 @@ static bool id_in(const struct store_key_id *id, const struct store_key_id *set,
 static void test_withdraw(void **state)
 {
 	struct t *t = *state;
-	struct store_key_id a_out[3], a_in[2], b_out[2], *ids = NULL;
+	struct store_key_id a_out[3], a_in[3], b_out[2], *ids = NULL;
 	struct store_key k[1] = { 0 };
 	struct usage_acc u = { 0 };
 	struct audit_find af = { .what = "withdraw-method" };
 
-	assert_int_equal(put(t, "p", "c", m_a, 2, 3, 2, NOW, HARD, a_out, a_in), 0);
-	assert_int_equal(put(t, "p", "c", m_b, 2, 2, 0, NOW, HARD, b_out, NULL), 0);
+	assert_int_equal(put(t, "p", "c", m_a, 2, 3, NOW, HARD, a_out, a_in), 0);
+	assert_int_equal(put(t, "p", "c", m_b, 2, 2, NOW, HARD, b_out, NULL), 0);
 	assert_int_equal(store_take(t->st, "p", "c", "enc", NOW, 1, k), 0);
 	assert_key_is(&k[0], &a_out[0]);
 	store_key_done(&k[0]);
 
 	assert_int_equal(store_method_usage(t->st, KEX_ID_MLKEM768, NOW, usage_cb, &u), 0);
 	assert_int_equal(u.groups, 2);	/* outbound and inbound of (p, c) */
-	assert_int_equal(u.pool, 4);
+	assert_int_equal(u.pool, 5);
 	assert_int_equal(u.delivered, 1);
 
 	assert_int_equal(store_withdraw_method(t->st, KEX_ID_MLKEM768, "admin", "broken", NOW, &ids),
-			 4);
+			 5);
 	assert_non_null(ids);
-	for (int i = 0; i < 4; i++)
-		assert_true(id_in(&ids[i], a_out + 1, 2) || id_in(&ids[i], a_in, 2));
+	for (int i = 0; i < 5; i++)
+		assert_true(id_in(&ids[i], a_out + 1, 2) || id_in(&ids[i], a_in, 3));
 	free(ids);
-	assert_int_equal(count(t, STORE_WITHDRAWN), 4);
+	assert_int_equal(count(t, STORE_WITHDRAWN), 5);
+	assert_depth(t, "p", "c");
 	/* the next take skips the withdrawn keys */
 	assert_int_equal(store_take(t->st, "p", "c", "enc", NOW, 1, k), 0);
 	assert_key_is(&k[0], &b_out[0]);
@@ -457,7 +509,7 @@ static void test_withdraw(void **state)
 	assert_memory_equal(u.ids[0].b, a_out[0].b, STORE_KEY_ID_LEN);
 	memset(&u, 0, sizeof(u));
 	assert_int_equal(store_method_usage(t->st, KEX_ID_PSK, NOW, usage_cb, &u), 0);
-	assert_int_equal(u.pool, 1);
+	assert_int_equal(u.pool, 3);
 	assert_int_equal(u.delivered, 1);
 	memset(&u, 0, sizeof(u));
 	assert_int_equal(store_method_usage(t->st, KEX_ID_X25519, NOW, usage_cb, &u), 0);
@@ -497,25 +549,25 @@ static bool xid_is(const struct store_exchange_info *x, uint32_t seq)
 static void test_withdraw_exchange(void **state)
 {
 	struct t *t = *state;
-	struct store_key_id a_out[3], a_in[2], b_out[2], b_in[2];
+	struct store_key_id a_out[3], a_in[3], b_out[2], b_in[2];
 	struct store_key k[1] = { 0 };
 	struct audit_find af = { .what = "withdraw-exchange" };
 	struct store_exchange x;
 	struct xlist l = { 0 };
 	sqlite3 *db;
 
-	assert_int_equal(put(t, "p", "c", m_a, 2, 3, 2, NOW, HARD, a_out, a_in), 0);	/* seq 1 */
-	assert_int_equal(put(t, "p", "c", m_b, 2, 2, 2, NOW, HARD, b_out, b_in), 0);	/* seq 2 */
-	assert_int_equal(put(t, "p", "d", m_a, 2, 1, 1, NOW, HARD, NULL, NULL), 0);	/* seq 3 */
-	assert_int_equal(put(t, "q", "c", m_a, 2, 1, 1, NOW, NOW + 10, NULL, NULL), 0); /* seq 4 */
+	assert_int_equal(put(t, "p", "c", m_a, 2, 3, NOW, HARD, a_out, a_in), 0);	/* seq 1 */
+	assert_int_equal(put(t, "p", "c", m_b, 2, 2, NOW, HARD, b_out, b_in), 0);	/* seq 2 */
+	assert_int_equal(put(t, "p", "d", m_a, 2, 1, NOW, HARD, NULL, NULL), 0);	/* seq 3 */
+	assert_int_equal(put(t, "q", "c", m_a, 2, 1, NOW, NOW + 10, NULL, NULL), 0);	/* seq 4 */
 
 	/* newest first; only (peer, class) */
 	assert_int_equal(store_exchanges(t->st, "p", "c", NOW, xlist_cb, &l), 0);
 	assert_int_equal(l.n, 2);
 	assert_true(xid_is(&l.x[0], 2));
 	assert_true(xid_is(&l.x[1], 1));
-	assert_int_equal(l.x[1].n_pool, 5);
-	assert_int_equal(l.x[1].n_live, 5);
+	assert_int_equal(l.x[1].n_pool, 6);
+	assert_int_equal(l.x[1].n_live, 6);
 	assert_int_equal(l.x[1].created, NOW);
 	/* past hard expiry: not listed */
 	memset(&l, 0, sizeof(l));
@@ -530,13 +582,14 @@ static void test_withdraw_exchange(void **state)
 	store_key_done(&k[0]);
 
 	t_exchange(&x, "p", "c", 1, m_a, 2);
-	assert_int_equal(store_withdraw_exchange(t->st, x.id, x.id_len, "mfsd", "lost", NOW + 1), 3);
-	assert_int_equal(count(t, STORE_WITHDRAWN), 3);
+	assert_int_equal(store_withdraw_exchange(t->st, x.id, x.id_len, "mfsd", "lost", NOW + 1), 4);
+	assert_int_equal(count(t, STORE_WITHDRAWN), 4);
 	assert_int_equal(count(t, STORE_DELIVERED), 2);
+	assert_depth(t, "p", "c");
 	db = raw_open(t);
-	assert_true(blob_is_null(db, &a_out[1]));
-	assert_true(blob_is_null(db, &a_in[1]));
-	assert_false(blob_is_null(db, &b_out[0]));
+	assert_true(blob_is_null(db, &a_out[1], STORE_OUTBOUND));
+	assert_true(blob_is_null(db, &a_in[1], STORE_INBOUND));
+	assert_false(blob_is_null(db, &b_out[0], STORE_OUTBOUND));
 	sqlite3_close(db);
 	assert_int_equal(store_get_by_id(t->st, "p", "c", &a_in[1], "dec", NOW, k), -EKEYREVOKED);
 	/* the other exchange is untouched and served next */
@@ -584,30 +637,31 @@ static void test_wrong_kek(void **state)
 static void test_blob_swap(void **state)
 {
 	struct t *t = *state;
-	struct store_key_id out[3];
+	struct store_key_id out[2], out2[1];
 	struct store_key k[1] = { 0 };
 	struct audit_find af = { .what = "unseal-failed" };
 	sqlite3 *db;
 
-	assert_int_equal(put(t, "p", "c", m_a, 2, 3, 0, NOW, HARD, out, NULL), 0);
+	assert_int_equal(put(t, "p", "c", m_a, 2, 2, NOW, HARD, out, NULL), 0);
+	assert_int_equal(put(t, "p", "c", m_a, 2, 1, NOW, HARD, out2, NULL), 0);
 	db = raw_open(t);
-	/* swap the blobs of the first two keys (a third row as scratch is not needed) */
+	/* swap the two directions' sealed pool secrets of the first exchange */
 	assert_int_equal(sqlite3_exec(db,
-		"CREATE TEMP TABLE b AS SELECT kid, blob FROM keys ORDER BY kid LIMIT 2;"
-		"UPDATE keys SET blob = (SELECT blob FROM b WHERE b.kid <> keys.kid) "
-		"WHERE kid IN (SELECT kid FROM b);", NULL, NULL, NULL), SQLITE_OK);
+		"UPDATE exchanges SET out_blob = in_blob, in_blob = out_blob "
+		"WHERE xid = (SELECT min(xid) FROM exchanges);", NULL, NULL, NULL), SQLITE_OK);
 	sqlite3_close(db);
 
 	assert_int_equal(store_take(t->st, "p", "c", "enc", NOW, 1, k), -EKEYREJECTED);
 	assert_null(k[0].key);
 	assert_int_equal(store_take(t->st, "p", "c", "enc", NOW, 1, k), -EKEYREJECTED);
-	/* the untouched third key is fine */
+	/* the untouched exchange is fine */
 	assert_int_equal(store_take(t->st, "p", "c", "enc", NOW, 1, k), 0);
-	assert_key_is(&k[0], &out[2]);
+	assert_key_is(&k[0], &out2[0]);
 	store_key_done(&k[0]);
 	assert_int_equal(count(t, STORE_DELIVERED), 3);
 	assert_int_equal(store_audit_list(t->st, 0, audit_cb, &af), 0);
 	assert_int_equal(af.found, 2);
+	assert_depth(t, "p", "c");
 }
 
 static void test_file_modes(void **state)
@@ -623,7 +677,7 @@ static void test_file_modes(void **state)
 	assert_int_equal(stt.st_mode & 07777, 0600);
 	assert_int_equal(stat(t->kek_path, &stt), 0);
 	assert_int_equal(stt.st_mode & 07777, 0600);
-	assert_int_equal(put(t, "p", "c", m_a, 2, 1, 0, NOW, HARD, NULL, NULL), 0);
+	assert_int_equal(put(t, "p", "c", m_a, 2, 1, NOW, HARD, NULL, NULL), 0);
 	assert_int_equal(stat(t->wal, &stt), 0);
 	assert_int_equal(stt.st_mode & 07777, 0600);
 
@@ -671,66 +725,77 @@ static void test_audit_append_only(void **state)
 	assert_int_equal(af.found, 2);
 }
 
-/* No key byte pattern in the database or the WAL, open or closed. */
+/* No pool secret or key bytes in the database or the WAL, open or closed. */
 static void test_no_cleartext(void **state)
 {
 	struct t *t = *state;
 	struct store_key_id out[8];
-	struct store_key k[1] = { 0 };
-	uint8_t bytes[T_KEY_LEN];
+	struct store_key k[2] = { 0 };
+	uint8_t bytes[T_KEY_LEN], secrets[2 * STORE_POOL_SECRET_LEN];
 
-	assert_int_equal(put(t, "p", "c", m_a, 2, 8, 8, NOW, HARD, out, NULL), 0);
-	t_key_bytes(&out[0], bytes);
-	assert_true(memmem(bytes, sizeof(bytes), "MFS-SENTINEL", 12) != NULL);
-	assert_true(t_file_contains(t->wal, out[0].b, STORE_KEY_ID_LEN));	/* the IDs are */
+	assert_int_equal(put(t, "p", "c", m_a, 2, 8, NOW, HARD, out, NULL), 0);
+	t_pool_secrets(out[0].b, secrets);	/* out[0] is the exchange ID */
+	assert_true(memmem(secrets, sizeof(secrets), "MFS-SENTINEL", 12) != NULL);
+	t_key_bytes(&out[1], bytes);
+	assert_true(t_file_contains(t->wal, out[0].b, STORE_KEY_ID_LEN));	/* the ID is */
 	assert_false(t_file_contains(t->wal, "MFS-SENTINEL", 12));
 	assert_false(t_file_contains(t->db, "MFS-SENTINEL", 12));
-	assert_int_equal(store_take(t->st, "p", "c", "enc", NOW, 1, k), 0);
+	assert_int_equal(store_take(t->st, "p", "c", "enc", NOW, 2, k), 0);
 	store_key_done(&k[0]);
+	store_key_done(&k[1]);
+	assert_false(t_file_contains(t->wal, bytes, 16));
 	store_close(t->st);
 	t->st = NULL;
-	assert_true(t_file_contains(t->db, out[1].b, STORE_KEY_ID_LEN));
+	assert_true(t_file_contains(t->db, out[0].b, STORE_KEY_ID_LEN));
 	assert_false(t_file_contains(t->db, "MFS-SENTINEL", 12));
 	assert_false(t_file_contains(t->wal, "MFS-SENTINEL", 12));
+	assert_false(t_file_contains(t->db, bytes, 16));
 	assert_int_equal(store_open(t->db, t->kek, &t->st), 0);
 }
 
-/* Destroyed, withdrawn and delivered keys' sealed blobs are gone from the files. */
+/* Destroyed, withdrawn and fully delivered pool secrets' sealed blobs are gone from the files. */
 static void test_wiped_from_file(void **state)
 {
 	struct t *t = *state;
-	struct store_key_id out[4], w[4];
-	struct blob_copy b_out[4], b_w[4];
+	struct store_key_id out[4], w[4], d[1];
+	struct blob_copy b[6];
 	struct store_key k[1] = { 0 };
 	sqlite3 *db;
 
-	assert_int_equal(put(t, "p", "c", m_a, 2, 4, 0, NOW, NOW + 10, out, NULL), 0);
-	assert_int_equal(put(t, "p", "d", m_b, 2, 4, 0, NOW, HARD, w, NULL), 0);
+	assert_int_equal(put(t, "p", "c", m_a, 2, 4, NOW, NOW + 10, out, NULL), 0);
+	assert_int_equal(put(t, "p", "d", m_b, 2, 4, NOW, HARD, w, NULL), 0);
+	assert_int_equal(put(t, "p", "e", m_a, 2, 1, NOW, HARD, d, NULL), 0);
 	db = raw_open(t);
-	for (int i = 0; i < 4; i++) {
-		read_blob(db, &out[i], &b_out[i]);
-		read_blob(db, &w[i], &b_w[i]);
-	}
+	read_blob(db, &out[0], STORE_OUTBOUND, &b[0]);
+	read_blob(db, &out[0], STORE_INBOUND, &b[1]);
+	read_blob(db, &w[0], STORE_OUTBOUND, &b[2]);
+	read_blob(db, &w[0], STORE_INBOUND, &b[3]);
+	read_blob(db, &d[0], STORE_OUTBOUND, &b[4]);
+	read_blob(db, &d[0], STORE_INBOUND, &b[5]);
 	sqlite3_close(db);
 	/* checkpoint: the blobs are in the main file now */
 	store_close(t->st);
 	assert_int_equal(store_open(t->db, t->kek, &t->st), 0);
-	assert_true(t_file_contains(t->db, b_out[3].b + 17, 32));
-	assert_true(t_file_contains(t->db, b_w[3].b + 17, 32));
+	for (int i = 0; i < 6; i++)
+		assert_true(t_file_contains(t->db, b[i].b + 17, 32));
 
 	assert_int_equal(store_take(t->st, "p", "c", "enc", NOW, 1, k), 0);
 	store_key_done(&k[0]);
-	assert_int_equal(store_expire(t->st, NOW + 10), 4);
-	assert_int_equal(store_withdraw_method(t->st, KEX_ID_PSK, "admin", "test", NOW, NULL), 4);
+	/* the last outbound key of (p, e): its direction's secret goes at once */
+	assert_int_equal(store_take(t->st, "p", "e", "enc", NOW, 1, k), 0);
+	store_key_done(&k[0]);
+	assert_int_equal(store_expire(t->st, NOW + 10), 8);
+	assert_int_equal(store_withdraw_method(t->st, KEX_ID_PSK, "admin", "test", NOW, NULL), 8);
 	store_close(t->st);
 	t->st = NULL;
-	for (int i = 0; i < 4; i++) {
+	for (int i = 0; i < 6; i++) {
+		if (i == 5)
+			continue;	/* (p, e) inbound: still in the pool */
 		/* nonce and ciphertext of each blob (skipping version and epoch) */
-		assert_false(t_file_contains(t->db, b_out[i].b + 17, 32));
-		assert_false(t_file_contains(t->wal, b_out[i].b + 17, 32));
-		assert_false(t_file_contains(t->db, b_w[i].b + 17, 32));
-		assert_false(t_file_contains(t->wal, b_w[i].b + 17, 32));
+		assert_false(t_file_contains(t->db, b[i].b + 17, 32));
+		assert_false(t_file_contains(t->wal, b[i].b + 17, 32));
 	}
+	assert_true(t_file_contains(t->db, b[5].b + 17, 32));
 	assert_int_equal(store_open(t->db, t->kek, &t->st), 0);
 }
 
@@ -739,33 +804,27 @@ static void test_enospc(void **state)
 	struct t *t = *state;
 	struct store_key_id out[2];
 	struct store_key k[1] = { 0 };
-	struct store_exchange x;
-	struct store_key_in *keys;
-	uint8_t bytes[T_KEY_LEN] = { 0x77 };
+	struct store_pool_in *in;
+	uint8_t (*secrets)[2 * STORE_POOL_SECRET_LEN];
 	struct store_counts before, after;
 	struct stat stt;
-	uint32_t seq;
 	int r;
 
-	assert_int_equal(put(t, "p", "c", m_a, 2, 2, 0, NOW, HARD, out, NULL), 0);
+	assert_int_equal(put(t, "p", "c", m_a, 2, 2, NOW, HARD, out, NULL), 0);
 	store_close(t->st);	/* checkpoint, so the file size is the database size */
 	assert_int_equal(store_open(t->db, t->kek, &t->st), 0);
 	assert_int_equal(stat(t->db, &stt), 0);
 	assert_int_equal(store_set_size_limit(t->st, (uint64_t)stt.st_size + 4096), 0);
 	assert_int_equal(store_counts(t->st, NULL, NULL, STORE_DIR_ANY, &before), 0);
 
-	keys = calloc(2000, sizeof(*keys));
-	assert_non_null(keys);
-	for (int i = 0; i < 2000; i++) {
-		assert_int_equal(store_key_id_random(&keys[i].id), 0);
-		keys[i].key = bytes;
-		keys[i].key_len = sizeof(bytes);
-		keys[i].not_before = NOW;
-		keys[i].soft_expiry = keys[i].hard_expiry = HARD;
-	}
-	seq = ++t->seq;
-	t_exchange(&x, "p", "c", seq, m_a, 2);
-	r = store_put(t->st, &x, keys, 2000, NOW);
+	in = calloc(STORE_PUT_MAX, sizeof(*in));
+	secrets = calloc(STORE_PUT_MAX, sizeof(*secrets));
+	assert_non_null(in);
+	assert_non_null(secrets);
+	for (int i = 0; i < STORE_PUT_MAX; i++)
+		t_pool_in(&in[i], secrets[i], "p", "c", ++t->seq, m_a, 2, STORE_ROLE_INITIATOR, 64,
+			  NOW, HARD, NULL, NULL);
+	r = store_put(t->st, in, STORE_PUT_MAX, NOW);
 	assert_int_equal(r, -ENOSPC);
 	assert_int_equal(store_counts(t->st, NULL, NULL, STORE_DIR_ANY, &after), 0);
 	assert_memory_equal(&before, &after, sizeof(before));
@@ -777,55 +836,177 @@ static void test_enospc(void **state)
 	assert_int_equal(store_counts(t->st, NULL, NULL, STORE_DIR_ANY, &after), 0);
 	assert_memory_equal(&before, &after, sizeof(before));
 	fail_next_commit = 1;
-	assert_int_equal(store_put(t->st, &x, keys, 1, NOW), -ENOSPC);
+	assert_int_equal(store_put(t->st, in, 1, NOW), -ENOSPC);
 	assert_int_equal(store_counts(t->st, NULL, NULL, STORE_DIR_ANY, &after), 0);
 	assert_memory_equal(&before, &after, sizeof(before));
 
 	assert_int_equal(store_take(t->st, "p", "c", "enc", NOW, 1, k), 0);
 	assert_key_is(&k[0], &out[0]);
 	store_key_done(&k[0]);
-	/* without the limit the same exchange goes in: nothing of it was left behind */
+	/* without the limit the same exchanges go in: nothing of them was left behind */
 	assert_int_equal(store_set_size_limit(t->st, 0), 0);
-	assert_int_equal(store_put(t->st, &x, keys, 2000, NOW), 0);
-	assert_int_equal(store_put(t->st, &x, keys, 1, NOW), -EEXIST);
-	free(keys);
+	assert_int_equal(store_put(t->st, in, STORE_PUT_MAX, NOW), 0);
+	assert_int_equal(store_put(t->st, in, 1, NOW), -EEXIST);
+	free(in);
+	free(secrets);
 }
 
 static void test_invalid(void **state)
 {
 	struct t *t = *state;
-	struct store_exchange x;
-	struct store_key_in key = { 0 };
+	struct store_pool_in in, two[2];
 	struct store_key k[1] = { 0 };
-	uint8_t bytes[T_KEY_LEN] = { 1 };
+	uint8_t secrets[2 * STORE_POOL_SECRET_LEN];
 	uint16_t dup[] = { KEX_ID_PSK, KEX_ID_PSK };
 
-	assert_int_equal(store_key_id_random(&key.id), 0);
-	key.key = bytes;
-	key.key_len = sizeof(bytes);
-	key.not_before = NOW;
-	key.soft_expiry = key.hard_expiry = HARD;
-	t_exchange(&x, "p", "Bad Class", 1, m_a, 2);
-	assert_int_equal(store_put(t->st, &x, &key, 1, NOW), -EINVAL);
-	t_exchange(&x, "p", "c", 1, dup, 2);
-	assert_int_equal(store_put(t->st, &x, &key, 1, NOW), -EINVAL);
-	t_exchange(&x, "", "c", 1, m_a, 2);
-	assert_int_equal(store_put(t->st, &x, &key, 1, NOW), -EINVAL);
-	t_exchange(&x, "p", "c", 1, m_a, 2);
-	key.key_len = 8;
-	assert_int_equal(store_put(t->st, &x, &key, 1, NOW), -EINVAL);
-	key.key_len = sizeof(bytes);
-	key.hard_expiry = NOW - 1;
-	assert_int_equal(store_put(t->st, &x, &key, 1, NOW), -EINVAL);
-	key.hard_expiry = HARD;
-	/* a duplicate key ID in one batch: nothing stored */
-	struct store_key_in two[2] = { key, key };
-
-	assert_int_equal(store_put(t->st, &x, two, 2, NOW), -EEXIST);
+#define IN(peer, cls, methods) \
+	t_pool_in(&in, secrets, peer, cls, 1, methods, 2, STORE_ROLE_INITIATOR, 4, NOW, HARD, NULL, NULL)
+	IN("p", "Bad Class", m_a);
+	assert_int_equal(store_put(t->st, &in, 1, NOW), -EINVAL);
+	IN("p", "c", dup);
+	assert_int_equal(store_put(t->st, &in, 1, NOW), -EINVAL);
+	IN("", "c", m_a);
+	assert_int_equal(store_put(t->st, &in, 1, NOW), -EINVAL);
+	IN("p", "c", m_a);
+	in.key_len = 8;
+	assert_int_equal(store_put(t->st, &in, 1, NOW), -EINVAL);
+	IN("p", "c", m_a);
+	in.hard_expiry = NOW - 1;
+	assert_int_equal(store_put(t->st, &in, 1, NOW), -EINVAL);
+	IN("p", "c", m_a);
+	in.n_keys = 0;
+	assert_int_equal(store_put(t->st, &in, 1, NOW), -EINVAL);
+	in.n_keys = STORE_POOL_KEYS_MAX + 1;
+	assert_int_equal(store_put(t->st, &in, 1, NOW), -EINVAL);
+	IN("p", "c", m_a);
+	in.role = 2;
+	assert_int_equal(store_put(t->st, &in, 1, NOW), -EINVAL);
+	IN("p", "c", m_a);
+	in.x.id[9] = 1;		/* not an exchange ID: the ID of key (0, 1) */
+	assert_int_equal(store_put(t->st, &in, 1, NOW), -EINVAL);
+	IN("p", "c", m_a);
+	in.x.id_len = 8;
+	assert_int_equal(store_put(t->st, &in, 1, NOW), -EINVAL);
+	assert_int_equal(store_put(t->st, &in, 0, NOW), -EINVAL);
+	/* a duplicate exchange ID in one batch: nothing stored */
+	IN("p", "c", m_a);
+	two[0] = two[1] = in;
+	assert_int_equal(store_put(t->st, two, 2, NOW), -EEXIST);
 	assert_int_equal(count(t, STORE_ACTIVE), 0);
-	assert_int_equal(store_put(t->st, &x, &key, 1, NOW), 0);
+	assert_int_equal(store_put(t->st, &in, 1, NOW), 0);
+	assert_int_equal(count(t, STORE_ACTIVE), 8);
 	assert_int_equal(store_take(t->st, "p", "c", "", NOW, 1, k), -EINVAL);
 	assert_int_equal(store_take(t->st, "p", "c", "e", NOW, 0, k), -EINVAL);
+#undef IN
+}
+
+/*
+ * Both sides hold the same keys under the same IDs: the initiator's outbound
+ * keys are the responder's inbound ones and the reverse, with no key ID
+ * ever sent (protocol.md §7). Two stores, one per role, one pool secret.
+ */
+static void test_both_sides(void **state)
+{
+	struct t *t = *state;
+	struct store_pool_in ii, ir;
+	uint8_t si[2 * STORE_POOL_SECRET_LEN], sr[2 * STORE_POOL_SECRET_LEN];
+	struct store_key_id i_out[4], i_in[4], r_out[4], r_in[4];
+	struct store_key ki[4] = { 0 }, kr = { 0 };
+	struct store *resp = NULL;
+	char db2[160];
+
+	snprintf(db2, sizeof(db2), "%s/resp.db", t->dir);
+	assert_int_equal(store_open(db2, t->kek, &resp), 0);
+	t_pool_in(&ii, si, "node-r", "c", 7, m_a, 2, STORE_ROLE_INITIATOR, 4, NOW, HARD, i_out, i_in);
+	t_pool_in(&ir, sr, "node-i", "c", 7, m_a, 2, STORE_ROLE_RESPONDER, 4, NOW, HARD, r_out, r_in);
+	assert_memory_equal(i_out, r_in, sizeof(i_out));
+	assert_memory_equal(i_in, r_out, sizeof(i_in));
+	assert_memory_equal(i_out[0].b, ii.x.id, STORE_KEY_ID_LEN);	/* the exchange ID */
+	assert_int_equal(store_put(t->st, &ii, 1, NOW), 0);
+	assert_int_equal(store_put(resp, &ir, 1, NOW), 0);
+
+	/* initiator sends with 4 keys; the responder's encryptor fetches each by ID */
+	assert_int_equal(store_take(t->st, "node-r", "c", "enc", NOW, 4, ki), 0);
+	for (int i = 3; i >= 0; i--) {	/* in any order */
+		assert_memory_equal(ki[i].meta.id.b, i_out[i].b, STORE_KEY_ID_LEN);
+		assert_int_equal(store_get_by_id(resp, "node-i", "c", &ki[i].meta.id, "dec", NOW, &kr),
+				 0);
+		assert_int_equal(kr.key->len, ki[i].key->len);
+		assert_true(mfs_ct_eq(kr.key->p, ki[i].key->p, T_KEY_LEN));
+		assert_key_is(&kr, &ki[i].meta.id);
+		store_key_done(&kr);
+		store_key_done(&ki[i]);
+	}
+	/* and the reverse direction */
+	assert_int_equal(store_take(resp, "node-i", "c", "enc", NOW, 1, ki), 0);
+	assert_memory_equal(ki[0].meta.id.b, i_in[0].b, STORE_KEY_ID_LEN);
+	assert_int_equal(store_get_by_id(t->st, "node-r", "c", &i_in[0], "dec", NOW, &kr), 0);
+	assert_true(mfs_ct_eq(kr.key->p, ki[0].key->p, T_KEY_LEN));
+	store_key_done(&kr);
+	store_key_done(&ki[0]);
+	store_close(resp);
+	rm(t->dir, "resp.db");
+	rm(t->dir, "resp.db-wal");
+	rm(t->dir, "resp.db-shm");
+}
+
+/* Two exchanges whose IDs share the tag (bytes 0..7): lookups check the whole ID. */
+static void test_tag_collision(void **state)
+{
+	struct t *t = *state;
+	struct store_pool_in a, b;
+	uint8_t sa[2 * STORE_POOL_SECRET_LEN], sb[2 * STORE_POOL_SECRET_LEN];
+	struct store_key_id a_in[2], b_in[2], other;
+	struct store_key k = { 0 };
+	struct store_key_meta m;
+
+	t_pool_in(&a, sa, "p", "c", 5, m_a, 2, STORE_ROLE_INITIATOR, 2, NOW, HARD, NULL, a_in);
+	t_pool_in(&b, sb, "p", "c", 5, m_b, 2, STORE_ROLE_INITIATOR, 2, NOW, HARD, NULL, NULL);
+	b.x.id[15] ^= 0x01;	/* same tag, another exchange */
+	t_pool_secrets(b.x.id, sb);
+	for (unsigned i = 0; i < 2; i++)
+		pool_key_id(b.x.id, 1, i, b_in[i].b);
+	assert_true(pool_tag(a.x.id) == pool_tag(b.x.id));
+	assert_int_equal(store_put(t->st, &a, 1, NOW), 0);
+	assert_int_equal(store_put(t->st, &b, 1, NOW), 0);
+	assert_int_equal(store_get_by_id(t->st, "p", "c", &b_in[1], "dec", NOW, &k), 0);
+	assert_key_is(&k, &b_in[1]);
+	assert_int_equal(k.meta.methods[0], m_b[0]);
+	store_key_done(&k);
+	assert_int_equal(store_key_info(t->st, &a_in[1], &m), 0);
+	assert_int_equal(m.state, STORE_ACTIVE);
+	assert_int_equal(m.methods[0], m_a[0]);
+	other = b_in[1];
+	other.b[12] ^= 0x80;	/* tag of both, exchange of neither */
+	assert_int_equal(store_key_info(t->st, &other, &m), -ENOKEY);
+	assert_int_equal(store_get_by_id(t->st, "p", "c", &other, "dec", NOW, &k), -ENOKEY);
+}
+
+/* A schema 1 database (a row per key) is refused with a distinct error, untouched. */
+static void test_old_schema(void **state)
+{
+	struct t *t = *state;
+	struct store *st = NULL;
+	sqlite3 *db;
+
+	store_close(t->st);
+	t->st = NULL;
+	db = raw_open(t);
+	assert_int_equal(sqlite3_exec(db, "UPDATE meta SET value = 1 WHERE name = 'schema_version'",
+				      NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+	assert_int_equal(store_open(t->db, t->kek, &st), -EMEDIUMTYPE);
+	assert_null(st);
+	db = raw_open(t);
+	assert_int_equal(sqlite3_exec(db, "UPDATE meta SET value = 3 WHERE name = 'schema_version'",
+				      NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+	assert_int_equal(store_open(t->db, t->kek, &st), -EOPNOTSUPP);
+	db = raw_open(t);
+	assert_int_equal(sqlite3_exec(db, "UPDATE meta SET value = 2 WHERE name = 'schema_version'",
+				      NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+	assert_int_equal(store_open(t->db, t->kek, &t->st), 0);
 }
 
 static int list_cb(void *arg, const struct store_key_meta *m)
@@ -846,8 +1027,8 @@ static void test_list(void **state)
 	char txt[STORE_KEY_ID_STR_LEN + 1];
 	struct store_key_id id;
 
-	assert_int_equal(put(t, "p", "c", m_a, 2, 2, 2, NOW, HARD, NULL, NULL), 0);
-	assert_int_equal(put(t, "q", "c", m_a, 2, 2, 2, NOW, HARD, NULL, NULL), 0);
+	assert_int_equal(put(t, "p", "c", m_a, 2, 2, NOW, HARD, NULL, NULL), 0);
+	assert_int_equal(put(t, "q", "c", m_a, 2, 2, NOW, HARD, NULL, NULL), 0);
 	assert_int_equal(store_list(t->st, &f, list_cb, &n), 0);
 	assert_int_equal(n, 2);
 	n = 0;
@@ -884,11 +1065,11 @@ static void test_throughput(void **state)
 
 	t0 = now_s();
 	while ((dt = now_s() - t0) < 1.0) {
-		assert_int_equal(put(t, "p", "c", m_a, 2, 32, 32, NOW, HARD, NULL, NULL), 0);
+		assert_int_equal(put(t, "p", "c", m_a, 2, 32, NOW, HARD, NULL, NULL), 0);
 		puts++;
 	}
-	printf("# store throughput (WAL, synchronous=FULL): %d puts of 64-key batches in %.2f s = "
-	       "%.0f batches/s (%.0f keys/s)\n", puts, dt, puts / dt, 64 * puts / dt);
+	printf("# store throughput (WAL, synchronous=FULL): %d puts of one exchange (2 x 32 keys) "
+	       "in %.2f s = %.0f puts/s (%.0f keys/s)\n", puts, dt, puts / dt, 64 * puts / dt);
 	t0 = now_s();
 	while ((dt = now_s() - t0) < 1.0) {
 		int r = store_take(t->st, "p", "c", "enc", NOW, 1, k);
@@ -896,7 +1077,7 @@ static void test_throughput(void **state)
 		if (r == -ENOKEY) {	/* pool empty: refill outside the measured time */
 			double p0 = now_s();
 
-			assert_int_equal(put(t, "p", "c", m_a, 2, 64, 0, NOW, HARD, NULL, NULL), 0);
+			assert_int_equal(put(t, "p", "c", m_a, 2, 64, NOW, HARD, NULL, NULL), 0);
 			t0 += now_s() - p0;
 			continue;
 		}
@@ -915,7 +1096,7 @@ static void test_throughput(void **state)
 		if (r == -ENOKEY) {
 			double p0 = now_s();
 
-			assert_int_equal(put(t, "p", "c", m_a, 2, 64, 0, NOW, HARD, NULL, NULL), 0);
+			assert_int_equal(put(t, "p", "c", m_a, 2, 64, NOW, HARD, NULL, NULL), 0);
 			t0 += now_s() - p0;
 			continue;
 		}
@@ -948,6 +1129,9 @@ int main(void)
 		T(test_enospc),
 		T(test_invalid),
 		T(test_list),
+		T(test_both_sides),
+		T(test_tag_collision),
+		T(test_old_schema),
 		T(test_throughput),
 #undef T
 	};
