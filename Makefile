@@ -16,6 +16,8 @@
 #                docs/performance.md); then build/bench/exchange: full exchanges
 #                per second and CPU per exchange, two parties on real TLS and
 #                SQLite, persistent channel and new TLS per exchange (~5 min);
+#                then build/bench/qkd: QKD relay latency against hop count and
+#                keys/s through the qkdsim KSA over HTTPS (~1 min, docs/qkdsim.md).
 #                then build/bench/supply: ETSI 014 key supply keys/s and p50/p99
 #                with 64 mTLS clients against a same-run reference (~2 min).
 #                Not part of make check.
@@ -38,6 +40,7 @@ FUZZ_SECONDS ?= 60
 FUZZ_TARGETS ?=
 BENCH_ARGS ?=
 BENCH_EXCHANGE_ARGS ?=
+BENCH_QKD_ARGS ?=
 BENCH_SUPPLY_ARGS ?=
 export JOBS MESON_OPTS FUZZ_SECONDS FUZZ_TARGETS
 
@@ -77,6 +80,7 @@ bench: deps
 	@scripts/build
 	@build/bench/kex $(BENCH_ARGS)
 	@build/bench/exchange $(BENCH_EXCHANGE_ARGS)
+	@build/bench/qkd $(BENCH_QKD_ARGS)
 	@build/bench/push $(BENCH_PUSH_ARGS)
 	@build/bench/supply $(BENCH_SUPPLY_ARGS)
 

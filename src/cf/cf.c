@@ -38,7 +38,10 @@ struct cf_xchg {
 	/* the static keys as they were when it started (a rotation may replace them) */
 	struct hs_static_key sk[CF_MAX_STATIC];
 	size_t n_sk;
-	/* the policies it started with (a reload may change or remove the class) */
+	/*
+	 * the policies it started with (a reload may change or remove the class),
+	 * qkd014 adjusted to this node's KME (qkd_policy)
+	 */
 	struct class_policy policies[CF_MAX_CLASSES];
 };
 
@@ -254,6 +257,111 @@ static size_t revoked_ids(const struct cf *cf, uint16_t *out)
 	return cf->n_revoked;
 }
 
+/* ---- QKD (qkd014): the daemon's KME client behind cf_qkd_ops ---- */
+
+static enum cf_qkd_state qkd_state(const struct cf_peer *p, int64_t *since, char *why, size_t n)
+{
+	const struct cf *cf = p->cf;
+	int64_t s = 0;
+
+	if (why && n)
+		why[0] = '\0';
+	if (!cf->cfg.qkd)
+		return CF_QKD_NONE;
+	return cf->cfg.qkd->state(cf->cfg.qkd_arg, p, since ? since : &s, why, n);
+}
+
+static int qkd_take_cb(void *arg, struct kex_qkd_ref *ref, struct secret **ret)
+{
+	struct cf_peer *p = arg;
+
+	return p->cf->cfg.qkd->take(p->cf->cfg.qkd_arg, p, ref, ret);
+}
+
+static int qkd_lookup_cb(void *arg, const struct kex_qkd_ref *ref, struct secret **ret)
+{
+	struct cf_peer *p = arg;
+
+	return p->cf->cfg.qkd->lookup(p->cf->cfg.qkd_arg, p, ref, ret);
+}
+
+/* Usable in this exchange: the KME works (and, as master, a key is ready: checked in take). */
+static bool qkd_usable_cb(void *arg)
+{
+	return qkd_state(arg, NULL, NULL, 0) == CF_QKD_OK;
+}
+
+enum cf_qkd_state cf_peer_qkd(const struct cf_peer *p, int64_t *since, char *why, size_t why_size,
+			      size_t *ready)
+{
+	enum cf_qkd_state st = qkd_state(p, since, why, why_size);
+
+	if (ready)
+		*ready = st == CF_QKD_NONE ? 0 : p->cf->cfg.qkd->ready(p->cf->cfg.qkd_arg, p);
+	return st;
+}
+
+void cf_set_qkd(struct cf *cf, const struct cf_qkd_ops *ops, void *arg)
+{
+	cf->cfg.qkd = ops;
+	cf->cfg.qkd_arg = arg;
+}
+
+bool cf_class_uses_qkd(const struct cf_class *c)
+{
+	for (size_t i = 0; i < c->cfg.policy.n_required; i++)
+		if (c->cfg.policy.required[i] == KEX_ID_QKD014)
+			return true;
+	for (size_t i = 0; i < c->cfg.policy.n_optional; i++)
+		if (c->cfg.policy.optional[i] == KEX_ID_QKD014)
+			return true;
+	return false;
+}
+
+/*
+ * The policy this node negotiates with now. An optional qkd014 is never
+ * dropped on the peer's word: while this node's own KME works it counts as
+ * required (a peer that leaves it out fails the exchange), and only while
+ * this node itself sees an outage is it left out (the reduced factor set,
+ * recorded on the class and, through the offer and the suite, in the
+ * transcript). A required qkd014 stays required: without a working KME the
+ * class keeps its pool until hard expiry and then fails closed.
+ */
+static void qkd_policy(struct cf_peer *p, struct cf_class *c, const struct class_policy *in,
+		       struct class_policy *out, int64_t now)
+{
+	enum cf_qkd_state st;
+	char why[CF_REASON_MAX];
+	int64_t since = 0;
+	size_t k = 0;
+	bool listed = false;
+
+	*out = *in;
+	for (size_t i = 0; i < in->n_optional; i++)
+		listed = listed || in->optional[i] == KEX_ID_QKD014;
+	if (!listed)
+		return;
+	st = qkd_state(p, &since, why, sizeof(why));
+	for (size_t i = 0; i < in->n_optional; i++)
+		if (in->optional[i] != KEX_ID_QKD014)
+			out->optional[k++] = in->optional[i];
+	out->n_optional = k;
+	if (st == CF_QKD_OK) {
+		if (out->n_required < POLICY_MAX_METHODS)
+			out->required[out->n_required++] = KEX_ID_QKD014;
+		return;
+	}
+	/* Left out: only this node's own observation counts. */
+	if (c && !c->qkd_reduced) {
+		c->qkd_reduced = true;
+		c->qkd_reduced_since = since ? since : now;
+		snprintf(c->qkd_why, sizeof(c->qkd_why), "%s",
+			 st == CF_QKD_NONE ? "no KME configured for this peer" : why);
+		log_warning("peer %s class %s: ALARM: continuing without qkd014 (reduced factor set): "
+			    "local KME outage: %s", p->cfg.name, c->cfg.policy.name, c->qkd_why);
+	}
+}
+
 static void hs_config_common(struct cf_peer *p, struct cf_xchg *x, struct hs_config *hc)
 {
 	struct cf *cf = p->cf;
@@ -269,6 +377,12 @@ static void hs_config_common(struct cf_peer *p, struct cf_xchg *x, struct hs_con
 	hc->n_static_keys = x->n_sk;
 	hc->psk_lookup = psk_dir_lookup;
 	hc->psk_arg = (void *)cf->cfg.psk_dir;
+	if (cf->cfg.qkd) {
+		hc->qkd_take = qkd_take_cb;
+		hc->qkd_lookup = qkd_lookup_cb;
+		hc->qkd_usable = qkd_usable_cb;
+		hc->qkd_arg = p;
+	}
 	hc->tls_exporter = p->exporter;
 	hc->tls_exporter_len = sizeof(p->exporter);
 }
@@ -396,6 +510,12 @@ static void class_done(struct cf_peer *p, struct cf_class *c, const struct hs_re
 	c->retry_at = 0;
 	c->policy_unmet = false;
 	c->exchanges++;
+	for (size_t i = 0; i < res->suite.n; i++)
+		if (res->suite.ids[i] == KEX_ID_QKD014 && c->qkd_reduced) {
+			c->qkd_reduced = false;
+			log_notice("peer %s class %s: qkd014 back in the suite (reduced since %lld)",
+				   p->cfg.name, c->cfg.policy.name, (long long)c->qkd_reduced_since);
+		}
 	if (mfs_log_get_level() < MFS_LOG_INFO)
 		return;		/* the line below is all the rest is for */
 	suite_text(c->suite, c->n_suite, suite, sizeof(suite));
@@ -442,7 +562,7 @@ static int class_start(struct cf_peer *p, struct cf_class *c, size_t depth, int6
 	x->t0_ms = mono_ms();
 	hs_config_common(p, x, &hc);
 	hc.role = HS_INITIATOR;
-	x->policies[0] = c->cfg.policy;
+	qkd_policy(p, c, &c->cfg.policy, &x->policies[0], now);
 	hc.policy = &x->policies[0];
 	hc.psk_id = c->cfg.psk_id[0] ? c->cfg.psk_id : NULL;
 	hc.n_keys = (uint16_t)n;
@@ -711,7 +831,8 @@ static int on_theirs(struct cf_peer *p, uint32_t xid, const uint8_t *f, size_t l
 		x->t0_ms = mono_ms();
 		hs_config_common(p, x, &hc);
 		hc.role = HS_RESPONDER;
-		memcpy(x->policies, p->policies, sizeof(x->policies));
+		for (size_t i = 0; i < p->cfg.n_classes; i++)
+			qkd_policy(p, &p->classes[i], &p->policies[i], &x->policies[i], now);
 		hc.classes = x->policies;
 		hc.n_classes = p->cfg.n_classes;
 		hc.n_keys = HS_KEYS_MAX;
@@ -1155,6 +1276,84 @@ void cf_link_down(struct cf_peer *p, const char *why, int64_t now)
 	cf_rot_link_down(p);
 }
 
+static bool qkd_id_text(const uint8_t *p, size_t n)
+{
+	if (n == 0 || n > KEX_QKD_ID_MAX)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (p[i] < 0x20 || p[i] > 0x7e)
+			return false;
+	return true;
+}
+
+/* QKD_IDS (lengths checked by the caller): the peer is master for these keys. */
+static int on_qkd_ids(struct cf_peer *p, const uint8_t *e, size_t len)
+{
+	char kme[KEX_QKD_ID_MAX + 1], sae[KEX_QKD_ID_MAX + 1];
+	size_t kl = e[0], sl = e[1 + kl], n;
+
+	(void)len;
+	if (!qkd_id_text(e + 1, kl) || !qkd_id_text(e + 2 + kl, sl)) {
+		snprintf(p->last_error, sizeof(p->last_error), "malformed QKD_IDS");
+		return -EBADMSG;
+	}
+	memcpy(kme, e + 1, kl);
+	kme[kl] = '\0';
+	memcpy(sae, e + 2 + kl, sl);
+	sae[sl] = '\0';
+	n = (size_t)e[2 + kl + sl] << 8 | e[3 + kl + sl];
+	if (p->cf->cfg.qkd && p->cf->cfg.qkd->offered)
+		p->cf->cfg.qkd->offered(p->cf->cfg.qkd_arg, p, kme, sae,
+					(const uint8_t (*)[CF_QKD_ID_LEN])(e + 4 + kl + sl), n);
+	return 0;
+}
+
+static int on_qkd_ready(struct cf_peer *p, const uint8_t *e, size_t len)
+{
+	size_t n = (size_t)e[0] << 8 | e[1];
+
+	(void)len;
+	if (p->cf->cfg.qkd && p->cf->cfg.qkd->fetched)
+		p->cf->cfg.qkd->fetched(p->cf->cfg.qkd_arg, p,
+					(const uint8_t (*)[CF_QKD_ID_LEN])(e + 2), n);
+	return 0;
+}
+
+int cf_qkd_share(struct cf_peer *p, const char *kme_id, const char *master_sae,
+		 const uint8_t (*ids)[CF_QKD_ID_LEN], size_t n)
+{
+	uint8_t buf[2 + 2 * KEX_QKD_ID_MAX + 2 + CF_QKD_IDS_MAX * CF_QKD_ID_LEN];
+	struct wbuf w = wbuf_init(buf, sizeof(buf));
+	size_t kl = strnlen(kme_id, KEX_QKD_ID_MAX + 1), sl = strnlen(master_sae, KEX_QKD_ID_MAX + 1);
+
+	if (!p->up)
+		return -ENOTCONN;
+	if (n == 0 || n > CF_QKD_IDS_MAX || !qkd_id_text((const uint8_t *)kme_id, kl) ||
+	    !qkd_id_text((const uint8_t *)master_sae, sl))
+		return -EINVAL;
+	wbuf_vec8(&w, kme_id, kl);
+	wbuf_vec8(&w, master_sae, sl);
+	wbuf_u16(&w, (uint16_t)n);
+	wbuf_put(&w, ids, n * CF_QKD_ID_LEN);
+	if (wbuf_error(&w))
+		return wbuf_error(&w);
+	return env_send(p, CF_ENV_QKD_IDS, 0, buf, w.len);
+}
+
+int cf_qkd_ack(struct cf_peer *p, const uint8_t (*ids)[CF_QKD_ID_LEN], size_t n)
+{
+	uint8_t buf[2 + CF_QKD_IDS_MAX * CF_QKD_ID_LEN];
+
+	if (!p->up)
+		return -ENOTCONN;
+	if (n == 0 || n > CF_QKD_IDS_MAX)
+		return -EINVAL;
+	buf[0] = (uint8_t)(n >> 8);
+	buf[1] = (uint8_t)n;
+	memcpy(buf + 2, ids, n * CF_QKD_ID_LEN);
+	return env_send(p, CF_ENV_QKD_READY, 0, buf, 2 + n * CF_QKD_ID_LEN);
+}
+
 /* TAKEN / INSTALLED (the lengths are checked by the caller): hand them to the push layer. */
 static int on_push_env(struct cf_peer *p, uint8_t kind, const uint8_t *e, size_t len, int64_t now)
 {
@@ -1303,6 +1502,36 @@ static int link_input(struct cf_peer *p, const uint8_t *data, size_t len, int64_
 				body = 1 + nl + 10 + n * CF_HELD_ID_LEN;
 				break;
 			}
+			case CF_ENV_QKD_IDS: {
+				size_t kl, sl, n;
+
+				if (avail < CF_ENV_HDR_LEN + 1)
+					goto more;
+				kl = e[CF_ENV_HDR_LEN];
+				if (avail < CF_ENV_HDR_LEN + 1 + kl + 1)
+					goto more;
+				sl = e[CF_ENV_HDR_LEN + 1 + kl];
+				if (avail < CF_ENV_HDR_LEN + 2 + kl + sl + 2)
+					goto more;
+				n = (size_t)e[CF_ENV_HDR_LEN + 2 + kl + sl] << 8 |
+				    e[CF_ENV_HDR_LEN + 3 + kl + sl];
+				if (n == 0 || n > CF_QKD_IDS_MAX || xid != 0 || kl == 0 ||
+				    kl > KEX_QKD_ID_MAX || sl == 0 || sl > KEX_QKD_ID_MAX)
+					r = -EBADMSG;
+				body = 2 + kl + sl + 2 + n * CF_QKD_ID_LEN;
+				break;
+			}
+			case CF_ENV_QKD_READY: {
+				size_t n;
+
+				if (avail < CF_ENV_HDR_LEN + 2)
+					goto more;
+				n = (size_t)e[CF_ENV_HDR_LEN] << 8 | e[CF_ENV_HDR_LEN + 1];
+				if (n == 0 || n > CF_QKD_IDS_MAX || xid != 0)
+					r = -EBADMSG;
+				body = 2 + n * CF_QKD_ID_LEN;
+				break;
+			}
 			case CF_ENV_TAKEN:
 			case CF_ENV_INSTALLED: {
 				size_t nl, n = 1;
@@ -1363,6 +1592,12 @@ static int link_input(struct cf_peer *p, const uint8_t *data, size_t len, int64_
 				break;
 			case CF_ENV_HELD:
 				r = on_held(p, e, now);
+				break;
+			case CF_ENV_QKD_IDS:
+				r = on_qkd_ids(p, e, body);
+				break;
+			case CF_ENV_QKD_READY:
+				r = on_qkd_ready(p, e, body);
 				break;
 			case CF_ENV_TAKEN:
 			case CF_ENV_INSTALLED:
@@ -1523,6 +1758,19 @@ static void tick_class(struct cf_peer *p, struct cf_class *c, int64_t now)
 		c->want = false;
 		return;
 	}
+	/*
+	 * QKD negotiated as required (qkd_policy) but no key acknowledged by
+	 * the peer yet: wait a bounded time for the client, then try anyway
+	 * (the exchange then fails and is retried with the backoff).
+	 */
+	if (cf_class_uses_qkd(c) && qkd_state(p, NULL, NULL, 0) == CF_QKD_OK &&
+	    p->cf->cfg.qkd->ready(p->cf->cfg.qkd_arg, p) == 0) {
+		if (!c->qkd_wait_since)
+			c->qkd_wait_since = now;
+		if (now - c->qkd_wait_since < CF_QKD_WAIT_S)
+			return;
+	}
+	c->qkd_wait_since = 0;
 	class_start(p, c, depth, now);
 }
 
@@ -1642,6 +1890,18 @@ size_t cf_class_degraded(struct cf *cf, struct cf_peer *p, struct cf_class *c, i
 		closed = true;
 		if (k < n)
 			snprintf(out[k++], CF_REASON_MAX, "no outbound key left (fail closed)");
+	}
+	if (cf_class_uses_qkd(c)) {
+		char why[CF_REASON_MAX];
+		int64_t since = 0;
+
+		if (qkd_state(p, &since, why, sizeof(why)) == CF_QKD_OUTAGE && k < n)
+			snprintf(out[k++], CF_REASON_MAX, "QKD alarm since %lld: %.110s",
+				 (long long)since, why);
+		if (c->qkd_reduced && k < n)
+			snprintf(out[k++], CF_REASON_MAX,
+				 "reduced factor set: qkd014 left out since %lld (local KME outage)",
+				 (long long)c->qkd_reduced_since);
 	}
 	if (ret_fail_closed)
 		*ret_fail_closed = closed;

@@ -36,19 +36,28 @@
  * when since is not 0): their COMMIT was lost. xid names an exchange: bit
  * 31 is set when the sender of the envelope initiated it, so both sides can
  * number their own exchanges independently; xid 0 carries link messages
- * (REVOKE, REVOKE_ACK, WANT, RESTORE, PING, HELD, ROTATE, ROTATE_ACK).
+ * (REVOKE, REVOKE_ACK, WANT, RESTORE, PING, HELD, TAKEN, INSTALLED, QKD_IDS,
+ * QKD_READY, ROTATE, ROTATE_ACK).
  *
- * Static key rotation (rotate.c, docs/mfsd.md "Static key rotation"): kind 7
+ * Static key rotation (rotate.c, docs/mfsd.md "Static key rotation"): kind 11
  * ROTATE: body u16 method ‖ 32-byte old key id ‖ 32-byte new key id ‖ u32
  * total ‖ u32 offset ‖ u16 n ‖ n bytes: one chunk (n ≤ CF_ROT_CHUNK) of the
  * sender's new static public key of that method (total bytes, exactly the
  * method's public key size), sent in order from offset 0; the ids are
  * SHA3-256 of the old and the new public key. The receiver re-pins when the
  * last chunk has arrived, the key hashes to the new id and the old id is its
- * current pin of the sender; it answers kind 8 ROTATE_ACK: body u16 method ‖
+ * current pin of the sender; it answers kind 12 ROTATE_ACK: body u16 method ‖
  * 32-byte new key id ‖ u8 status (enum cf_rot_status). The TLS channel is
  * mutually authenticated with pinned certificates, so the announcement is
  * the peer's; the old id binds it to the key it replaces.
+ *
+ * QKD key-ID sharing (qkd014, docs/qkd014.md): kind 9 QKD_IDS: body vec8
+ * KME ID ‖ vec8 master SAE ID ‖ u16 n ‖ n × 16-byte key IDs (1 <= n <=
+ * CF_QKD_IDS_MAX), sent by a master after enc_keys: the slave fetches them
+ * with dec_keys; kind 10 QKD_READY: body u16 n ‖ n × 16-byte key IDs, the
+ * slave's answer naming the IDs it now holds. A master uses a key in an
+ * exchange only after its QKD_READY, so the synchronous exchange never
+ * waits for a KME.
  */
 #ifndef MFS_CF_CF_H
 #define MFS_CF_CF_H
@@ -88,7 +97,8 @@ enum cf_env_kind {
 	CF_ENV_TAKEN = 7,	/* vec8 class ‖ u8 n ‖ n × key id: the sender's push subscriber
 				   was given these outbound keys (docs/push.md) */
 	CF_ENV_INSTALLED = 8,	/* vec8 class ‖ key id: the receiver's subscriber installed it */
-	/* 9, 10: QKD_IDS, QKD_READY (the QKD issue) */
+	CF_ENV_QKD_IDS = 9,		/* QKD key-ID sharing (docs/qkd014.md) */
+	CF_ENV_QKD_READY = 10,
 	CF_ENV_ROTATE = 11,	/* static key rotation (cf/rotate.c) */
 	CF_ENV_ROTATE_ACK = 12,
 };
@@ -102,6 +112,9 @@ enum cf_rot_status {
 	CF_ROT_REFUSED = 1,		/* the old id is not the pin, the key does not hash to the id, … */
 	CF_ROT_UNUSED = 2,		/* this side pins no key of that method for the sender */
 };
+#define CF_QKD_IDS_MAX 64		/* key IDs in one QKD_IDS / QKD_READY */
+#define CF_QKD_ID_LEN 16		/* = KEX_QKD_KEY_ID_LEN */
+#define CF_QKD_WAIT_S 10		/* a due exchange waits this long for a ready QKD key */
 #define CF_ENV_HDR_LEN 5
 #define CF_XID_SENDER 0x80000000U
 #define CF_HELD_MAX 256			/* exchange ids in one HELD (newest first) */
@@ -123,6 +136,40 @@ struct cf_peer_cfg {
 	size_t n_classes;
 	const struct hs_static_key *static_keys;
 	size_t n_static_keys;
+};
+
+struct cf_peer;
+
+/* This node's view of its own KME (never the peer's word). */
+enum cf_qkd_state {
+	CF_QKD_NONE = 0,	/* no KME configured for this peer */
+	CF_QKD_OK,		/* the KME answers and reports no alarm */
+	CF_QKD_OUTAGE,		/* the KME fails, or reports an alarm on the key's path */
+};
+
+/*
+ * The daemon's ETSI 014 client, as the engine sees it (all calls are
+ * synchronous and never wait for the network: the client works ahead).
+ *   state:   the local KME for peer p; on CF_QKD_OUTAGE *since and why[]
+ *            say since when and why (why: no key material).
+ *   ready:   master side: keys fetched with enc_keys that the peer has
+ *            acknowledged (QKD_READY), i.e. what take() can hand out now.
+ *   take:    master side: one such key, never the same twice (-EAGAIN none).
+ *   lookup:  slave side: the key fetched with dec_keys for ref, at most once
+ *            (-ENOKEY unknown, -EALREADY used).
+ *   offered: the peer (as master) shared key IDs (QKD_IDS): fetch them.
+ *   fetched: the peer (as slave) holds these IDs now (QKD_READY).
+ */
+struct cf_qkd_ops {
+	enum cf_qkd_state (*state)(void *arg, const struct cf_peer *p, int64_t *since,
+				   char *why, size_t why_size);
+	size_t (*ready)(void *arg, const struct cf_peer *p);
+	int (*take)(void *arg, struct cf_peer *p, struct kex_qkd_ref *ret_ref, struct secret **ret);
+	int (*lookup)(void *arg, struct cf_peer *p, const struct kex_qkd_ref *ref,
+		      struct secret **ret);
+	void (*offered)(void *arg, struct cf_peer *p, const char *kme_id, const char *master_sae,
+			const uint8_t (*ids)[CF_QKD_ID_LEN], size_t n);
+	void (*fetched)(void *arg, struct cf_peer *p, const uint8_t (*ids)[CF_QKD_ID_LEN], size_t n);
 };
 
 /*
@@ -159,6 +206,8 @@ struct cf_stats {
 
 struct cf_config {
 	char node_id[CF_NAME_MAX + 1];
+	const struct cf_qkd_ops *qkd;		/* borrowed; NULL: no QKD on this node */
+	void *qkd_arg;
 	const char *psk_dir;			/* copied by cf_new() (exchanges in flight use it) */
 	const char *revoked_path;		/* borrowed: the persisted revocations */
 	struct cf_peer_cfg peers[CF_MAX_PEERS];
@@ -212,6 +261,15 @@ struct cf_class {
 	bool had_keys;				/* outbound pool non-empty at the last tick */
 	bool resp_stored;			/* responder: stored an exchange on this link */
 	uint64_t orphans_withdrawn;		/* responder: exchanges withdrawn on HELD, this run */
+	/*
+	 * QKD listed as optional and left out because this node's KME is in
+	 * outage (the reduced factor set, also in the transcript's offer and
+	 * suite); qkd_why says why. Cleared by the first exchange with QKD.
+	 */
+	bool qkd_reduced;
+	int64_t qkd_reduced_since;
+	char qkd_why[CF_REASON_MAX];
+	int64_t qkd_wait_since;			/* initiator: due, waiting for a ready QKD key */
 	struct cf_sub_info subs[2];		/* push subscription per direction (status) */
 	uint64_t volume_rekeys;			/* rekeys asked by reported usage, this run */
 };
@@ -401,6 +459,26 @@ const struct cf_revoked *cf_revoked_find(const struct cf *cf, uint16_t method);
  */
 size_t cf_class_degraded(struct cf *cf, struct cf_peer *p, struct cf_class *c, int64_t now,
 			 char out[][CF_REASON_MAX], size_t n, bool *ret_fail_closed);
+
+/*
+ * QKD key-ID sharing: queue QKD_IDS (master, after enc_keys: kme_id and
+ * master_sae are printable ASCII 1..KEX_QKD_ID_MAX) or QKD_READY (slave, after
+ * dec_keys). 1 <= n <= CF_QKD_IDS_MAX. -ENOTCONN when the link is down.
+ */
+int cf_qkd_share(struct cf_peer *p, const char *kme_id, const char *master_sae,
+		 const uint8_t (*ids)[CF_QKD_ID_LEN], size_t n);
+int cf_qkd_ack(struct cf_peer *p, const uint8_t (*ids)[CF_QKD_ID_LEN], size_t n);
+/* Attach the daemon's KME client after cf_new() (ops borrowed; NULL: none). */
+void cf_set_qkd(struct cf *cf, const struct cf_qkd_ops *ops, void *arg);
+/*
+ * This node's view of its KME for peer p (CF_QKD_NONE without a client or
+ * for a peer without QKD); on outage *since and why[] say since when and
+ * why. *ready (optional): keys the master side can use now.
+ */
+enum cf_qkd_state cf_peer_qkd(const struct cf_peer *p, int64_t *since, char *why, size_t why_size,
+			      size_t *ready);
+/* Whether a class lists qkd014 (required or optional). */
+bool cf_class_uses_qkd(const struct cf_class *c);
 
 /* Next rekey time of a class (0 when unknown). */
 int64_t cf_class_next_rekey(const struct cf_peer *p, const struct cf_class *c);

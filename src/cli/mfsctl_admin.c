@@ -203,6 +203,19 @@ static void print_status(json_t *resp, bool classes)
 		putchar('\n');
 		if (!classes)
 			continue;
+		{
+			json_t *q = json_object_get(p, "qkd");
+
+			if (json_is_object(q)) {
+				if (!strcmp(json_string_value(json_object_get(q, "state")), "ok"))
+					printf("  qkd014: KME ok, %lld keys ready\n",
+					       json_integer_value(json_object_get(q, "keys_ready")));
+				else
+					printf("  qkd014: KME OUTAGE/ALARM since %s: %s\n",
+					       tstr(json_object_get(q, "since"), b2, sizeof(b2)),
+					       json_string_value(json_object_get(q, "reason")));
+			}
+		}
 		json_array_foreach(json_object_get(p, "classes"), j, c) {
 			json_t *pool = json_object_get(c, "pool"), *deg = json_object_get(c, "degraded"), *d;
 			size_t k;

@@ -99,6 +99,11 @@ static const struct key_def node_keys[] = {
 	{"admin_socket", V_SOCKET_PATH, N(admin_socket), 0, 0, 0, false},
 	{"psk_dir", V_PATH, N(psk_dir), 0, 0, 0, false},
 	{"log_level", V_LOG_LEVEL, N(log_level), 0, 0, 0, false},
+	{"qkd_kme", V_ADDR, N(qkd_kme), 0, 0, 0, false},
+	{"qkd_sae_id", V_ID, N(qkd_sae_id), 0, 0, 0, false},
+	{"qkd_cert", V_PATH, N(qkd_cert), 0, 0, 0, false},
+	{"qkd_key", V_PATH, N(qkd_key), 0, 0, 0, false},
+	{"qkd_ca", V_PATH, N(qkd_ca), 0, 0, 0, false},
 	{"push_socket", V_SOCKET_PATH, N(push_socket), 0, 0, 0, false},
 	{"push_socket_mode", V_MODE, N(push_socket_mode), 0, 0, 0777, false},
 	{"push_socket_group", V_U32, N(push_socket_group), 0, 0, CONFIG_NO_GROUP - 1, false},
@@ -123,6 +128,7 @@ static const struct key_def peer_keys[] = {
 	{"pin_mceliece6688128", V_PATH, P(mceliece[CONFIG_MCELIECE6688128].path), 0, 0, 0, false},
 	{"pin_mceliece6688128_sha3", V_SHA256, P(mceliece[CONFIG_MCELIECE6688128].sha3), 0, 0, 0,
 	 false},
+	{"qkd_sae_id", V_ID, P(qkd_sae_id), 0, 0, 0, false},
 };
 #undef P
 enum { PEER_CERT = 1, PEER_PIN_0 = 4 };	/* path, sha3 for each set */
@@ -1238,6 +1244,10 @@ static int check_all(struct parser *p)
 		return fail(p, eof_line, "missing section [node]");
 	if (cfg->n_peers == 0)
 		return fail(p, eof_line, "no [peer NAME] section");
+	if (cfg->node.qkd_kme.port && (!cfg->node.qkd_sae_id[0] || !cfg->node.qkd_cert[0] ||
+				       !cfg->node.qkd_key[0] || !cfg->node.qkd_ca[0]))
+		return fail(p, p->node_line,
+			    "qkd_kme needs qkd_sae_id, qkd_cert, qkd_key and qkd_ca in [node]");
 	for (size_t i = 0; i < cfg->n_peers; i++) {
 		const struct config_peer *peer = &cfg->peers[i];
 
@@ -1249,6 +1259,18 @@ static int check_all(struct parser *p)
 			const struct class_policy *pol = &peer->classes[c].policy;
 			const struct class_lines *cl = &p->class_lines[i][c];
 
+			/* A required qkd014 needs the local KME and the peer's SAE ID. */
+			for (size_t j = 0; j < pol->n_required; j++) {
+				if (pol->required[j] != KEX_ID_QKD014)
+					continue;
+				if (!cfg->node.qkd_kme.port)
+					return fail(p, cl->required,
+						    "method qkd014 needs qkd_kme (and qkd_sae_id, qkd_cert, "
+						    "qkd_key, qkd_ca) in [node]");
+				if (!peer->qkd_sae_id[0])
+					return fail(p, cl->required,
+						    "method qkd014 needs qkd_sae_id in [peer %s]", peer->name);
+			}
 			/* A static McEliece method needs our key pair and the peer's pin. */
 			for (size_t s = 0; s < CONFIG_MCELIECE_N; s++) {
 				const struct kex_method *m = kex_method_by_name(mceliece_methods[s]);

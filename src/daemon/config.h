@@ -110,6 +110,12 @@ struct config_node {
 	char admin_socket[CONFIG_SOCKET_PATH_MAX];
 	char psk_dir[CONFIG_PATH_MAX];		/* <psk_dir>/<id>.psk, see kex/psk_file.h */
 	enum mfs_log_level log_level;
+	/* QKD (qkd014): the local KME's ETSI 014 API; qkd_kme.port 0 = none */
+	struct config_addr qkd_kme;
+	char qkd_sae_id[CONFIG_ID_MAX + 1];	/* this node's SAE ID (its client certificate's CN) */
+	char qkd_cert[CONFIG_PATH_MAX];		/* client certificate and key, PEM */
+	char qkd_key[CONFIG_PATH_MAX];
+	char qkd_ca[CONFIG_PATH_MAX];		/* CA that signed the KME's certificate */
 	char push_socket[CONFIG_SOCKET_PATH_MAX];	/* docs/push.md; "" = none */
 	uint32_t push_socket_mode;		/* permission bits, <= 0777 */
 	uint32_t push_socket_group;		/* gid, or CONFIG_NO_GROUP */
@@ -143,6 +149,7 @@ struct config_peer {
 	struct config_mceliece_pin mceliece[CONFIG_MCELIECE_N];
 	enum config_tls_group tls_group;
 	char psk_id[KEX_PSK_ID_MAX + 1];	/* default for its classes; "" if not set */
+	char qkd_sae_id[CONFIG_ID_MAX + 1];	/* the peer's SAE ID at its KME ("" = no QKD) */
 	struct config_class classes[CONFIG_MAX_CLASSES];	/* file order, at least one */
 	size_t n_classes;
 	unsigned line;				/* of its [peer] header */

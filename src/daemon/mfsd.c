@@ -42,6 +42,8 @@
 #include "cf/cf.h"
 #include "cf/keyring.h"
 #include "daemon/config.h"
+#include "daemon/kme_json.h"
+#include "daemon/qkd_client.h"
 #include "daemon/setup.h"
 #include "daemon/supply_run.h"
 #include "ops/admin.h"
@@ -66,7 +68,8 @@
 #define MFSD_MAX_PENDING 32		/* inbound connections before their handshake is done */
 
 enum ev_kind {
-	EV_LISTEN, EV_ADMIN_LISTEN, EV_SIGNAL, EV_CONN, EV_ADMIN, EV_KEYGEN, EV_PUSH_LISTEN, EV_PUSH
+	EV_LISTEN, EV_ADMIN_LISTEN, EV_SIGNAL, EV_CONN, EV_ADMIN, EV_KEYGEN, EV_PUSH_LISTEN, EV_PUSH,
+	EV_QKD
 };
 
 struct ev {
@@ -152,7 +155,8 @@ struct daemon {
 	struct peer_rt peers[CONFIG_MAX_PEERS];
 	size_t n_peers;
 	int ep;
-	struct ev listen_ev, admin_listen_ev, signal_ev;
+	struct ev listen_ev, admin_listen_ev, signal_ev, qkd_ev;
+	struct qkdc *qkd;		/* the qkd014 KME client, NULL without qkd_kme */
 	int listen_fd, admin_fd, sig_fd;
 	struct admin_conn *admins[MFSD_MAX_ADMIN];
 	char kek_path[PATH_MAX + 16], db_path[PATH_MAX + 16], revoked_path[PATH_MAX + 16];
@@ -1098,6 +1102,10 @@ static const char *restart_only(const struct config *a, const struct config *b)
 		return "state_dir";
 	if (strcmp(a->node.admin_socket, b->node.admin_socket))
 		return "admin_socket";
+	if (!addr_eq(&a->node.qkd_kme, &b->node.qkd_kme) || strcmp(a->node.qkd_sae_id, b->node.qkd_sae_id) ||
+	    strcmp(a->node.qkd_cert, b->node.qkd_cert) || strcmp(a->node.qkd_key, b->node.qkd_key) ||
+	    strcmp(a->node.qkd_ca, b->node.qkd_ca))
+		return "qkd_kme/qkd_sae_id/qkd_cert/qkd_key/qkd_ca";
 	for (int s = 0; s < CONFIG_MCELIECE_N; s++) {
 		const struct config_mceliece_key *x = &a->node.mceliece[s], *y = &b->node.mceliece[s];
 
@@ -1227,6 +1235,7 @@ static void reload(struct daemon *d)
 	}
 	memcpy(d->peers, np, sizeof(np));
 	d->n_peers = d->cf->n_peers;
+	qkdc_reconfigure(d->qkd, nc);	/* follows the peers by name; keeps no pointer into nc */
 	for (size_t k = 0; k < d->n_peers; k++)
 		if (d->peers[k].conn)
 			d->peers[k].conn->peer = &d->peers[k];
@@ -1256,6 +1265,9 @@ static void run(struct daemon *d)
 		int64_t nms = now_ms(), wait_ms = 1000;
 		int n;
 
+		qkdc_process(d->qkd, nms);
+		if (d->qkd)
+			wait_ms = qkdc_wait_ms(d->qkd, nms);
 		cf_tick(d->cf, time(NULL));
 		push_tick(d->push, time(NULL));
 		keygen_maybe_start(d);
@@ -1336,6 +1348,8 @@ static void run(struct daemon *d)
 			case EV_ADMIN:
 				admin_event(d, (struct admin_conn *)ev, evs[i].events);
 				break;
+			case EV_QKD:	/* qkdc_process() at the top of the loop */
+				break;
 			case EV_PUSH_LISTEN:
 				on_push_accept(d);
 				break;
@@ -1398,6 +1412,7 @@ static void daemon_free(struct daemon *d)
 		close(d->sig_fd);
 	if (d->ep >= 0)
 		close(d->ep);
+	qkdc_free(d->qkd);
 	mfsd_supply_stop(d->supply);
 	cf_free(d->cf);
 	store_close(d->st);
@@ -1455,6 +1470,8 @@ int main(int argc, char **argv)
 	int c, r, rc = 1;
 
 	mfs_log_set_ident("mfsd");
+	/* Before any thread or jansson object exists: jansson wipes what it frees (KME answers). */
+	kme_json_init();
 	while ((c = getopt_long(argc, argv, "c:fl:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'c': config_path = optarg; break;
@@ -1524,10 +1541,19 @@ int main(int argc, char **argv)
 	}
 	for (size_t i = 0; i < d.n_peers; i++)
 		d.peers[i].cp = &d.cf->peers[i];
+	if ((r = qkdc_new(d.cfg, d.cf, d.st, &d.qkd)) < 0) {
+		log_err("QKD client: %s", mfs_strerror(r));
+		goto out;
+	}
 	if ((r = setup_push(&d)) < 0)
 		goto out;
 	if ((d.ep = epoll_create1(EPOLL_CLOEXEC)) < 0) {
 		r = -errno;
+		goto out;
+	}
+	d.qkd_ev.kind = EV_QKD;
+	if (d.qkd && (r = ep_set(&d, qkdc_fd(d.qkd), &d.qkd_ev, EPOLLIN, true)) < 0) {
+		log_err("startup: %s", mfs_strerror(r));
 		goto out;
 	}
 	if ((r = open_signals(&d)) < 0 || (r = open_listen(&d)) < 0 || (r = open_admin(&d)) < 0 ||

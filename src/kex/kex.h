@@ -60,7 +60,7 @@ enum kex_method_id {
 	KEX_ID_MLKEM1024 = 0x0102,
 	KEX_ID_MCELIECE460896 = 0x0201,
 	KEX_ID_MCELIECE6688128 = 0x0202,
-	KEX_ID_QKD014 = 0x0301,		/* reserved for the QKD method */
+	KEX_ID_QKD014 = 0x0301,		/* QKD keys from an ETSI GS QKD 014 KME */
 	KEX_ID_PSK = 0x0401,
 	KEX_ID_X25519 = 0x0501,
 };
@@ -69,6 +69,21 @@ enum kex_method_id {
 #define KEX_PSK_ID_MAX 64	/* [A-Za-z0-9._-]{1,64} */
 #define KEX_PSK_MIN_LEN 32	/* 256 bits */
 #define KEX_PSK_MAX_LEN 1024
+#define KEX_QKD_ID_MAX 64	/* KME and SAE IDs: printable ASCII, 1..64 bytes */
+#define KEX_QKD_KEY_ID_LEN 16	/* an ETSI 014 key_ID (UUID), binary */
+#define KEX_QKD_KEY_MIN 32	/* 256 bits: a QKD key shorter than that is refused */
+#define KEX_QKD_KEY_MAX 1024	/* 8192 bits */
+
+/*
+ * Which QKD key an exchange uses: the KME that handed it to the master SAE
+ * with enc_keys, the master SAE, and the key ID. This is what the slave
+ * needs for dec_keys, and what the qkd014 method sends in msg1.
+ */
+struct kex_qkd_ref {
+	char kme_id[KEX_QKD_ID_MAX + 1];
+	char master_sae[KEX_QKD_ID_MAX + 1];
+	uint8_t key_id[KEX_QKD_KEY_ID_LEN];
+};
 
 /*
  * Raw KEM view of a method, for static keys and tools (mfs-kex). All
@@ -118,6 +133,21 @@ struct kex_env {
 	const char *psk_id;
 	int (*psk_lookup)(void *arg, const char *id, struct secret **ret);
 	void *psk_arg;
+
+	/*
+	 * QKD (qkd014). Keys come from the local KME over ETSI GS QKD 014 and
+	 * are fetched by the caller ahead of the exchange (no I/O here). The
+	 * initiator is the master SAE: qkd_take() hands over one key it got
+	 * with enc_keys and that the peer has fetched too (its reference and
+	 * a new secret of KEX_QKD_KEY_MIN..KEX_QKD_KEY_MAX bytes, which the
+	 * method frees), and never the same key twice. The responder is the
+	 * slave: qkd_lookup() returns the key it got with dec_keys for the
+	 * reference msg1 names, at most once: -ENOKEY when it has none,
+	 * -EALREADY when that key ID was used before (a replay).
+	 */
+	int (*qkd_take)(void *arg, struct kex_qkd_ref *ret_ref, struct secret **ret);
+	int (*qkd_lookup)(void *arg, const struct kex_qkd_ref *ref, struct secret **ret);
+	void *qkd_arg;
 };
 
 struct kex_method {

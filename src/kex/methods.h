@@ -10,6 +10,7 @@ extern const struct kex_method kex_mlkem1024;
 extern const struct kex_method kex_mceliece460896;
 extern const struct kex_method kex_mceliece6688128;
 extern const struct kex_method kex_psk;
+extern const struct kex_method kex_qkd014;
 extern const struct kex_method kex_x25519;
 
 #endif

@@ -298,6 +298,19 @@ static json_t *peer_json(struct cf *cf, struct cf_peer *p, int64_t now, bool cla
 		json_object_set_new(o, "pins", pins_json(cf, p));
 	if (!o || !classes)
 		return o;
+	{
+		char why[CF_REASON_MAX];
+		int64_t since = 0;
+		size_t ready = 0;
+		enum cf_qkd_state st = cf_peer_qkd(p, &since, why, sizeof(why), &ready);
+
+		/* qkd014: this node's view of its KME (docs/qkd014.md) */
+		if (st != CF_QKD_NONE)
+			json_object_set_new(o, "qkd", json_pack("{s:s,s:I,s:s,s:I}", "state",
+				st == CF_QKD_OK ? "ok" : "outage",
+				"since", (json_int_t)(st == CF_QKD_OK ? 0 : since),
+				"reason", st == CF_QKD_OK ? "" : why, "keys_ready", (json_int_t)ready));
+	}
 	a = json_array();
 	for (size_t i = 0; a && i < p->cfg.n_classes; i++)
 		json_array_append_new(a, class_json(cf, p, &p->classes[i], now));

@@ -208,7 +208,8 @@ static bool hs_usable(void *arg, const struct kex_method *m)
 	if (m->family == KEX_FAMILY_PSK)
 		return c->psk_lookup && (c->role == HS_RESPONDER || c->psk_id);
 	if (m->family == KEX_FAMILY_QKD)
-		return false;	/* needs the KME plumbing (a later issue) */
+		return (c->role == HS_INITIATOR ? c->qkd_take != NULL : c->qkd_lookup != NULL) &&
+		       (!c->qkd_usable || c->qkd_usable(c->qkd_arg));
 	return m->secret_len == KEX_SECRET_LEN;
 }
 
@@ -229,6 +230,9 @@ static void run_env(const struct hs *hs, const struct hs_run *run, struct kex_en
 	env->psk_lookup = hs->cfg.psk_lookup;
 	env->psk_arg = hs->cfg.psk_arg;
 	env->psk_id = hs->cfg.psk_id;
+	env->qkd_take = hs->cfg.qkd_take;
+	env->qkd_lookup = hs->cfg.qkd_lookup;
+	env->qkd_arg = hs->cfg.qkd_arg;
 	if (negotiate_bidirectional(run->m)) {
 		const struct hs_static_key *k = static_key(&hs->cfg, run->m->id);
 

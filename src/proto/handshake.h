@@ -108,6 +108,16 @@ struct hs_config {
 	const char *psk_id;		/* initiator: the PSK to use (the PSK method) */
 	int (*psk_lookup)(void *arg, const char *id, struct secret **ret);
 	void *psk_arg;
+	/*
+	 * QKD (qkd014, kex.h): the initiator takes ready keys (master SAE),
+	 * the responder looks keys up by reference (slave SAE). The method is
+	 * usable only with the callback of this side's role set and, when
+	 * qkd_usable is set, while it returns true (the local KME works).
+	 */
+	int (*qkd_take)(void *arg, struct kex_qkd_ref *ret_ref, struct secret **ret);
+	int (*qkd_lookup)(void *arg, const struct kex_qkd_ref *ref, struct secret **ret);
+	bool (*qkd_usable)(void *arg);
+	void *qkd_arg;
 	/* TLS exporter value of the channel this runs in (RFC 8446 §7.5) */
 	const uint8_t *tls_exporter;
 	size_t tls_exporter_len;	/* HS_EXPORTER_MIN..HS_EXPORTER_MAX */

@@ -17,7 +17,8 @@
  * What a method needs from its caller is made once per process, on first
  * use, and kept for good (reachable, so LeakSanitizer stays quiet): for a
  * KEM a static key pair (Classic McEliece uses it; ML-KEM ignores it), for
- * PSK a lookup that knows one fixed test key under the ID "fuzz". The keys
+ * PSK a lookup that knows one fixed test key under the ID "fuzz", for QKD
+ * a take/lookup pair that hands out one fixed 256-bit key. The keys
  * are random per process; message-parsing bugs reproduce regardless.
  */
 #include <errno.h>
@@ -65,6 +66,30 @@ static int psk_lookup(void *arg, const char *id, struct secret **ret)
 	if (strcmp(id, FUZZ_PSK_ID) != 0)
 		return -ENOKEY;
 	*ret = secret_dup(key, sizeof(key));
+	return *ret ? 0 : -ENOMEM;
+}
+
+/* QKD: one fixed key, as if enc_keys/dec_keys had fetched it; any ID. */
+static const uint8_t qkd_key[KEX_QKD_KEY_MIN] = "mfsec fuzz qkd key, not secret!";
+
+static int qkd_take(void *arg, struct kex_qkd_ref *ref, struct secret **ret)
+{
+	(void)arg;
+	memset(ref, 0, sizeof(*ref));
+	memcpy(ref->kme_id, "kme-fuzz", 8);
+	memcpy(ref->master_sae, "sae-fuzz", 8);
+	*ret = secret_dup(qkd_key, sizeof(qkd_key));
+	return *ret ? 0 : -ENOMEM;
+}
+
+static int qkd_lookup(void *arg, const struct kex_qkd_ref *ref, struct secret **ret)
+{
+	(void)arg;
+	if (strlen(ref->kme_id) > KEX_QKD_ID_MAX || strlen(ref->master_sae) > KEX_QKD_ID_MAX)
+		abort();
+	if (ref->key_id[0] == 0xff)
+		return -EALREADY;
+	*ret = secret_dup(qkd_key, sizeof(qkd_key));
 	return *ret ? 0 : -ENOMEM;
 }
 
@@ -164,6 +189,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		.peer_static_pk_len = k->pk_len,
 		.psk_id = FUZZ_PSK_ID,
 		.psk_lookup = psk_lookup,
+		.qkd_take = qkd_take,
+		.qkd_lookup = qkd_lookup,
 	};
 
 	ctx = calloc(1, m->ctx_size ? m->ctx_size : 1);

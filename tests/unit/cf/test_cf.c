@@ -93,6 +93,137 @@ static int group_teardown(void **state)
 	return 0;
 }
 
+/*
+ * ---- QKD: an in-memory QKD network, one KME per node ----
+ * Stands for the daemon's ETSI 014 client and the two KMEs (the real ones,
+ * qkdsim and mfsd's client, are tested in tests/integration/test_qkd.sh).
+ * A master "enc_keys" puts a key in the table and shares its ID with
+ * cf_qkd_share(); the slave "dec_keys" marks it fetched and acknowledges.
+ */
+#define QK_MAX 512
+struct qkey {
+	uint8_t id[CF_QKD_ID_LEN];
+	uint8_t key[32];
+	int master;
+	bool at_slave, acked, used_master, used_slave;
+};
+static struct {
+	struct qkey k[QK_MAX];
+	size_t n;
+	bool outage[2];
+	unsigned seq;
+} qn;
+static int qkd_mode;		/* 0: no QKD; 1: qkd014 optional in bulk; 2: required */
+static int side_idx[2] = { 0, 1 };
+
+static enum cf_qkd_state tq_state(void *arg, const struct cf_peer *p, int64_t *since, char *why,
+				  size_t n)
+{
+	int i = *(int *)arg;
+
+	(void)p;
+	if (!qn.outage[i])
+		return CF_QKD_OK;
+	*since = T0;
+	snprintf(why, n, "test KME %d down", i);
+	return CF_QKD_OUTAGE;
+}
+
+static size_t tq_ready(void *arg, const struct cf_peer *p)
+{
+	int i = *(int *)arg;
+	size_t n = 0;
+
+	(void)p;
+	for (size_t k = 0; k < qn.n; k++)
+		n += qn.k[k].master == i && qn.k[k].acked && !qn.k[k].used_master;
+	return n;
+}
+
+static int tq_take(void *arg, struct cf_peer *p, struct kex_qkd_ref *ref, struct secret **ret)
+{
+	int i = *(int *)arg;
+
+	(void)p;
+	for (size_t k = 0; k < qn.n; k++) {
+		struct qkey *q = &qn.k[k];
+
+		if (q->master != i || !q->acked || q->used_master)
+			continue;
+		q->used_master = true;
+		memset(ref, 0, sizeof(*ref));
+		snprintf(ref->kme_id, sizeof(ref->kme_id), "kme-%d", i);
+		snprintf(ref->master_sae, sizeof(ref->master_sae), "sae-%d", i);
+		memcpy(ref->key_id, q->id, CF_QKD_ID_LEN);
+		*ret = secret_dup(q->key, sizeof(q->key));
+		return *ret ? 0 : -ENOMEM;
+	}
+	return -EAGAIN;
+}
+
+static int tq_lookup(void *arg, struct cf_peer *p, const struct kex_qkd_ref *ref,
+		     struct secret **ret)
+{
+	int i = *(int *)arg;
+	char want[16];
+
+	(void)p;
+	snprintf(want, sizeof(want), "kme-%d", 1 - i);
+	if (strcmp(ref->kme_id, want) != 0)
+		return -ENOKEY;
+	for (size_t k = 0; k < qn.n; k++) {
+		struct qkey *q = &qn.k[k];
+
+		if (q->master != 1 - i || memcmp(q->id, ref->key_id, CF_QKD_ID_LEN) != 0)
+			continue;
+		if (!q->at_slave)
+			return -ENOKEY;
+		if (q->used_slave)
+			return -EALREADY;
+		q->used_slave = true;
+		*ret = secret_dup(q->key, sizeof(q->key));
+		return *ret ? 0 : -ENOMEM;
+	}
+	return -ENOKEY;
+}
+
+static void tq_offered(void *arg, struct cf_peer *p, const char *kme, const char *sae,
+		       const uint8_t (*ids)[CF_QKD_ID_LEN], size_t n)
+{
+	int i = *(int *)arg;
+	uint8_t got[CF_QKD_IDS_MAX][CF_QKD_ID_LEN];
+	size_t m = 0;
+
+	(void)kme;
+	(void)sae;
+	if (qn.outage[i])
+		return;		/* dec_keys fails: nothing fetched, nothing acknowledged */
+	for (size_t j = 0; j < n; j++)
+		for (size_t k = 0; k < qn.n; k++)
+			if (qn.k[k].master == 1 - i && !memcmp(qn.k[k].id, ids[j], CF_QKD_ID_LEN)) {
+				qn.k[k].at_slave = true;
+				memcpy(got[m++], ids[j], CF_QKD_ID_LEN);
+			}
+	if (m)
+		assert_int_equal(cf_qkd_ack(p, (const uint8_t (*)[CF_QKD_ID_LEN])got, m), 0);
+}
+
+static void tq_fetched(void *arg, struct cf_peer *p, const uint8_t (*ids)[CF_QKD_ID_LEN], size_t n)
+{
+	int i = *(int *)arg;
+
+	(void)p;
+	for (size_t j = 0; j < n; j++)
+		for (size_t k = 0; k < qn.n; k++)
+			if (qn.k[k].master == i && !memcmp(qn.k[k].id, ids[j], CF_QKD_ID_LEN))
+				qn.k[k].acked = true;
+}
+
+static const struct cf_qkd_ops tq_ops = {
+	.state = tq_state, .ready = tq_ready, .take = tq_take, .lookup = tq_lookup,
+	.offered = tq_offered, .fetched = tq_fetched,
+};
+
 /* ---- one node: store, PSK dir, revocation file, engine ---- */
 
 struct node {
@@ -202,6 +333,16 @@ static void node_init(struct world *w, int i)
 	snprintf(pc->classes[1].psk_id, sizeof(pc->classes[1].psk_id), PSK_ID);
 	pc->static_keys = &mk[i].key;
 	pc->n_static_keys = have_mce ? 1 : 0;
+	if (qkd_mode) {
+		struct class_policy *b = &pc->classes[0].policy;
+
+		if (qkd_mode == 1)
+			b->optional[b->n_optional++] = KEX_ID_QKD014;
+		else
+			b->required[b->n_required++] = KEX_ID_QKD014;
+		n->cfg.qkd = &tq_ops;
+		n->cfg.qkd_arg = &side_idx[i];
+	}
 	node_engine(w, i);
 }
 
@@ -278,6 +419,24 @@ static size_t env_len(const uint8_t *p, size_t n)
 		return CF_ENV_HDR_LEN + 2;
 	case CF_ENV_PING:
 		return CF_ENV_HDR_LEN;
+	case CF_ENV_QKD_IDS: {
+		size_t kl, sl;
+
+		if (n < CF_ENV_HDR_LEN + 1 || n < CF_ENV_HDR_LEN + 2 + (size_t)p[CF_ENV_HDR_LEN])
+			return 0;
+		kl = p[CF_ENV_HDR_LEN];
+		sl = p[CF_ENV_HDR_LEN + 1 + kl];
+		if (n < CF_ENV_HDR_LEN + 4 + kl + sl)
+			return 0;
+		return CF_ENV_HDR_LEN + 4 + kl + sl +
+		       CF_QKD_ID_LEN * ((size_t)p[CF_ENV_HDR_LEN + 2 + kl + sl] << 8 |
+					p[CF_ENV_HDR_LEN + 3 + kl + sl]);
+	}
+	case CF_ENV_QKD_READY:
+		if (n < CF_ENV_HDR_LEN + 2)
+			return 0;
+		return CF_ENV_HDR_LEN + 2 +
+		       CF_QKD_ID_LEN * ((size_t)p[CF_ENV_HDR_LEN] << 8 | p[CF_ENV_HDR_LEN + 1]);
 	case CF_ENV_HELD: {
 		size_t nl;
 
@@ -1076,6 +1235,141 @@ static void test_reconfigure(void **state)
 
 /* ---- tests ---- */
 
+/* Node i, as master, gets n keys from its KME and shares their IDs. */
+static void qkd_prefetch(struct world *w, int i, size_t n)
+{
+	uint8_t ids[CF_QKD_IDS_MAX][CF_QKD_ID_LEN];
+	char kme[16], sae[16];
+
+	assert_true(n <= CF_QKD_IDS_MAX && qn.n + n <= QK_MAX);
+	for (size_t j = 0; j < n; j++) {
+		struct qkey *q = &qn.k[qn.n++];
+
+		memset(q, 0, sizeof(*q));
+		q->master = i;
+		qn.seq++;
+		memset(q->id, 0, sizeof(q->id));
+		memcpy(q->id, &qn.seq, sizeof(qn.seq));
+		q->id[15] = (uint8_t)i;
+		memset(q->key, (int)(qn.seq & 0xff), sizeof(q->key));
+		memcpy(ids[j], q->id, CF_QKD_ID_LEN);
+	}
+	snprintf(kme, sizeof(kme), "kme-%d", i);
+	snprintf(sae, sizeof(sae), "sae-%d", i);
+	assert_int_equal(cf_qkd_share(w->n[i].p, kme, sae, (const uint8_t (*)[CF_QKD_ID_LEN])ids, n), 0);
+}
+
+static void rekey_bulk(struct world *w)
+{
+	w->now += 1;
+	assert_int_equal(cf_rekey(w->n[0].p, "bulk", w->now), 0);
+	assert_int_equal(cf_rekey(w->n[1].p, "bulk", w->now), 0);
+	run(w);
+}
+
+/*
+ * QKD in the engine: key IDs shared ahead (QKD_IDS / QKD_READY), used once
+ * per exchange; outage policy for an optional and a required qkd014.
+ */
+static void test_qkd(void **state)
+{
+	struct world *w;
+	uint64_t ex;
+	size_t used = 0;
+	bool closed;
+
+	(void)state;
+	memset(&qn, 0, sizeof(qn));
+	qkd_mode = 1;
+	w = world_new();
+	qkd_mode = 0;
+	link_up(w);
+	qkd_prefetch(w, 0, 8);
+	qkd_prefetch(w, 1, 8);
+	run(w);
+	assert_int_equal(w->link_errors, 0);
+	/* QKD works at both ends: an optional qkd014 counts as required and is used. */
+	for (int i = 0; i < 2; i++) {
+		assert_true(suite_has(cls(w, i, "bulk"), KEX_ID_QKD014));
+		assert_false(suite_has(cls(w, i, "strict"), KEX_ID_QKD014));
+		assert_false(cls(w, i, "bulk")->qkd_reduced);
+	}
+	assert_pools_match(w, "bulk");
+	for (size_t k = 0; k < qn.n; k++) {
+		assert_true(qn.k[k].used_master == qn.k[k].used_slave);
+		used += qn.k[k].used_master;
+	}
+	assert_int_equal(used, cls(w, 0, "bulk")->exchanges);
+
+	/* This node's KME fails, the peer's works: never on the peer's word. */
+	qn.outage[0] = true;
+	ex = cls(w, 0, "bulk")->exchanges;
+	rekey_bulk(w);
+	assert_int_equal(cls(w, 0, "bulk")->exchanges, ex);
+	assert_true(cls(w, initiator(w, "bulk"), "bulk")->last_error[0] != '\0');
+	assert_true(degraded_says(w, 0, "bulk", "QKD alarm since", &closed));
+	assert_false(degraded_says(w, 1, "bulk", "QKD alarm", &closed));
+	assert_false(closed);	/* the pool is still there */
+
+	/* Both see the outage: the optional method is left out, and it says so. */
+	qn.outage[1] = true;
+	w->now += CF_RETRY_MAX_S;
+	rekey_bulk(w);
+	for (int i = 0; i < 2; i++) {
+		struct cf_class *c = cls(w, i, "bulk");
+
+		assert_true(c->exchanges > ex);
+		assert_false(suite_has(c, KEX_ID_QKD014));
+		assert_true(c->qkd_reduced);
+		assert_true(degraded_says(w, i, "bulk", "reduced factor set: qkd014 left out", &closed));
+	}
+	assert_pools_match(w, "bulk");
+
+	/* The KMEs recover: the next exchange has QKD again. */
+	qn.outage[0] = qn.outage[1] = false;
+	qkd_prefetch(w, 0, 4);
+	qkd_prefetch(w, 1, 4);
+	run(w);
+	rekey_bulk(w);
+	for (int i = 0; i < 2; i++) {
+		assert_true(suite_has(cls(w, i, "bulk"), KEX_ID_QKD014));
+		assert_false(cls(w, i, "bulk")->qkd_reduced);
+		assert_false(degraded_says(w, i, "bulk", "reduced factor set", &closed));
+	}
+	/* A key ID is used once: replaying the table's used keys cannot be taken again. */
+	for (size_t k = 0; k < qn.n; k++)
+		assert_true(qn.k[k].used_master == qn.k[k].used_slave);
+	world_free(w);
+
+	/* Required qkd014: an outage stops the exchanges, the pool stays until hard expiry. */
+	memset(&qn, 0, sizeof(qn));
+	qkd_mode = 2;
+	w = world_new();
+	qkd_mode = 0;
+	link_up(w);
+	qkd_prefetch(w, 0, 8);
+	qkd_prefetch(w, 1, 8);
+	run(w);
+	assert_true(suite_has(cls(w, 0, "bulk"), KEX_ID_QKD014));
+	ex = cls(w, 0, "bulk")->exchanges;
+	qn.outage[0] = qn.outage[1] = true;
+	rekey_bulk(w);
+	assert_int_equal(cls(w, 0, "bulk")->exchanges, ex);
+	assert_true(depth(w, 0, "bulk", STORE_OUTBOUND) >= BULK_HIGH);
+	assert_false(cls(w, 0, "bulk")->qkd_reduced);
+	assert_true(degraded_says(w, 0, "bulk", "QKD alarm since", &closed));
+	assert_false(closed);
+	w->now = T0 + HARD_S;
+	cf_tick(w->n[0].cf, w->now);
+	cf_tick(w->n[1].cf, w->now);
+	assert_true(degraded_says(w, 0, "bulk", "no outbound key left", &closed));
+	assert_true(closed);
+	/* the strict class (no QKD) carries on */
+	run(w);
+	assert_true(depth(w, 0, "strict", STORE_OUTBOUND) >= STRICT_HIGH);
+	world_free(w);
+}
+
 /*
  * Both pools of both classes fill up to the high watermark at both ends, and
  * one side's outbound is the other side's inbound: same ids, same exchange,
@@ -1812,6 +2106,7 @@ int main(void)
 		cmocka_unit_test(test_rotate_refused),
 		cmocka_unit_test(test_keyring_record),
 		cmocka_unit_test(test_reconfigure),
+		cmocka_unit_test(test_qkd),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);

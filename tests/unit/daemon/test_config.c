@@ -761,6 +761,15 @@ static const struct bad bad[] = {
 	 NODE "[peer gpu]\naddress = h:1\npin_cert_sha256 = " H1 "\n"
 	 "[class gpu train]\nrequired = mlkem768, mlkem1024\nmin_families = 1\noptional = psk\n", 11,
 	 "method psk needs psk_id"},
+	{"qkd014 required without a KME",
+	 NODE PEER "[class gpu train]\nrequired = mlkem768, psk, qkd014\n", 10,
+	 "method qkd014 needs qkd_kme"},
+	{"qkd014 required without the peer's SAE ID",
+	 NODE "qkd_kme = 127.0.0.1:9441\nqkd_sae_id = sae-a\nqkd_cert = c\nqkd_key = k\nqkd_ca = ca\n"
+	 PEER "[class gpu train]\nrequired = mlkem768, psk, qkd014\n", 15,
+	 "method qkd014 needs qkd_sae_id in [peer gpu]"},
+	{"qkd_kme without its certificate", NODE "qkd_kme = 127.0.0.1:9441\nqkd_sae_id = sae-a\n" PEER CLASS,
+	 1, "qkd_kme needs qkd_sae_id, qkd_cert, qkd_key and qkd_ca"},
 	/* combiner, durations, sizes, pools */
 	{"unknown combiner", GOOD "combiner = xor\n", 11, "unknown combiner 'xor'"},
 	{"xor-its without QKD", GOOD "combiner = xor-its\n", 11, "needs a required QKD method"},

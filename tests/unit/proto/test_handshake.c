@@ -120,6 +120,64 @@ static int teardown(void **state)
 	return 0;
 }
 
+/*
+ * ---- QKD: one in-memory key table stands for the two KMEs ----
+ * The initiator takes key i (as after enc_keys, with the peer's dec_keys
+ * done); the responder finds it by reference, once.
+ */
+#define KME_KEYS 8
+struct kme {
+	uint8_t key[KME_KEYS][32];
+	uint8_t id[KME_KEYS][KEX_QKD_KEY_ID_LEN];
+	bool looked[KME_KEYS];
+	size_t next;
+	bool corrupt;		/* the slave's copy differs (a broken QKD network) */
+};
+
+static void kme_init(struct kme *k)
+{
+	memset(k, 0, sizeof(*k));
+	for (size_t i = 0; i < KME_KEYS; i++) {
+		memset(k->key[i], (int)(0x10 + i), sizeof(k->key[i]));
+		memset(k->id[i], (int)(0xa0 + i), sizeof(k->id[i]));
+	}
+}
+
+static int qkd_take(void *arg, struct kex_qkd_ref *ref, struct secret **ret)
+{
+	struct kme *k = arg;
+	size_t i;
+
+	if (k->next == KME_KEYS)
+		return -EAGAIN;
+	i = k->next++;
+	snprintf(ref->kme_id, sizeof(ref->kme_id), "kme-a");
+	snprintf(ref->master_sae, sizeof(ref->master_sae), "sae-a");
+	memcpy(ref->key_id, k->id[i], KEX_QKD_KEY_ID_LEN);
+	*ret = secret_dup(k->key[i], sizeof(k->key[i]));
+	return *ret ? 0 : -ENOMEM;
+}
+
+static int qkd_lookup(void *arg, const struct kex_qkd_ref *ref, struct secret **ret)
+{
+	struct kme *k = arg;
+
+	if (strcmp(ref->kme_id, "kme-a") || strcmp(ref->master_sae, "sae-a"))
+		return -ENOKEY;
+	for (size_t i = 0; i < KME_KEYS; i++) {
+		if (memcmp(ref->key_id, k->id[i], KEX_QKD_KEY_ID_LEN) != 0)
+			continue;
+		if (k->looked[i])
+			return -EALREADY;
+		k->looked[i] = true;
+		*ret = secret_dup(k->key[i], sizeof(k->key[i]));
+		if (*ret && k->corrupt)
+			(*ret)->p[0] ^= 1;
+		return *ret ? 0 : -ENOMEM;
+	}
+	return -ENOKEY;
+}
+
 /* ---- the in-memory pair ---- */
 
 struct frame {
@@ -145,6 +203,7 @@ struct pair {
 	/* every frame as sent, for replay tests */
 	struct frame log[MAX_FRAMES];
 	size_t n_log;
+	struct kme kme;
 };
 
 static void policy_set(struct class_policy *p, const uint16_t *req, size_t n_req,
@@ -167,6 +226,7 @@ static void pair_init(struct pair *p, const uint16_t *req, size_t n_req)
 	policy_set(&p->pol_r, req, n_req, NULL, 0);
 	memset(p->exp_i, 0x5a, sizeof(p->exp_i));
 	memset(p->exp_r, 0x5a, sizeof(p->exp_r));
+	kme_init(&p->kme);
 	p->ci = (struct hs_config){
 		.role = HS_INITIATOR,
 		.my_id = id_init,
@@ -176,6 +236,8 @@ static void pair_init(struct pair *p, const uint16_t *req, size_t n_req)
 		.n_static_keys = keys_a.n,
 		.psk_id = PSK_ID,
 		.psk_lookup = psk_lookup,
+		.qkd_take = qkd_take,
+		.qkd_arg = &p->kme,
 		.tls_exporter = p->exp_i,
 		.tls_exporter_len = sizeof(p->exp_i),
 		.n_keys = 3,
@@ -190,6 +252,8 @@ static void pair_init(struct pair *p, const uint16_t *req, size_t n_req)
 		.static_keys = strcmp(id_resp, "node-a") == 0 ? keys_a.keys : keys_b.keys,
 		.n_static_keys = keys_a.n,
 		.psk_lookup = psk_lookup,
+		.qkd_lookup = qkd_lookup,
+		.qkd_arg = &p->kme,
 		.tls_exporter = p->exp_r,
 		.tls_exporter_len = sizeof(p->exp_r),
 		.n_keys = 5,
@@ -353,7 +417,7 @@ static size_t usable_methods(const struct kex_method **ret)
 	size_t n = kex_methods(&all), k = 0;
 
 	for (size_t i = 0; i < n; i++)
-		if (all[i]->available() && all[i]->family != KEX_FAMILY_QKD)
+		if (all[i]->available())
 			ret[k++] = all[i];
 	return k;
 }
@@ -888,6 +952,79 @@ static void test_mceliece_pin_mismatch(void **state)
 	pair_free(&p);
 }
 
+/*
+ * QKD: the key ID is in the transcript and the combiner; a slave copy that
+ * differs fails confirmation; a key ID used before (replay) or unknown to
+ * the responder fails the exchange there; no KME (no take callback) at the
+ * initiator keeps a required QKD method from being offered.
+ */
+static void test_qkd(void **state)
+{
+	const uint16_t req[] = { KEX_ID_QKD014, KEX_ID_MLKEM768 };
+	struct hs_result ri, rr, ri2, rr2;
+	struct pair p;
+
+	(void)state;
+	if (!kex_method_by_id(KEX_ID_QKD014) || !kex_method_by_id(KEX_ID_MLKEM768))
+		skip();
+	pair_init(&p, req, 2);
+	assert_int_equal(pair_run(&p), 0);
+	assert_agree(&p, &ri, &rr);
+	assert_int_equal(ri.suite.n, 2);
+	assert_true(p.kme.looked[0]);
+	pair_free(&p);
+
+	/* Same QKD key bytes under another ID: different keys (the ID is bound). */
+	pair_init(&p, req, 2);
+	memset(p.kme.id[0], 0xee, KEX_QKD_KEY_ID_LEN);
+	assert_int_equal(pair_run(&p), 0);
+	assert_agree(&p, &ri2, &rr2);
+	assert_false(mfs_ct_eq(ri.pool->p, ri2.pool->p, ri.pool->len));
+	hs_result_done(&ri);
+	hs_result_done(&rr);
+	hs_result_done(&ri2);
+	hs_result_done(&rr2);
+	pair_free(&p);
+
+	/* The slave's key differs: key confirmation fails, no key anywhere. */
+	pair_init(&p, req, 2);
+	p.kme.corrupt = true;
+	assert_int_equal(pair_run(&p), 0);
+	assert_int_equal(p.rc_i, -EKEYREJECTED);
+	assert_no_keys(&p);
+	pair_free(&p);
+
+	/* A key ID already used at the responder: refused there (-EALREADY). */
+	pair_init(&p, req, 2);
+	p.kme.looked[0] = true;
+	assert_int_equal(pair_run(&p), 0);
+	assert_int_equal(p.rc_r, -EALREADY);
+	assert_no_keys(&p);
+	pair_free(&p);
+
+	/* Unknown at the responder's KME: -ENOKEY. */
+	pair_init(&p, req, 2);
+	memset(p.kme.id[0], 0xee, KEX_QKD_KEY_ID_LEN);
+	p.kme.next = 0;
+	p.cr.qkd_arg = &p.kme;
+	{
+		static struct kme other;
+
+		kme_init(&other);
+		p.cr.qkd_arg = &other;
+	}
+	assert_int_equal(pair_run(&p), 0);
+	assert_int_equal(p.rc_r, -ENOKEY);
+	assert_no_keys(&p);
+	pair_free(&p);
+
+	/* No ready key at the initiator (KME outage): QKD cannot be required. */
+	pair_init(&p, req, 2);
+	p.ci.qkd_take = NULL;
+	assert_int_equal(pair_run(&p), -EPERM);
+	pair_free(&p);
+}
+
 static void test_api_misuse(void **state)
 {
 	const uint16_t req[] = { KEX_ID_MLKEM768 };
@@ -990,6 +1127,7 @@ int main(void)
 		cmocka_unit_test(test_refusals),
 		cmocka_unit_test(test_election),
 		cmocka_unit_test(test_mceliece_pin_mismatch),
+		cmocka_unit_test(test_qkd),
 		cmocka_unit_test(test_api_misuse),
 	};
 
