@@ -67,6 +67,12 @@
  * or none; if it fails, each request is retried alone so that a bad ID
  * fails only its own request). No worker ever waits in SQLite's busy
  * handler for another.
+ *
+ * Delivery reserves (cfg->reserve > 0; reserve.h): enc_keys is answered,
+ * when it can be, from keys already committed as delivered to the same
+ * recipient, taken ahead of need by a refill thread through the same group
+ * commit; a request the reserve cannot serve commits its own delivery as
+ * above. supply_revoked() drops the held keys of a revoked method.
  */
 #ifndef MFS_SUPPLY_SUPPLY_H
 #define MFS_SUPPLY_SUPPLY_H
