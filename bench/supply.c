@@ -33,7 +33,7 @@
  * from N, and duplicate key IDs and key values across the whole run (all
  * rows of the store together): all must be 0.
  *
- *   bench/supply [--clients 64] [--threads 16] [--seconds 10] [--keys 900000]
+ *   bench/supply [--clients 64] [--threads 16] [--seconds 10] [--keys 2000000]
  *                [--dec-keys 30000] [--markdown] [--only ROW-SUBSTRING]
  */
 #include <errno.h>
@@ -200,6 +200,8 @@ static double ratio(const struct row *r, const struct row *ref)
 
 static const char *only;	/* --only: run the rows whose name contains this */
 
+static struct supply *sup;	/* the store-backed supply (rows with record) */
+
 static void run_row(struct row *row, const char *name, const struct etsi014_backend *be,
 		    unsigned threads, enum sload_mode mode, unsigned number, double rate,
 		    unsigned clients, double seconds, bool record)
@@ -217,6 +219,7 @@ static void run_row(struct row *row, const char *name, const struct etsi014_back
 				.keep_keys = record };
 	struct etsi014_server *s;
 	struct sload_result r;
+	struct supply_stats before, after;
 	char err[ETSI014_ERR_LEN];
 
 	memset(row, 0, sizeof(*row));
@@ -227,9 +230,18 @@ static void run_row(struct row *row, const char *name, const struct etsi014_back
 		bench_die("server: %s", err);
 	bench_check(etsi014_server_start(s), "server start");
 	o.port = etsi014_server_port(s);
+	supply_stats(sup, &before);
 	if (sload_run(&o, &r) < 0)
 		bench_die("client: %s", r.first_error);
 	etsi014_server_free(s);
+	supply_stats(sup, &after);
+	if (be->arg == sup && mode == SLOAD_ENC)
+		fprintf(stderr, "  %-22s reserve: %llu keys served from it, %llu requests missed it, "
+			"%llu refills, %llu held\n", name,
+			(unsigned long long)(after.reserve_served - before.reserve_served),
+			(unsigned long long)(after.reserve_misses - before.reserve_misses),
+			(unsigned long long)(after.reserve_refills - before.reserve_refills),
+			(unsigned long long)after.reserve_held);
 	row->keys_s = (double)r.keys / r.seconds;
 	row->req_s = (double)r.requests / r.seconds;
 	row->p50 = r.p50_ms;
@@ -257,10 +269,9 @@ int main(int argc, char **argv)
 	};
 	unsigned clients = 64, threads = 16;
 	double seconds = 10, load[3] = { 0 };
-	size_t n_keys = 900000, n_dec = 30000, reserve = 2048;
+	size_t n_keys = 2000000, n_dec = 30000, reserve = 2048;
 	bool markdown = false;
 	struct secret *kek = NULL;
-	struct supply *sup = NULL;
 	struct etsi014_backend be;
 	struct store *st;
 	struct row rows[16];
@@ -281,7 +292,7 @@ int main(int argc, char **argv)
 		case 'r': reserve = strtoull(optarg, NULL, 10); break;
 		case 'h':
 			puts("Usage: bench/supply [--clients 64] [--threads 16] [--seconds 10] "
-			     "[--keys 900000] [--dec-keys 30000] [--reserve 2048] [--markdown]\n"
+			     "[--keys 2000000] [--dec-keys 30000] [--reserve 2048] [--markdown]\n"
 			     "       [--only ROW]\n"
 			     "ETSI 014 key supply: keys/s and p50/p99 latency of enc_keys (1 and 128\n"
 			     "keys per request, back to back and paced) and dec_keys, with a reference\n"
