@@ -258,12 +258,13 @@ int main(int argc, char **argv)
 		{ "clients", required_argument, NULL, 'c' }, { "threads", required_argument, NULL, 't' },
 		{ "seconds", required_argument, NULL, 's' }, { "keys", required_argument, NULL, 'k' },
 		{ "dec-keys", required_argument, NULL, 'd' }, { "markdown", no_argument, NULL, 'm' },
-		{ "only", required_argument, NULL, 'o' }, { "workers", required_argument, NULL, 'w' },
+		{ "only", required_argument, NULL, 'o' }, { "reserve", required_argument, NULL, 'r' },
+		{ "workers", required_argument, NULL, 'w' },
 		{ "help", no_argument, NULL, 'h' }, { 0 },
 	};
 	unsigned clients = 64, threads = 16;
 	double seconds = 10, load[3] = { 0 };
-	size_t n_keys = 900000, n_dec = 30000;
+	size_t n_keys = 900000, n_dec = 30000, reserve = 2048;
 	bool markdown = false;
 	struct secret *kek = NULL;
 	struct supply *sup = NULL;
@@ -284,13 +285,17 @@ int main(int argc, char **argv)
 		case 'd': n_dec = strtoull(optarg, NULL, 10); break;
 		case 'm': markdown = true; break;
 		case 'o': only = optarg; break;
+		case 'r': reserve = strtoull(optarg, NULL, 10); break;
 		case 'w': workers = (unsigned)strtoul(optarg, NULL, 10); break;
 		case 'h':
 			puts("Usage: bench/supply [--clients 64] [--threads 16] [--seconds 10] "
-			     "[--keys 900000] [--dec-keys 30000] [--workers 2] [--markdown] [--only ROW]\n"
+			     "[--keys 900000] [--dec-keys 30000] [--reserve 2048] [--workers 2]\n"
+			     "       [--markdown] [--only ROW]\n"
 			     "ETSI 014 key supply: keys/s and p50/p99 latency of enc_keys (1 and 128\n"
 			     "keys per request, back to back and paced) and dec_keys, with a reference\n"
 			     "(the same HTTPS server without a store) measured in the same run.\n"
+			     "--reserve: the supply's delivery reserve as mfsd's [supply] reserve\n"
+			     "(default 2048; 0 = every request commits its own delivery).\n"
 			     "--workers: event-loop threads of the load client (default 2, at most 64).");
 			return 0;
 		default: return 2;
@@ -304,9 +309,9 @@ int main(int argc, char **argv)
 		bench_die("mkdtemp: %s", strerror(errno));
 	pki();
 	getloadavg(load, 3);
-	fprintf(stderr, "bench/supply: %u clients on %u client threads, %u server threads, %.0f s per row; "
-		"load average %.2f %.2f %.2f; pre-filling %zu + %zu keys ...\n", clients,
-		workers ? workers : SLOAD_WORKERS_DEFAULT, threads, seconds,
+	fprintf(stderr, "bench/supply: %u clients on %u client threads, %u server threads, %.0f s per row, "
+		"reserve %zu; load average %.2f %.2f %.2f; pre-filling %zu + %zu keys ...\n", clients,
+		workers ? workers : SLOAD_WORKERS_DEFAULT, threads, seconds, reserve,
 		load[0], load[1], load[2], n_keys, n_dec);
 	bench_check(store_kek_init(path[P_KEK]), "kek");
 	bench_check(store_kek_load(path[P_KEK], &kek), "kek");
@@ -323,7 +328,7 @@ int main(int argc, char **argv)
 		};
 		/* SAE_A: master toward SAE_B (outbound pool) and slave of SAE_B (inbound pool). */
 		struct supply_config sc = { .kme_id = "office", .db_path = path[P_DB], .kek = kek,
-					    .saes = saes, .n_saes = 2 };
+					    .saes = saes, .n_saes = 2, .reserve = reserve };
 
 		if (supply_new(&sc, &sup, err, sizeof(err)) < 0)
 			bench_die("supply: %s", err);

@@ -9,6 +9,14 @@
 #   aes    `openssl speed -evp aes-256-gcm` at the same size, one core: the
 #          crypto bound a single-threaded encryptor cannot beat
 # Ratios are reported against wg and aes (docs/performance.md explains them).
+# For TCP at each size the bench also counts the CPU time the whole box spent
+# during the raw veth run (/proc/stat: user, nice, system, irq, softirq) and
+# prints a ceiling: the throughput a tunnel could reach if it cost nothing
+# but the raw path's CPU plus one AES-256-GCM encryption and one decryption
+# of every byte on these CPUs, both ends on this box:
+#   ceiling = CPUs / (raw CPU-s per Gbit + 2 / AES bound)
+# Other tenants' CPU time counts as the raw path's (it lowers the ceiling),
+# so it is meaningful on a quiet box only; the idle share is printed with it.
 #
 #   bench/tunnel.sh [--time SEC] [--reps N] [--sizes "64 128 ..."] [--markdown]
 #                   [--no-udp] [--no-wg] [--tunnel PATH]
@@ -26,7 +34,7 @@ ROOT=$(dirname "$HERE")
 MFS_TUNNEL=${MFS_TUNNEL:-$ROOT/build/src/tunnel/mfs-tunnel}
 TIME=5 REPS=1 SIZES="64 128 256 512 1024 1420" MARKDOWN=0 UDP=1 WG=1
 
-usage() { sed -n '3,21p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '3,/^set -uo/p' "$0" | sed '$d; s/^# \{0,1\}//'; }
 while [ $# -gt 0 ]; do
 	case $1 in
 	--time) TIME=$2; shift ;;
@@ -76,9 +84,25 @@ iperf_once() {
 	ip netns exec "$TN_B" timeout $((TIME + 30)) iperf3 -s -1 -B "$dst" -p 5299 >/dev/null 2>&1 &
 	local sp=$!
 	sleep 0.3
+	head -1 /proc/stat >stat.0
 	ip netns exec "$TN_A" timeout $((TIME + 25)) iperf3 -c "$dst" -p 5299 -t "$TIME" -J "${args[@]}" \
 		>iperf.json 2>/dev/null
+	head -1 /proc/stat >stat.1
 	wait "$sp" 2>/dev/null
+	python3 - "$proto" "$(getconf CLK_TCK)" <<'PY' >>cpu.txt
+# busy CPU-seconds per Gbit received and idle share during the run
+import json, sys
+try:
+	a = [int(x) for x in open('stat.0').read().split()[1:]]
+	b = [int(x) for x in open('stat.1').read().split()[1:]]
+	d = [y - x for x, y in zip(a, b)]
+	busy = (d[0] + d[1] + d[2] + d[5] + d[6]) / int(sys.argv[2])
+	total = sum(d[:8]) or 1
+	gbit = json.load(open('iperf.json'))['end']['sum_received']['bytes'] * 8 / 1e9
+	print(f"{busy / gbit:.4f} {(d[3] + d[4]) / total:.3f}")
+except Exception:
+	print("nan nan")
+PY
 	python3 - "$proto" <<'PY'
 import json, sys
 try:
@@ -159,7 +183,16 @@ protos=(tcp)
 echo "# bench/tunnel: $(nproc) CPUs, load average $load_before, iperf3 $TIME s x $REPS, sizes $SIZES" >&2
 for s in $SIZES; do R[aes,$s]=$(aes_bound "$s"); done
 for p in "${protos[@]}"; do
-	for s in $SIZES; do R[raw,$p,$s]=$(measure "$p" "$s" 10.201.0.2); echo "# raw $p $s: ${R[raw,$p,$s]}" >&2; done
+	for s in $SIZES; do
+		: >cpu.txt
+		R[raw,$p,$s]=$(measure "$p" "$s" 10.201.0.2)
+		# median CPU-s per Gbit and idle share of the raw runs
+		read -r R[rawcpu,$p,$s] R[rawidle,$p,$s] < <(python3 -c '
+import sys, statistics
+rows = [l.split() for l in open("cpu.txt") if "nan" not in l]
+print(f"{statistics.median(float(r[0]) for r in rows):.4f} {statistics.median(float(r[1]) for r in rows):.3f}" if rows else "nan nan")')
+		echo "# raw $p $s: ${R[raw,$p,$s]} (${R[rawcpu,$p,$s]} CPU-s per Gbit, idle ${R[rawidle,$p,$s]})" >&2
+	done
 done
 for th in 1 2; do
 	start_mfs "$th"
@@ -197,4 +230,20 @@ for p in "${protos[@]}"; do
 		row="$label${sep}${R[raw,$p,$s]}${sep}$wgv${sep}${R[mfs1,$p,$s]}${sep}${R[mfs2,$p,$s]}${sep}$(ratio "${R[mfs2,$p,$s]}" "$wgv")${sep}${R[aes,$s]}${sep}$(ratio "${R[mfs1,$p,$s]}" "${R[aes,$s]}")${sep}$(ratio "${R[mfs2,$p,$s]}" "${R[aes,$s]}")"
 		if [ "$MARKDOWN" = 1 ]; then echo "| $row |"; else echo "$row"; fi
 	done
+done
+echo
+hdr="TCP size${sep}raw CPU-s/Gbit${sep}idle in raw run${sep}AES bound${sep}ceiling${sep}ceiling/AES${sep}mfs best/ceiling"
+if [ "$MARKDOWN" = 1 ]; then echo "| $hdr |"; echo "|---|---|---|---|---|---|---|"; else echo "$hdr"; fi
+for s in $SIZES; do
+	row=$(python3 -c '
+import sys
+n, raw, idle, aes, m1, m2, sep = sys.argv[1:]
+try:
+	ceil = float(n) / (float(raw) + 2 / float(aes))
+	best = max(float(m1), float(m2))
+	print(sep.join([f"{raw}", f"{idle}", f"{aes}", f"{ceil:.3f}", f"{ceil / float(aes):.2f}", f"{best / ceil:.2f}"]))
+except (ValueError, ZeroDivisionError):
+	print(sep.join([raw, idle, aes, "-", "-", "-"]))' "$(nproc)" "${R[rawcpu,tcp,$s]}" "${R[rawidle,tcp,$s]}" "${R[aes,$s]}" \
+		"${R[mfs1,tcp,$s]}" "${R[mfs2,tcp,$s]}" "$sep")
+	if [ "$MARKDOWN" = 1 ]; then echo "| $s${sep}$row |"; else echo "$s${sep}$row"; fi
 done

@@ -27,11 +27,14 @@ static atomic_ulong mlock_failures;
 /*
  * Freed one-page allocations are kept (wiped, still locked, guard pages in
  * place) and handed out again: an exchange allocates and frees a few small
- * secrets, and a fresh mapping (mmap, 2 x mprotect, madvise, mlock, then
- * munlock, munmap) costs ~15 us each time. The cache is bounded; larger
- * allocations are always unmapped.
+ * secrets, a key delivery one per key (a 256-key store_take() 256), and a
+ * fresh mapping (mmap, 2 x mprotect, madvise, mlock, then munlock, munmap)
+ * costs ~15 us each time; with a cache of 64, VMA work in the kernel was
+ * about half of the key supply's CPU time (perf, bench/supply). The cache is
+ * bounded: at most 1024 pages (4 MiB locked, 12 MiB of address space with
+ * the guards); larger allocations are always unmapped.
  */
-#define SECRET_CACHE_MAX 64
+#define SECRET_CACHE_MAX 1024
 static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct secret_hdr *cache[SECRET_CACHE_MAX];
 static size_t cache_n;

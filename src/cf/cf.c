@@ -897,6 +897,7 @@ static int revoke_apply(struct cf *cf, uint16_t method, const char *origin, cons
 	struct cf_revoked rv = { .method = method, .at = now };
 	struct store_key_id *ids = NULL;
 	char detail[STORE_DETAIL_MAX], w[STORE_WHO_MAX + 1];
+	size_t held = 0;
 	int n, r;
 
 	if (cf_revoked_find(cf, method))
@@ -913,14 +914,18 @@ static int revoke_apply(struct cf *cf, uint16_t method, const char *origin, cons
 		cf->n_revoked--;
 		return r;
 	}
+	/* keys held ready for delivery (the key supply's reserves) go first: none leaves from now on */
+	if (cf->revoke_listener)
+		held = cf->revoke_listener(cf->revoke_listener_arg, method);
 	n = store_withdraw_method(cf->st, method, store_who(who, w), rv.reason, now, &ids);
 	free(ids);
 	if (n < 0) {
 		log_err("revoke %s: cannot withdraw its keys: %s", method_name(method), strerror(-n));
 		n = 0;
 	}
-	snprintf(detail, sizeof(detail), "method %s revoked (origin %s): %s; %d keys withdrawn",
-		 method_name(method), rv.origin, rv.reason, n);
+	snprintf(detail, sizeof(detail),
+		 "method %s revoked (origin %s): %s; %d keys withdrawn, %zu reserved keys dropped",
+		 method_name(method), rv.origin, rv.reason, n, held);
 	if ((r = store_audit_append(cf->st, now, w, "method-revoke", detail, n)) < 0)
 		log_err("revoke %s: audit record failed: %s", method_name(method), strerror(-r));
 	log_notice("method %s revoked by %s (%s): %d keys withdrawn", method_name(method), who,
@@ -1383,6 +1388,12 @@ static int on_push_env(struct cf_peer *p, uint8_t kind, const uint8_t *e, size_t
 			cf->hooks.installed(cf->hooks.arg, p, c, e + 1 + nl, now);
 	}
 	return 0;
+}
+
+void cf_set_revoke_listener(struct cf *cf, size_t (*fn)(void *arg, uint16_t method), void *arg)
+{
+	cf->revoke_listener = fn;
+	cf->revoke_listener_arg = arg;
 }
 
 void cf_set_hooks(struct cf *cf, const struct cf_hooks *h)

@@ -338,6 +338,8 @@ struct cf_hooks {
 struct cf {
 	struct cf_config cfg;
 	struct cf_hooks hooks;
+	size_t (*revoke_listener)(void *arg, uint16_t method);	/* cf_set_revoke_listener() */
+	void *revoke_listener_arg;
 	struct store *st;			/* borrowed */
 	struct cf_peer peers[CF_MAX_PEERS];
 	size_t n_peers;
@@ -422,6 +424,13 @@ int cf_link_ping(struct cf_peer *p);
 
 /* Set the push layer's callbacks (copied); NULL clears them. */
 void cf_set_hooks(struct cf *cf, const struct cf_hooks *h);
+/*
+ * fn(arg, method) runs first when a method is revoked (here or by a peer),
+ * before its pool keys are withdrawn: the key supply drops the keys it holds
+ * ready for delivery (returns how many; the audit record says it). NULL
+ * removes it. Called on the cf's thread.
+ */
+void cf_set_revoke_listener(struct cf *cf, size_t (*fn)(void *arg, uint16_t method), void *arg);
 /*
  * Queue a TAKEN envelope: n (1..CF_TAKEN_MAX) key ids (CF_KEY_ID_LEN bytes
  * each, contiguous) of class c were given to a push subscriber. -ENOTCONN

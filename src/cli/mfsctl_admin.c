@@ -179,6 +179,14 @@ static void print_supply(json_t *s)
 	       "404: %lld, 405: %lld, 503: %lld (%lld pool empty)\n", JI(e, "400"), JI(e, "401"),
 	       JI(e, "unauthenticated"), JI(s, "denied"), JI(e, "404"), JI(e, "405"), JI(e, "503"),
 	       JI(s, "exhausted"));
+	{
+		json_t *r = json_object_get(s, "reserve");
+
+		if (r)
+			printf("  reserve   %lld held (recorded as delivered, not yet served); %lld served "
+			       "from it, %lld misses, %lld refills, %lld discarded\n", JI(r, "held"),
+			       JI(r, "served"), JI(r, "misses"), JI(r, "refills"), JI(r, "discarded"));
+	}
 }
 
 static void print_status(json_t *resp, bool classes)

@@ -170,6 +170,7 @@ static const struct key_def supply_keys[] = {
 	{"threads", V_U32, S(threads), 0, 1, ETSI014_THREADS_MAX, false},
 	{"max_key_per_request", V_U32, S(max_key_per_request), 0, 1, 1024, false},
 	{"store_size_limit", V_SIZE, S(store_size_limit), 0, 4096, CONFIG_VOLUME_MAX, false},
+	{"reserve", V_U32, S(reserve), 0, 0, 4096, false},
 };
 #undef S
 
@@ -1117,6 +1118,7 @@ static int begin_section(struct parser *p, const char *line, size_t len)
 		cfg->supply.line = p->lineno;
 		cfg->supply.threads = 16;
 		cfg->supply.max_key_per_request = 128;
+		cfg->supply.reserve = 2048;
 		p->kind = SEC_SUPPLY;
 		return 0;
 	}

@@ -166,6 +166,7 @@ struct config_supply {
 	uint32_t threads;			/* 1..64, default 16 (workers block in fsync) */
 	uint32_t max_key_per_request;		/* 1..1024, default 128 */
 	uint64_t store_size_limit;		/* bytes, 0 = none (tests: a full store) */
+	uint32_t reserve;			/* delivery reserve, keys: 0 = none, default 2048 */
 	unsigned line;
 };
 

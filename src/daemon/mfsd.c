@@ -1413,6 +1413,8 @@ static void daemon_free(struct daemon *d)
 	if (d->ep >= 0)
 		close(d->ep);
 	qkdc_free(d->qkd);
+	if (d->cf)
+		cf_set_revoke_listener(d->cf, NULL, NULL);
 	mfsd_supply_stop(d->supply);
 	cf_free(d->cf);
 	store_close(d->st);
@@ -1568,6 +1570,8 @@ int main(int argc, char **argv)
 	/* After daemon(): the workers are threads of the process that stays. */
 	if ((r = mfsd_supply_start(d.cfg, d.db_path, d.kek_path, &d.supply)) < 0)
 		goto out;
+	if (d.supply)
+		cf_set_revoke_listener(d.cf, mfsd_supply_revoked, d.supply);
 	log_notice("node %s listening on %s:%u, admin socket %s, push socket %s, %zu peer(s)",
 		   d.cfg->node.id, d.cfg->node.listen.host, d.cfg->node.listen.port,
 		   d.cfg->node.admin_socket,

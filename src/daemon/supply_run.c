@@ -13,6 +13,7 @@
 #include "base/log.h"
 #include "daemon/supply_run.h"
 #include "etsi014/server.h"
+#include "kex/kex.h"
 #include "supply/supply.h"
 
 struct mfsd_supply {
@@ -87,7 +88,7 @@ int mfsd_supply_start(const struct config *cfg, const char *db_path, const char 
 		struct supply_config sc = {
 			.kme_id = cfg->node.id, .db_path = db_path, .kek = kek, .saes = saes,
 			.n_saes = cfg->n_saes, .store_size_limit = c->store_size_limit,
-			.on_audit = on_audit,
+			.reserve = c->reserve, .on_audit = on_audit,
 		};
 
 		if ((r = supply_new(&sc, &s->sup, err, sizeof(err))) < 0) {
@@ -123,8 +124,8 @@ int mfsd_supply_start(const struct config *cfg, const char *db_path, const char 
 		 etsi014_server_port(s->srv));
 	s->threads = c->threads;
 	s->n_saes = cfg->n_saes;
-	log_notice("key supply (ETSI GS QKD 014) on https://%s, %zu SAE(s), %u worker(s)",
-		   s->listen, s->n_saes, s->threads);
+	log_notice("key supply (ETSI GS QKD 014) on https://%s, %zu SAE(s), %u worker(s), "
+		   "delivery reserve %u keys", s->listen, s->n_saes, s->threads, c->reserve);
 	*ret = s;
 	s = NULL;
 	r = 0;
@@ -145,6 +146,18 @@ void mfsd_supply_stop(struct mfsd_supply *s)
 	free(s);
 }
 
+size_t mfsd_supply_revoked(void *arg, uint16_t method)
+{
+	struct mfsd_supply *s = arg;
+	const struct kex_method *m = kex_method_by_id(method);
+	size_t n = supply_revoked(s->sup, method);
+
+	if (n)
+		log_notice("key supply: %zu reserved key(s) of revoked method %s dropped", n,
+			   m ? m->name : "?");
+	return n;
+}
+
 json_t *mfsd_supply_status(const struct mfsd_supply *s)
 {
 	struct etsi014_stats st;
@@ -153,6 +166,7 @@ json_t *mfsd_supply_status(const struct mfsd_supply *s)
 	etsi014_server_stats(s->srv, &st);
 	supply_stats(s->sup, &ss);
 	return json_pack("{s:s,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,"
+			 "s:{s:I,s:I,s:I,s:I,s:I},"
 			 "s:{s:I,s:I,s:I,s:I,s:I,s:I}}",
 			 "listen", s->listen,
 			 "threads", (json_int_t)s->threads,
@@ -165,6 +179,10 @@ json_t *mfsd_supply_status(const struct mfsd_supply *s)
 			 "dec_keys", (json_int_t)ss.dec_keys,
 			 "denied", (json_int_t)ss.denied,
 			 "exhausted", (json_int_t)ss.exhausted,
+			 "reserve", "held", (json_int_t)ss.reserve_held,
+			 "served", (json_int_t)ss.reserve_served, "misses", (json_int_t)ss.reserve_misses,
+			 "refills", (json_int_t)ss.reserve_refills,
+			 "discarded", (json_int_t)ss.reserve_discarded,
 			 "errors",
 			 "400", (json_int_t)st.err_400, "401", (json_int_t)st.err_401,
 			 "404", (json_int_t)st.err_404, "405", (json_int_t)st.err_405,

@@ -29,5 +29,7 @@ void mfsd_supply_stop(struct mfsd_supply *s);
  * for mfsctl status; NULL on -ENOMEM.
  */
 json_t *mfsd_supply_status(const struct mfsd_supply *s);
+/* cf revoke listener (arg: the mfsd_supply): drop the reserved keys of method; logs how many. */
+size_t mfsd_supply_revoked(void *arg, uint16_t method);
 
 #endif

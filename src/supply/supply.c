@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "crypto/mac.h"
+#include "supply/reserve.h"
 #include "supply/supply.h"
 
 /*
@@ -29,6 +30,7 @@ struct pending {
 	unsigned n, bits;
 	const struct etsi014_key_ids *ids;	/* dec */
 	struct etsi014_key *out;
+	const struct reserve_refill *ref;	/* enc: a refill of this reserve (out unused) */
 	size_t done_keys;		/* dec: keys delivered (0 or all: all or none) */
 	int r;
 	bool done;
@@ -50,6 +52,10 @@ struct supply {
 	struct pending *queue, **tail;
 	bool leader;			/* a worker is running a batch */
 	uint64_t batches, batched;	/* statistics: commits, requests in them */
+	struct reserve_table *rt;	/* delivery reserves; NULL when reserve is 0 */
+	pthread_t refill_tid;
+	bool refill_started;
+	bool refill_broken;		/* the refill thread could not open the store */
 };
 
 struct worker {
@@ -108,18 +114,32 @@ int supply_derive(const uint8_t key[static 32], const uint8_t id[static STORE_KE
 	return hkdf(HASH_SHA384, NULL, 0, key, 32, info, sizeof(info), out, bits / 8);
 }
 
+/* An ETSI 014 key holding a native pool key (and its ID): derive it to bits in place. */
+static int finish_key(struct etsi014_key *out, unsigned bits)
+{
+	uint8_t native[SUPPLY_NATIVE_BITS / 8];
+	int r;
+
+	if (out->len != sizeof(native))
+		return -EPROTO;
+	if (bits == SUPPLY_NATIVE_BITS)
+		return 0;
+	memcpy(native, out->key, sizeof(native));
+	r = supply_derive(native, out->id, bits, out->key);
+	out->len = bits / 8;
+	mfs_wipe(native, sizeof(native));
+	return r;
+}
+
 /* Copy or derive one delivered store key into an ETSI 014 key of bits. */
 static int put_key(const struct store_key *k, unsigned bits, struct etsi014_key *out)
 {
 	memcpy(out->id, k->meta.id.b, STORE_KEY_ID_LEN);
-	out->len = bits / 8;
 	if (k->key->len != SUPPLY_NATIVE_BITS / 8)
 		return -EPROTO;
-	if (bits == SUPPLY_NATIVE_BITS) {
-		memcpy(out->key, k->key->p, out->len);
-		return 0;
-	}
-	return supply_derive(k->key->p, k->meta.id.b, bits, out->key);
+	memcpy(out->key, k->key->p, k->key->len);
+	out->len = k->key->len;
+	return finish_key(out, bits);
 }
 
 static void deny(struct worker *w, const struct etsi014_call *c, const char *reason,
@@ -212,13 +232,21 @@ out:
 	free(ids);
 }
 
-/* Hand k[0..n) out to the requests a[0..m) in order; each gets its n keys. */
-static void distribute(struct pending **a, size_t m, struct store_key *k)
+/*
+ * Hand k[0..n) out to the requests a[0..m) in order; each gets its n keys
+ * (a refill into its reserve).
+ */
+static void distribute(struct supply *s, struct pending **a, size_t m, struct store_key *k)
 {
 	size_t off = 0;
 
 	for (size_t j = 0; j < m; j++) {
 		a[j]->r = 0;
+		if (a[j]->ref) {
+			reserve_put(s->rt, a[j]->ref, &k[off], a[j]->n, time(NULL));
+			off += a[j]->n;
+			continue;
+		}
 		for (unsigned i = 0; i < a[j]->n; i++)
 			if (put_key(&k[off + i], a[j]->bits, &a[j]->out[i]) < 0)
 				a[j]->r = -EPROTO;
@@ -245,13 +273,13 @@ static void run_enc_group(struct worker *w, struct pending **a, size_t m, size_t
 	}
 	r = store_take(w->st, sl->peer, a[0]->cls, a[0]->to, time(NULL), total, k);
 	if (r == 0) {
-		distribute(a, m, k);
+		distribute(w->s, a, m, k);
 	} else if (r == -ENOKEY && m > 1) {
 		for (size_t j = 0; j < m; j++) {
 			a[j]->r = store_take(w->st, sl->peer, a[j]->cls, a[j]->to, time(NULL),
 					     a[j]->n, k);
 			if (a[j]->r == 0) {
-				distribute(&a[j], 1, k);
+				distribute(w->s, &a[j], 1, k);
 				for (unsigned i = 0; i < a[j]->n; i++)
 					store_key_done(&k[i]);
 			}
@@ -420,11 +448,17 @@ static int be_enc(void *tctx, const struct etsi014_call *c, const struct etsi014
 	}
 	if (snprintf(to, sizeof(to), "%s>%s", c->caller, slave->id) >= (int)sizeof(to))
 		snprintf(to, sizeof(to), "%s", c->caller);
-	{
+	/* Keys recorded as delivered to this recipient ahead of need, when held; else a commit of our own. */
+	if (!w->s->rt || reserve_serve(w->s->rt, slave, cls, to, req->number, time(NULL), keys) < 0) {
 		struct pending me = { .sae = slave, .cls = cls, .to = to, .n = req->number,
 				      .bits = bits, .out = keys };
 
 		r = take_grouped(w, &me);
+	} else {
+		r = 0;
+		for (unsigned i = 0; i < req->number; i++)
+			if (finish_key(&keys[i], bits) < 0)
+				r = -EPROTO;
 	}
 	if (r == -EPROTO) {
 		/* Delivered and recorded, never returned: lost, never twice. */
@@ -562,6 +596,40 @@ static void be_thread_done(void *tctx)
 	}
 }
 
+/*
+ * The refill thread: waits for a reserve that runs low, and takes its keys
+ * through the group commit like any request (one writer, one fsync per
+ * batch), on a store handle of its own.
+ */
+static void *refill_main(void *arg)
+{
+	struct supply *s = arg;
+	struct worker w = { .s = s };
+	struct reserve_refill ref;
+
+	if (store_open(s->db_path, s->kek, &w.st) < 0 ||
+	    (s->size_limit && store_set_size_limit(w.st, s->size_limit) < 0)) {
+		/* No refills: every request commits its own delivery, as with reserve = 0. */
+		store_close(w.st);
+		__atomic_store_n(&s->refill_broken, true, __ATOMIC_RELAXED);
+		return NULL;
+	}
+	while (reserve_wait(s->rt, &ref) == 0) {
+		struct pending p = { .sae = ref.owner, .cls = ref.cls, .to = ref.to,
+				     .n = (unsigned)ref.n, .bits = SUPPLY_NATIVE_BITS, .ref = &ref };
+
+		if (take_grouped(&w, &p) < 0)
+			reserve_refill_failed(s->rt, &ref);
+	}
+	store_close(w.st);
+	return NULL;
+}
+
+size_t supply_revoked(struct supply *s, uint16_t method)
+{
+	return s->rt ? reserve_revoke(s->rt, method) : 0;
+}
+
 void supply_backend(struct supply *s, struct etsi014_backend *ret)
 {
 	*ret = (struct etsi014_backend){
@@ -576,12 +644,23 @@ void supply_backend(struct supply *s, struct etsi014_backend *ret)
 
 void supply_stats(const struct supply *s, struct supply_stats *ret)
 {
+	*ret = (struct supply_stats){ 0 };
 	ret->enc_keys = __atomic_load_n(&s->st.enc_keys, __ATOMIC_RELAXED);
 	ret->dec_keys = __atomic_load_n(&s->st.dec_keys, __ATOMIC_RELAXED);
 	ret->denied = __atomic_load_n(&s->st.denied, __ATOMIC_RELAXED);
 	ret->exhausted = __atomic_load_n(&s->st.exhausted, __ATOMIC_RELAXED);
 	ret->commits = __atomic_load_n(&s->batches, __ATOMIC_RELAXED);
 	ret->grouped = __atomic_load_n(&s->batched, __ATOMIC_RELAXED);
+	if (s->rt) {
+		struct reserve_stats rs;
+
+		reserve_table_stats(s->rt, &rs);
+		ret->reserve_held = rs.held;
+		ret->reserve_served = rs.served;
+		ret->reserve_misses = rs.misses;
+		ret->reserve_refills = rs.refills;
+		ret->reserve_discarded = rs.discarded;
+	}
 }
 
 static int check_table(const struct supply_sae *t, size_t n, char *err, size_t err_size)
@@ -674,6 +753,20 @@ int supply_new(const struct supply_config *cfg, struct supply **ret, char *err, 
 	s->tail = &s->queue;
 	pthread_mutex_init(&s->mu, NULL);
 	pthread_cond_init(&s->cv, NULL);
+	if (cfg->reserve) {
+		if ((r = reserve_table_new(cfg->reserve, &s->rt)) < 0) {
+			snprintf(err, err_size, "reserve %zu: not in 1..%d", cfg->reserve,
+				 STORE_TAKE_MAX * 4);
+			supply_free(s);
+			return r;
+		}
+		if ((r = -pthread_create(&s->refill_tid, NULL, refill_main, s)) < 0) {
+			snprintf(err, err_size, "cannot start the refill thread");
+			supply_free(s);
+			return r;
+		}
+		s->refill_started = true;
+	}
 	*ret = s;
 	return 0;
 }
@@ -682,6 +775,11 @@ void supply_free(struct supply *s)
 {
 	if (!s)
 		return;
+	if (s->refill_started) {
+		reserve_stop(s->rt);
+		pthread_join(s->refill_tid, NULL);
+	}
+	reserve_table_free(s->rt);
 	if (s->tail) {
 		pthread_mutex_destroy(&s->mu);
 		pthread_cond_destroy(&s->cv);

@@ -67,6 +67,12 @@
  * or none; if it fails, each request is retried alone so that a bad ID
  * fails only its own request). No worker ever waits in SQLite's busy
  * handler for another.
+ *
+ * Delivery reserves (cfg->reserve > 0; reserve.h): enc_keys is answered,
+ * when it can be, from keys already committed as delivered to the same
+ * recipient, taken ahead of need by a refill thread through the same group
+ * commit; a request the reserve cannot serve commits its own delivery as
+ * above. supply_revoked() drops the held keys of a revoked method.
  */
 #ifndef MFS_SUPPLY_SUPPLY_H
 #define MFS_SUPPLY_SUPPLY_H
@@ -113,6 +119,7 @@ struct supply_config {
 	const struct supply_sae *saes;	/* copied */
 	size_t n_saes;
 	uint64_t store_size_limit;	/* bytes; 0 = none (store_set_size_limit per handle) */
+	size_t reserve;			/* largest delivery reserve, keys (1..4096); 0 = none */
 	/* Called from worker threads for each denied request; may be NULL. */
 	void (*on_audit)(void *arg, const struct supply_audit *a);
 	void *audit_arg;
@@ -124,6 +131,11 @@ struct supply_stats {
 	uint64_t exhausted;		/* 503: pool empty */
 	uint64_t commits;		/* enc_keys store transactions (group commits) */
 	uint64_t grouped;		/* enc_keys requests served by them */
+	uint64_t reserve_held;		/* keys held in delivery reserves now */
+	uint64_t reserve_served;	/* keys served from them */
+	uint64_t reserve_misses;	/* requests they could not serve (own commit) */
+	uint64_t reserve_refills;	/* refills */
+	uint64_t reserve_discarded;	/* recorded as delivered, never served: expired, revoked */
 };
 
 struct supply;
@@ -139,6 +151,11 @@ void supply_free(struct supply *s);
 /* The backend for etsi014_server_new(); s must outlive the server. */
 void supply_backend(struct supply *s, struct etsi014_backend *ret);
 void supply_stats(const struct supply *s, struct supply_stats *ret);
+/*
+ * A method was revoked: drop the reserved keys derived with it (they are
+ * recorded as delivered, and will never be served). Returns how many.
+ */
+size_t supply_revoked(struct supply *s, uint16_t method);
 
 /* The derivation above, for tests and tools: out gets bits/8 bytes. */
 int supply_derive(const uint8_t key[static 32], const uint8_t id[static STORE_KEY_ID_LEN],

@@ -10,7 +10,9 @@
  * derived sizes equal on both sides and different from truncation; size
  * mismatch 400; an empty pool 503 with nothing handed out (a full disk:
  * tests/integration/test_supply_faults.sh);
- * status counts; the SAE table checks of supply_new().
+ * status counts; the SAE table checks of supply_new(); delivery reserves
+ * (keys recorded as delivered ahead of need: served in order, never twice,
+ * dropped on revocation and at hard expiry).
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -431,6 +433,167 @@ static void test_concurrent_dec(void **state)
 	site_close(&dc);
 }
 
+/* ---- delivery reserves ---- */
+
+/* One exchange of 64 outbound keys toward gpu-dc, class bulk, methods m[0..nm), hard expiry at hard. */
+static void fill_exchange(const char *db, uint8_t xid[POOL_ID_LEN], uint8_t secret[],
+			  const uint16_t *m, size_t nm, int64_t hard)
+{
+	struct store *st;
+	int64_t now = time(NULL);
+	struct store_pool_in in = {
+		.x = { .peer = "gpu-dc", .class_name = "bulk", .id_len = POOL_ID_LEN, .n_methods = nm },
+		.role = STORE_ROLE_INITIATOR, .secret = secret, .n_keys = 64, .key_len = 32,
+		.not_before = now - 10, .soft_expiry = hard - 1, .hard_expiry = hard,
+	};
+
+	assert_int_equal(crypto_random(xid, POOL_ID_LEN), 0);
+	pool_exchange_id_from(xid);
+	assert_int_equal(crypto_random(secret, 2 * STORE_POOL_SECRET_LEN), 0);
+	memcpy(in.x.id, xid, POOL_ID_LEN);
+	memcpy(in.x.methods, m, nm * sizeof(*m));
+	assert_int_equal(store_open(db, kek, &st), 0);
+	assert_int_equal(store_put(st, &in, 1, now), 0);
+	store_close(st);
+}
+
+static void site_open_reserve(struct site *x, const char *db, size_t reserve)
+{
+	struct supply_config cfg = { .kme_id = "office", .db_path = db, .kek = kek,
+				     .saes = office_saes, .n_saes = 4, .reserve = reserve };
+	char err[200];
+
+	if (supply_new(&cfg, &x->s, err, sizeof(err)) < 0)
+		fail_msg("supply_new: %s", err);
+	supply_backend(x->s, &x->be);
+	assert_int_equal(x->be.thread_init(x->be.arg, 0, &x->tctx), 0);
+}
+
+/* Wait (at most 5 s) until the reserves hold at least n keys; returns what they hold. */
+static uint64_t wait_held(struct site *x, uint64_t n)
+{
+	struct supply_stats ss;
+
+	for (int i = 0; i < 500; i++) {
+		supply_stats(x->s, &ss);
+		if (ss.reserve_held >= n)
+			break;
+		usleep(10000);
+	}
+	return ss.reserve_held;
+}
+
+/* Is key id recorded as delivered to SAE_A>SAE_B in db? */
+static bool recorded(const char *db, const uint8_t id[16])
+{
+	struct store_key_meta m;
+	struct store_key_id kid;
+	struct store *st;
+	bool ok;
+
+	memcpy(kid.b, id, 16);
+	assert_int_equal(store_open(db, kek, &st), 0);
+	ok = store_key_info(st, &kid, &m) == 0 && m.state == STORE_DELIVERED &&
+	     !strcmp(m.delivered_to, "SAE_A>SAE_B");
+	store_close(st);
+	return ok;
+}
+
+/*
+ * With a reserve: the first request commits its own delivery and starts a
+ * refill; later requests are served from keys already recorded as delivered
+ * to that recipient (the same keys the pool derivation gives, never twice);
+ * a revoked method's held keys are dropped and never served; keys past
+ * their hard expiry are dropped, not served.
+ */
+static void test_reserve(void **state)
+{
+	static struct etsi014_key k[64];
+	static const uint16_t m1[] = { KEX_ID_MLKEM768 };
+	static const uint16_t m2[] = { KEX_ID_MLKEM768, KEX_ID_PSK };
+	uint8_t xid[2][POOL_ID_LEN], sec[2][2 * STORE_POOL_SECRET_LEN];
+	struct etsi014_error err;
+	struct supply_stats ss;
+	struct store *st;
+	struct site off;
+	char db[160];
+	uint64_t held;
+	unsigned seen = 0;
+	static uint8_t seen_ids[128][16];
+
+	(void)state;
+	snprintf(db, sizeof(db), "%s/office-reserve.db", dir);
+	fill_exchange(db, xid[0], sec[0], m1, 1, time(NULL) + 3600);
+	fill_exchange(db, xid[1], sec[1], m2, 2, time(NULL) + 3600);
+	site_open_reserve(&off, db, 64);
+
+	/* first request: a miss (own commit), and the reserve fills up */
+	assert_int_equal(enc(&off, "SAE_A", "SAE_B", 1, 0, k, &err), 0);
+	held = wait_held(&off, 32);
+	assert_true(held >= 32);
+	supply_stats(off.s, &ss);
+	assert_int_equal(ss.reserve_misses, 1);
+	memcpy(seen_ids[seen++], k[0].id, 16);
+	/* the held keys are recorded as delivered already: 1 + held keys gone from the pool */
+	{
+		struct store_counts c;
+
+		assert_int_equal(store_open(db, kek, &st), 0);
+		assert_int_equal(store_counts(st, "gpu-dc", "bulk", STORE_OUTBOUND, &c), 0);
+		assert_int_equal(c.state[STORE_DELIVERED], 1 + held);
+		store_close(st);
+	}
+	/* served from the reserve: the pool's keys in order, each recorded, none twice */
+	assert_int_equal(enc(&off, "SAE_A", "SAE_B", 4, 0, k, &err), 0);
+	supply_stats(off.s, &ss);
+	assert_int_equal(ss.reserve_served, 4);
+	for (unsigned i = 0; i < 4; i++) {
+		uint8_t want_id[16], want[32];
+
+		pool_key_id(xid[0], 0, 1 + i, want_id);
+		assert_int_equal(pool_key_derive(sec[0], 0, 1 + i, 32, want), 0);
+		assert_memory_equal(k[i].id, want_id, 16);
+		assert_memory_equal(k[i].key, want, 32);
+		assert_true(recorded(db, k[i].id));
+		for (unsigned j = 0; j < seen; j++)
+			assert_memory_not_equal(seen_ids[j], k[i].id, 16);
+		memcpy(seen_ids[seen++], k[i].id, 16);
+	}
+	/* a derived size from the same reserve machinery: SAE_W's pool (ctrl) is empty here */
+	assert_int_equal(enc(&off, "SAE_A", "SAE_W", 1, 512, k, &err), -ENOKEY);
+	assert_int_equal(err.status, 503);
+
+	/* revoke ML-KEM: every held key is dropped first, then the pool is withdrawn */
+	supply_stats(off.s, &ss);
+	held = ss.reserve_held;
+	assert_true(held > 0);
+	assert_int_equal(supply_revoked(off.s, KEX_ID_PSK + 1000), 0);	/* a method no key uses */
+	assert_int_equal(supply_revoked(off.s, KEX_ID_MLKEM768), held);
+	supply_stats(off.s, &ss);
+	assert_int_equal(ss.reserve_held, 0);
+	assert_int_equal(ss.reserve_discarded, held);
+	assert_int_equal(store_open(db, kek, &st), 0);
+	assert_true(store_withdraw_method(st, KEX_ID_MLKEM768, "test", "revoked", time(NULL), NULL) > 0);
+	store_close(st);
+	assert_int_equal(enc(&off, "SAE_A", "SAE_B", 1, 0, k, &err), -ENOKEY);
+	assert_int_equal(err.status, 503);
+	site_close(&off);
+
+	/* hard expiry: held keys past it are dropped, not served */
+	snprintf(db, sizeof(db), "%s/office-reserve-exp.db", dir);
+	fill_exchange(db, xid[0], sec[0], m1, 1, time(NULL) + 2);
+	site_open_reserve(&off, db, 64);
+	assert_int_equal(enc(&off, "SAE_A", "SAE_B", 1, 0, k, &err), 0);
+	held = wait_held(&off, 32);
+	assert_true(held >= 32);
+	sleep(3);
+	assert_int_equal(enc(&off, "SAE_A", "SAE_B", 1, 0, k, &err), -ENOKEY);
+	supply_stats(off.s, &ss);
+	assert_int_equal(ss.reserve_held, 0);
+	assert_int_equal(ss.reserve_discarded, held);
+	site_close(&off);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -439,6 +602,7 @@ int main(void)
 		cmocka_unit_test(test_exhaustion),
 		cmocka_unit_test(test_table_checks),
 		cmocka_unit_test(test_concurrent_dec),
+		cmocka_unit_test(test_reserve),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
