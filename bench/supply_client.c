@@ -486,18 +486,32 @@ static void conn_write(struct conn *c)
 	c->got = c->scanned = c->need = 0;
 }
 
+static void conn_handshake(struct conn *c)
+{
+	int r = SSL_do_handshake(c->ssl);
+
+	if (r != 1) {
+		if (!ssl_wait(c, r))
+			conn_fail(c, "TLS handshake", 0);
+		return;
+	}
+	c->st = C_IDLE;
+	c->want = EPOLLIN;
+	c->t_due = now_s();
+	if (c->w->running)
+		idle_push(c);
+}
+
 /* Progress c after epoll reported ev, as far as the socket allows; sends no new request. */
 static void conn_step(struct conn *c, uint32_t ev)
 {
-	int r;
+	int r, err = 0;
+	socklen_t l = sizeof(err);
 
 	if (!(ev & (c->want | EPOLLERR | EPOLLHUP | EPOLLRDHUP)))
 		return;
 	switch (c->st) {
-	case C_CONNECTING: {
-		int err = 0;
-		socklen_t l = sizeof(err);
-
+	case C_CONNECTING:
 		if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &l) < 0)
 			err = errno;
 		if (err) {
@@ -507,19 +521,10 @@ static void conn_step(struct conn *c, uint32_t ev)
 		if (!(ev & EPOLLOUT))
 			return;
 		c->st = C_HANDSHAKE;
-	}
-		/* fall through */
+		conn_handshake(c);
+		return;
 	case C_HANDSHAKE:
-		if ((r = SSL_do_handshake(c->ssl)) != 1) {
-			if (!ssl_wait(c, r))
-				conn_fail(c, "TLS handshake", 0);
-			return;
-		}
-		c->st = C_IDLE;
-		c->want = EPOLLIN;
-		c->t_due = now_s();
-		if (c->w->running)
-			idle_push(c);
+		conn_handshake(c);
 		return;
 	case C_IDLE: {
 		/* nothing is expected: session tickets, or the server closing an idle connection */
