@@ -36,7 +36,7 @@
  * Progress lines on stderr also show the p99 from each request's scheduled
  * time (p99s: queueing in the client included) and the late sends.
  *
- *   bench/supply [--clients 64] [--threads 16] [--seconds 10] [--keys 900000]
+ *   bench/supply [--clients 64] [--threads 16] [--seconds 10] [--keys 2000000]
  *                [--dec-keys 30000] [--workers 2] [--markdown] [--only ROW-SUBSTRING]
  */
 #include <errno.h>
@@ -204,6 +204,8 @@ static double ratio(const struct row *r, const struct row *ref)
 static const char *only;	/* --only: run the rows whose name contains this */
 static unsigned workers;	/* --workers: the load client's event-loop threads (0: its default) */
 
+static struct supply *sup;	/* the store-backed supply (rows with record) */
+
 static void run_row(struct row *row, const char *name, const struct etsi014_backend *be,
 		    unsigned threads, enum sload_mode mode, unsigned number, double rate,
 		    unsigned clients, double seconds, bool record)
@@ -221,6 +223,7 @@ static void run_row(struct row *row, const char *name, const struct etsi014_back
 				.keep_keys = record };
 	struct etsi014_server *s;
 	struct sload_result r;
+	struct supply_stats before, after;
 	char err[ETSI014_ERR_LEN];
 
 	memset(row, 0, sizeof(*row));
@@ -231,9 +234,18 @@ static void run_row(struct row *row, const char *name, const struct etsi014_back
 		bench_die("server: %s", err);
 	bench_check(etsi014_server_start(s), "server start");
 	o.port = etsi014_server_port(s);
+	supply_stats(sup, &before);
 	if (sload_run(&o, &r) < 0)
 		bench_die("client: %s", r.first_error);
 	etsi014_server_free(s);
+	supply_stats(sup, &after);
+	if (be->arg == sup && mode == SLOAD_ENC)
+		fprintf(stderr, "  %-22s reserve: %llu keys served from it, %llu requests missed it, "
+			"%llu refills, %llu held\n", name,
+			(unsigned long long)(after.reserve_served - before.reserve_served),
+			(unsigned long long)(after.reserve_misses - before.reserve_misses),
+			(unsigned long long)(after.reserve_refills - before.reserve_refills),
+			(unsigned long long)after.reserve_held);
 	row->keys_s = (double)r.keys / r.seconds;
 	row->req_s = (double)r.requests / r.seconds;
 	row->p50 = r.p50_ms;
@@ -264,10 +276,9 @@ int main(int argc, char **argv)
 	};
 	unsigned clients = 64, threads = 16;
 	double seconds = 10, load[3] = { 0 };
-	size_t n_keys = 900000, n_dec = 30000, reserve = 2048;
+	size_t n_keys = 2000000, n_dec = 30000, reserve = 2048;
 	bool markdown = false;
 	struct secret *kek = NULL;
-	struct supply *sup = NULL;
 	struct etsi014_backend be;
 	struct store *st;
 	struct row rows[16];
@@ -289,7 +300,7 @@ int main(int argc, char **argv)
 		case 'w': workers = (unsigned)strtoul(optarg, NULL, 10); break;
 		case 'h':
 			puts("Usage: bench/supply [--clients 64] [--threads 16] [--seconds 10] "
-			     "[--keys 900000] [--dec-keys 30000] [--reserve 2048] [--workers 2]\n"
+			     "[--keys 2000000] [--dec-keys 30000] [--reserve 2048] [--workers 2]\n"
 			     "       [--markdown] [--only ROW]\n"
 			     "ETSI 014 key supply: keys/s and p50/p99 latency of enc_keys (1 and 128\n"
 			     "keys per request, back to back and paced) and dec_keys, with a reference\n"

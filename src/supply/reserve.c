@@ -37,6 +37,7 @@ struct reserve {
 	uint64_t served_since;		/* keys served since mark_ms */
 	double rate;			/* keys/s, last measurement */
 	int64_t min_expiry;		/* earliest hard expiry held (INT64_MAX: none) */
+	size_t largest;			/* the largest request seen */
 };
 
 struct reserve_table {
@@ -185,14 +186,17 @@ static bool uses(const struct rkey *m, int64_t method)
 	return false;
 }
 
-/* Want a refill when below half the target (re-measuring the demand first). */
+/*
+ * Re-measure the demand and the target, then want a refill when the reserve
+ * holds less than half its target. The target covers RESERVE_HORIZON_MS of
+ * the demand and at least two of the largest request seen, so that a
+ * request of any size can be served from it.
+ */
 static void maybe_refill(struct reserve_table *t, struct reserve *r)
 {
-	double now = mono_ms(), dt;
+	double now = mono_ms(), dt = now - r->mark_ms;
+	size_t floor = r->largest * 2 > RESERVE_MIN ? r->largest * 2 : RESERVE_MIN;
 
-	if (r->refilling || r->n * 2 >= r->target || now < r->dry_until_ms)
-		return;
-	dt = now - r->mark_ms;
 	if (dt >= 1.0) {
 		double rate = (double)r->served_since * 1e3 / dt;
 
@@ -202,11 +206,11 @@ static void maybe_refill(struct reserve_table *t, struct reserve *r)
 		r->served_since = 0;
 	}
 	r->target = (size_t)(r->rate * RESERVE_HORIZON_MS / 1e3 + 0.5);
-	if (r->target < RESERVE_MIN)
-		r->target = RESERVE_MIN;
+	if (r->target < floor)
+		r->target = floor;
 	if (r->target > t->max_keys)
 		r->target = t->max_keys;
-	if (r->n * 2 >= r->target)
+	if (r->refilling || r->n * 2 >= r->target || now < r->dry_until_ms)
 		return;
 	r->refilling = true;
 	pthread_cond_signal(&t->cv);
@@ -226,6 +230,8 @@ int reserve_serve(struct reserve_table *t, const void *owner, const char *cls, c
 	}
 	if (now >= r->min_expiry)
 		compact(t, r, expired, now);
+	if (n > r->largest)
+		r->largest = n;
 	if (r->n < n) {
 		/* count the demand all the same, so the target grows to meet it */
 		r->served_since += n;

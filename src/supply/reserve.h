@@ -13,8 +13,9 @@
  * reserve's size and counted (discarded).
  *
  * Size: a reserve aims at `target` keys, about 100 ms of the demand it has
- * seen (keys served per second, measured between refills), at least
- * RESERVE_MIN and at most the table's max_keys; it asks for a refill when it
+ * seen (keys asked for per second, measured between refills), at least
+ * RESERVE_MIN and twice the largest request seen, at most the table's
+ * max_keys; it asks for a refill when it
  * holds less than half its target. A refill is one store_take() of the
  * difference, run by the supply's refill thread through the same group
  * commit as the requests (one writer).

@@ -449,7 +449,8 @@ static int be_enc(void *tctx, const struct etsi014_call *c, const struct etsi014
 	if (snprintf(to, sizeof(to), "%s>%s", c->caller, slave->id) >= (int)sizeof(to))
 		snprintf(to, sizeof(to), "%s", c->caller);
 	/* Keys recorded as delivered to this recipient ahead of need, when held; else a commit of our own. */
-	if (!w->s->rt || reserve_serve(w->s->rt, slave, cls, to, req->number, time(NULL), keys) < 0) {
+	if (!w->s->rt || __atomic_load_n(&w->s->refill_broken, __ATOMIC_RELAXED) ||
+	    reserve_serve(w->s->rt, slave, cls, to, req->number, time(NULL), keys) < 0) {
 		struct pending me = { .sae = slave, .cls = cls, .to = to, .n = req->number,
 				      .bits = bits, .out = keys };
 

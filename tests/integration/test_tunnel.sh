@@ -107,13 +107,21 @@ tshark_check() {	# LABEL PCAP NEED_ICV
 	local uat=(-o "esp.enable_encryption_decode:TRUE" -o "esp.enable_authentication_check:TRUE"
 		-o "uat:esp_sa:\"IPv4\",\"10.201.0.1\",\"10.201.0.2\",\"$spi_ab\",\"AES-GCM with 16 octet ICV [RFC4106]\",\"$key_ab\",\"NULL\",\"\""
 		-o "uat:esp_sa:\"IPv4\",\"10.201.0.2\",\"10.201.0.1\",\"$spi_ba\",\"AES-GCM with 16 octet ICV [RFC4106]\",\"$key_ba\",\"NULL\",\"\"")
-	total=$(tshark -n -r "$2" -Y esp 2>/dev/null | wc -l)
-	dec=$(tshark -n -r "$2" "${uat[@]}" -Y 'esp && ip.dst == 10.99.0.0/24' 2>/dev/null | wc -l)
+	# Frame numbers: every ESP frame, and those whose inner packet tshark shows
+	# (IPv4 of the tunnel, or the TUN's own IPv6 traffic).
+	tshark -n -r "$2" -Y esp -T fields -e frame.number 2>/dev/null | sort -u >"$1.all"
+	tshark -n -r "$2" "${uat[@]}" -Y 'esp && (ip.dst == 10.99.0.0/24 || ipv6)' -T fields \
+		-e frame.number 2>/dev/null | sort -u >"$1.dec"
+	total=$(wc -l <"$1.all")
+	dec=$(comm -12 "$1.all" "$1.dec" | wc -l)
 	good=$(tshark -n -r "$2" "${uat[@]}" -Y 'esp.icv_good == 1' 2>/dev/null | wc -l)
 	if [ "$total" -gt 20 ] && [ "$dec" -eq "$total" ]; then
 		ok "tshark decrypts $dec/$total ESP frames ($1), inner 10.99.0.x packets shown"
 	else
-		bad "tshark decrypted $dec of $total ESP frames ($1)"
+		bad "tshark decrypted $dec of $total ESP frames ($1); not decrypted: $(comm -23 "$1.all" "$1.dec" | head -5 | tr '\n' ' ')"
+		comm -23 "$1.all" "$1.dec" | head -3 | while read -r f; do
+			tshark -n -r "$2" "${uat[@]}" -Y "frame.number == $f" -V 2>/dev/null | tail -25 | sed 's/^/#   /'
+		done
 	fi
 	if [ "$3" = icv ]; then
 		[ "$total" -gt 20 ] && [ "$good" -eq "$total" ] &&
@@ -121,16 +129,31 @@ tshark_check() {	# LABEL PCAP NEED_ICV
 			bad "tshark: good ICV on $good of $total frames ($1)"
 	fi
 }
+# tshark_start NS IFACE PCAP [CAPTURE-ARGS...]: capture in the background and
+# return once tshark says the capture runs (its first start on a new machine
+# takes seconds: a fixed sleep missed the traffic there). Sets TSHARK_PID.
+tshark_start() {
+	local ns=$1 ifc=$2 out=$3 log=$3.log
+	shift 3
+	ip netns exec "$ns" tshark -q -i "$ifc" "$@" -w "$out" >/dev/null 2>"$log" &
+	TSHARK_PID=$!
+	TN_EXTRA_PIDS+=("$TSHARK_PID")
+	for _ in $(seq 300); do
+		grep -q "Capturing on\|Capture started" "$log" 2>/dev/null && { sleep 0.2; return 0; }
+		kill -0 "$TSHARK_PID" 2>/dev/null || break
+		sleep 0.1
+	done
+	echo "# tshark did not start capturing within 30 s: $(head -c 300 "$log")"
+	return 1
+}
 tshark_session() {	# LABEL NEED_ICV MFS-TUNNEL-ARGS...
 	local label=$1 icv=$2 cap
 	shift 2
 	tn_keyfile key
 	tn_start a "${opts[@]}" "$@" && tn_start b "${opts[@]}" "$@" || { bad "tunnels start ($label)"; return; }
 	cap="$TN_DIR/$label.pcapng"
-	ip netns exec "$NSA" tshark -q -i "$TN_VA" -f "udp port 4500" -w "$cap" >/dev/null 2>&1 &
-	local tp=$!
-	TN_EXTRA_PIDS+=("$tp")
-	sleep 1.5
+	tshark_start "$NSA" "$TN_VA" "$cap" -f "udp port 4500" || { bad "tshark capture ($label)"; tn_stop a; tn_stop b; return; }
+	local tp=$TSHARK_PID
 	in_a ping -c 5 -i 0.1 -W 2 10.99.0.2 >/dev/null
 	head -c $((1 << 20)) /dev/urandom >small.in
 	in_b python3 "$XFER" recv 10.99.0.2 5003 small.out 30 & local rp=$!
@@ -159,6 +182,16 @@ TN_EXTRA_PIDS+=("$xr")
 sleep 0.5
 in_a iperf3 -c 10.99.0.2 -p 5201 -t "$REKEY_SECONDS" -i 0.1 -J >iperf.json 2>iperf.err & ip_pid=$!
 TN_EXTRA_PIDS+=("$ip_pid")
+# Scheduling probe: the longest the machine left a 5-ms sleeper waiting during
+# the run. A gap in the transfer while the machine itself stalled that long is
+# the machine's, not the tunnel's (other tenants on a shared CI box).
+python3 -c '
+import sys, time
+end = time.monotonic() + float(sys.argv[1]); worst = 0.0; t = time.monotonic()
+while t < end:
+	time.sleep(0.005); n = time.monotonic(); worst = max(worst, n - t - 0.005); t = n
+print(f"{worst * 1000:.0f}")' "$REKEY_SECONDS" >probe.txt & probe_pid=$!
+TN_EXTRA_PIDS+=("$probe_pid")
 ( sleep 1; in_b python3 "$XFER" send 10.99.0.1 5004 rk.in $((REKEY_SECONDS + 60)) ) & xs=$!
 rekeys=0
 end=$((SECONDS + REKEY_SECONDS))
@@ -168,6 +201,7 @@ while [ "$SECONDS" -lt "$end" ]; do
 	rekeys=$((rekeys + 1))
 done
 wait "$ip_pid"; ip_rc=$?
+wait "$probe_pid"; host_stall=$(cat probe.txt 2>/dev/null); host_stall=${host_stall:-0}
 wait "$xs"; wait "$xr"
 tn_stop a; tn_stop b
 [ "$ip_rc" -eq 0 ] && ok "iperf3 ran ${REKEY_SECONDS} s through $rekeys rekeys" ||
@@ -187,10 +221,13 @@ for i in iv:
 print(f"{bps/1e9:.2f} {len(iv)} {len(stall)} {best*1000:.0f}")
 PY
 )"
-echo "# rekey run: $gbps Gbit/s, $ivals intervals of 100 ms, $stalls empty, longest gap $maxgap ms"
+echo "# rekey run: $gbps Gbit/s, $ivals intervals of 100 ms, $stalls empty, longest gap $maxgap ms;" \
+	"the machine's longest scheduling stall: $host_stall ms"
 if [ "${stalls:-1}" -eq 0 ]; then ok "no 100 ms interval without data during the rekeys"
 elif [ "${MFS_SANITIZED:-0}" = 1 ]; then echo "# sanitizer build: $stalls empty 100 ms intervals, not a timing verdict"
-else bad "$stalls empty 100 ms intervals (longest gap $maxgap ms)"; fi
+elif [ "$host_stall" -ge 100 ]; then
+	echo "# $stalls empty 100 ms intervals while the machine itself stalled for $host_stall ms: not a tunnel verdict"
+else bad "$stalls empty 100 ms intervals (longest gap $maxgap ms) while the machine stalled at most $host_stall ms"; fi
 fa=$(tn_stat a rx_auth_fail) fb=$(tn_stat b rx_auth_fail)
 [ "$fa" = 0 ] && [ "$fb" = 0 ] && ok "0 ICV failures across $rekeys rekeys" || bad "ICV failures: a=$fa b=$fb"
 sa=$(tn_stat a switches) sb=$(tn_stat b switches)
@@ -222,10 +259,8 @@ ip -n "$NSA" link set "$TN_VA" down
 sleep 4.5
 ip -n "$NSA" link set "$TN_VA" up
 sleep 0.5
-ip netns exec "$NSA" tshark -q -i "$TN_VA" -w blocked.pcapng >/dev/null 2>&1 &
-tp=$!
-TN_EXTRA_PIDS+=("$tp")
-sleep 1.5
+tshark_start "$NSA" "$TN_VA" "$PWD/blocked.pcapng" || bad "tshark capture (partition)"
+tp=$TSHARK_PID
 if in_a ping -c 3 -i 0.3 -W 1 10.99.0.2 >/dev/null 2>&1; then bad "ping passes under an expired key"
 else ok "ping blocked past the hard lifetime"; fi
 sleep 0.3

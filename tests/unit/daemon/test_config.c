@@ -158,6 +158,7 @@ static void test_supply(void **state)
 	assert_int_equal(cfg->supply.listen.port, 8443);
 	assert_int_equal(cfg->supply.threads, 4);
 	assert_int_equal(cfg->supply.max_key_per_request, 128);
+	assert_int_equal(cfg->supply.reserve, 2048);
 	assert_int_equal(cfg->supply.sae_id_from, 0);
 	assert_int_equal(cfg->n_saes, 2);
 	assert_string_equal(cfg->saes[0].id, "storage");
@@ -168,6 +169,9 @@ static void test_supply(void **state)
 	assert_true(cfg->saes[1].remote);
 	assert_int_equal(cfg->saes[1].key_bits, 512);
 	assert_string_equal(cfg->saes[1].classes[0], "train");
+	config_free(cfg);
+	cfg = parse_ok(GOOD SUPPLY "reserve = 0\n", &skip);
+	assert_int_equal(cfg->supply.reserve, 0);
 	config_free(cfg);
 	cfg = parse_ok(GOOD, &skip);
 	assert_false(cfg->supply.enabled);
@@ -856,6 +860,7 @@ static const struct bad bad[] = {
 	{"supply threads 0", GOOD SUPPLY "threads = 0\n", 16, "out of range (1..64)"},
 	{"supply max_key_per_request", GOOD SUPPLY "max_key_per_request = 1025\n", 16,
 	 "out of range (1..1024)"},
+	{"supply reserve", GOOD SUPPLY "reserve = 4097\n", 16, "out of range (0..4096)"},
 	{"supply twice", GOOD SUPPLY SUPPLY, 16, "duplicate section [supply]"},
 	{"sae unknown peer", GOOD SUPPLY "[sae A]\npeer = cpu\nclasses = train\n", 17,
 	 "peer: no [peer cpu] section"},
