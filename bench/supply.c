@@ -9,10 +9,10 @@
  * inbound keys of the same pool; the supply backend (src/supply/) behind the
  * ETSI 014 HTTPS server (src/etsi014/, --threads workers, one store handle
  * each), exactly as mfsd runs them; and --clients load clients
- * (bench/supply_client.c), each a thread with one mutually authenticated TLS
- * 1.3 connection kept alive, sending requests back to back or, with a rate,
- * paced to that total. Certificates come from scripts/sae-certs (ECDSA
- * P-256).
+ * (bench/supply_client.c: --workers epoll threads, default 2), each one
+ * mutually authenticated TLS 1.3 connection kept alive, sending requests
+ * back to back or, with a rate, on an open-loop schedule of that total.
+ * Certificates come from scripts/sae-certs (ECDSA P-256).
  *
  * Rows (each --seconds of wall time):
  *   reference N        the same server, TLS, parser and client, with a
@@ -33,8 +33,11 @@
  * from N, and duplicate key IDs and key values across the whole run (all
  * rows of the store together): all must be 0.
  *
+ * Progress lines on stderr also show the p99 from each request's scheduled
+ * time (p99s: queueing in the client included) and the late sends.
+ *
  *   bench/supply [--clients 64] [--threads 16] [--seconds 10] [--keys 2000000]
- *                [--dec-keys 30000] [--markdown] [--only ROW-SUBSTRING]
+ *                [--dec-keys 30000] [--workers 2] [--markdown] [--only ROW-SUBSTRING]
  */
 #include <errno.h>
 #include <getopt.h>
@@ -199,6 +202,7 @@ static double ratio(const struct row *r, const struct row *ref)
 }
 
 static const char *only;	/* --only: run the rows whose name contains this */
+static unsigned workers;	/* --workers: the load client's event-loop threads (0: its default) */
 
 static struct supply *sup;	/* the store-backed supply (rows with record) */
 
@@ -214,7 +218,7 @@ static void run_row(struct row *row, const char *name, const struct etsi014_back
 	};
 	struct sload_opts o = { .host = "127.0.0.1", .cert = path[P_CLI_CRT], .key = path[P_CLI_KEY],
 				.ca = path[P_CA], .sae = "SAE_B",
-				.mode = mode, .clients = clients, .seconds = seconds,
+				.mode = mode, .clients = clients, .workers = workers, .seconds = seconds,
 				.number = number, .rate = rate, .ids = dec_ids + dec_from, .n_ids = dec_count,
 				.keep_keys = record };
 	struct etsi014_server *s;
@@ -253,9 +257,11 @@ static void run_row(struct row *row, const char *name, const struct etsi014_back
 	if (record)
 		keep(&r);
 	free(r.served);
-	fprintf(stderr, "  %-24s %9.0f keys/s %8.0f req/s  p50 %7.3f ms  p99 %7.3f ms  errors %llu%s%s\n",
-		row->name, row->keys_s, row->req_s, row->p50, row->p99,
-		(unsigned long long)row->errors, row->err[0] ? "  first: " : "", row->err);
+	fprintf(stderr, "  %-24s %9.0f keys/s %8.0f req/s  p50 %7.3f ms  p99 %7.3f ms  p99s %7.3f ms  "
+		"late %llu  errors %llu%s%s\n",
+		row->name, row->keys_s, row->req_s, row->p50, row->p99, r.p99_sched_ms,
+		(unsigned long long)r.late, (unsigned long long)row->errors, row->err[0] ? "  first: " : "",
+		row->err);
 }
 
 int main(int argc, char **argv)
@@ -265,6 +271,7 @@ int main(int argc, char **argv)
 		{ "seconds", required_argument, NULL, 's' }, { "keys", required_argument, NULL, 'k' },
 		{ "dec-keys", required_argument, NULL, 'd' }, { "markdown", no_argument, NULL, 'm' },
 		{ "only", required_argument, NULL, 'o' }, { "reserve", required_argument, NULL, 'r' },
+		{ "workers", required_argument, NULL, 'w' },
 		{ "help", no_argument, NULL, 'h' }, { 0 },
 	};
 	unsigned clients = 64, threads = 16;
@@ -290,29 +297,33 @@ int main(int argc, char **argv)
 		case 'm': markdown = true; break;
 		case 'o': only = optarg; break;
 		case 'r': reserve = strtoull(optarg, NULL, 10); break;
+		case 'w': workers = (unsigned)strtoul(optarg, NULL, 10); break;
 		case 'h':
 			puts("Usage: bench/supply [--clients 64] [--threads 16] [--seconds 10] "
-			     "[--keys 2000000] [--dec-keys 30000] [--reserve 2048] [--markdown]\n"
-			     "       [--only ROW]\n"
+			     "[--keys 2000000] [--dec-keys 30000] [--reserve 2048] [--workers 2]\n"
+			     "       [--markdown] [--only ROW]\n"
 			     "ETSI 014 key supply: keys/s and p50/p99 latency of enc_keys (1 and 128\n"
 			     "keys per request, back to back and paced) and dec_keys, with a reference\n"
 			     "(the same HTTPS server without a store) measured in the same run.\n"
 			     "--reserve: the supply's delivery reserve as mfsd's [supply] reserve\n"
-			     "(default 2048; 0 = every request commits its own delivery).");
+			     "(default 2048; 0 = every request commits its own delivery).\n"
+			     "--workers: event-loop threads of the load client (default 2, at most 64).");
 			return 0;
 		default: return 2;
 		}
 	}
-	if (!clients || !threads || threads > ETSI014_THREADS_MAX || seconds <= 0)
+	if (!clients || !threads || threads > ETSI014_THREADS_MAX || seconds <= 0 ||
+	    workers > SLOAD_WORKERS_MAX)
 		bench_die("bad arguments");
 	snprintf(dir, sizeof(dir), "/tmp/bench-supply-XXXXXX");
 	if (!mkdtemp(dir))
 		bench_die("mkdtemp: %s", strerror(errno));
 	pki();
 	getloadavg(load, 3);
-	fprintf(stderr, "bench/supply: %u clients, %u server threads, %.0f s per row, reserve %zu; "
-		"load average %.2f %.2f %.2f; pre-filling %zu + %zu keys ...\n", clients, threads,
-		seconds, reserve, load[0], load[1], load[2], n_keys, n_dec);
+	fprintf(stderr, "bench/supply: %u clients on %u client threads, %u server threads, %.0f s per row, "
+		"reserve %zu; load average %.2f %.2f %.2f; pre-filling %zu + %zu keys ...\n", clients,
+		workers ? workers : SLOAD_WORKERS_DEFAULT, threads, seconds, reserve,
+		load[0], load[1], load[2], n_keys, n_dec);
 	bench_check(store_kek_init(path[P_KEK]), "kek");
 	bench_check(store_kek_load(path[P_KEK], &kek), "kek");
 	bench_check(store_open(path[P_DB], kek, &st), "store_open");

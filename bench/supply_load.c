@@ -2,7 +2,8 @@
 /*
  * bench/supply-load: the ETSI GS QKD 014 load client (supply_client.h) as a
  * command, for tests/integration/test_supply_load.sh and by hand against a
- * running mfsd. Prints one line of key=value results; with --ids-out writes
+ * running mfsd (--workers event-loop threads drive the --clients connections).
+ * Prints one line of key=value results; with --ids-out writes
  * every served key as "<key_ID> <first 16 key bytes, hex>" lines, with
  * --ids-in reads key IDs (first word of each line) to fetch with dec_keys.
  */
@@ -19,12 +20,17 @@ static void usage(FILE *f)
 	fputs("Usage: supply-load --port N --cert FILE --key FILE --ca FILE --sae SAE_ID\n"
 	      "                   [--host ADDR] [--mode enc|dec|status] [--clients N]\n"
 	      "                   [--seconds S] [--number N] [--get] [--rate REQ_PER_S]\n"
-	      "                   [--ids-in FILE] [--ids-out FILE]\n\n"
-	      "Runs N mTLS keep-alive clients (default 64) against an ETSI GS QKD 014 KME for\n"
-	      "S seconds (default 10), each sending enc_keys (default; N keys per request),\n"
-	      "dec_keys (the IDs of --ids-in, N per request) or status requests back to back.\n"
+	      "                   [--workers W] [--ids-in FILE] [--ids-out FILE]\n\n"
+	      "Runs N mTLS keep-alive connections (default 64), driven by W event-loop threads\n"
+	      "(default 2), against an ETSI GS QKD 014 KME for S seconds (default 10) once all\n"
+	      "are connected, sending enc_keys (default; N keys per request), dec_keys (the IDs\n"
+	      "of --ids-in, N per request) or status requests: back to back on each connection,\n"
+	      "or with --rate on an open-loop schedule (request k due at k / REQ_PER_S s, sent\n"
+	      "on any idle connection).\n"
 	      "Prints: requests ok errors keys mismatched dup_ids dup_keys seconds keys_per_s\n"
-	      "req_per_s p50_ms p99_ms max_ms s200 s400 s401 s40x s503 other first_error.\n"
+	      "req_per_s p50_ms p99_ms max_ms (write of a request to the last byte of its\n"
+	      "answer) p50_sched_ms p99_sched_ms max_sched_ms (from its due time) late (written\n"
+	      "over 1 ms after due) s200 s400 s401 s40x s503 other first_error.\n"
 	      "Exit status 0 when the run completed (check errors= yourself), 1 otherwise.\n", f);
 }
 
@@ -38,6 +44,7 @@ int main(int argc, char **argv)
 		{ "seconds", required_argument, NULL, 't' }, { "number", required_argument, NULL, 'N' },
 		{ "get", no_argument, NULL, 'g' }, { "rate", required_argument, NULL, 'r' },
 		{ "ids-in", required_argument, NULL, 'i' }, { "ids-out", required_argument, NULL, 'o' },
+		{ "workers", required_argument, NULL, 'w' },
 		{ "help", no_argument, NULL, 'h' }, { 0 },
 	};
 	struct sload_opts o = { .host = "127.0.0.1", .clients = 64, .seconds = 10, .number = 1 };
@@ -75,12 +82,14 @@ int main(int argc, char **argv)
 		case 'r': o.rate = strtod(optarg, NULL); break;
 		case 'i': ids_in = optarg; break;
 		case 'o': ids_out = optarg; break;
+		case 'w': o.workers = (unsigned)strtoul(optarg, NULL, 10); break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
 	}
 	if (!o.port || !o.cert || !o.key || !o.ca || !o.sae || !o.clients || !o.number ||
-	    o.clients > 4096 || o.number > 1024 || (o.mode == SLOAD_DEC && !ids_in)) {
+	    o.clients > 4096 || o.number > 1024 || o.workers > SLOAD_WORKERS_MAX ||
+	    (o.mode == SLOAD_DEC && !ids_in)) {
 		usage(stderr);
 		return 2;
 	}
@@ -134,13 +143,14 @@ int main(int argc, char **argv)
 	}
 	printf("requests=%llu ok=%llu errors=%llu keys=%llu mismatched=%llu dup_ids=%llu "
 	       "dup_keys=%llu seconds=%.2f keys_per_s=%.0f req_per_s=%.0f p50_ms=%.3f p99_ms=%.3f "
-	       "max_ms=%.3f s200=%llu s400=%llu s401=%llu s40x=%llu s503=%llu other=%llu "
-	       "first_error=\"%s\"\n",
+	       "max_ms=%.3f p50_sched_ms=%.3f p99_sched_ms=%.3f max_sched_ms=%.3f late=%llu "
+	       "s200=%llu s400=%llu s401=%llu s40x=%llu s503=%llu other=%llu first_error=\"%s\"\n",
 	       (unsigned long long)r.requests, (unsigned long long)r.ok,
 	       (unsigned long long)r.errors, (unsigned long long)r.keys,
 	       (unsigned long long)r.mismatched, (unsigned long long)dup_ids,
 	       (unsigned long long)dup_keys, r.seconds, (double)r.keys / r.seconds,
-	       (double)r.requests / r.seconds, r.p50_ms, r.p99_ms, r.max_ms,
+	       (double)r.requests / r.seconds, r.p50_ms, r.p99_ms, r.max_ms, r.p50_sched_ms,
+	       r.p99_sched_ms, r.max_sched_ms, (unsigned long long)r.late,
 	       (unsigned long long)r.status[0], (unsigned long long)r.status[1],
 	       (unsigned long long)r.status[2], (unsigned long long)r.status[3],
 	       (unsigned long long)r.status[4], (unsigned long long)r.status[5], r.first_error);
