@@ -165,13 +165,15 @@ json_t *mfsd_supply_status(const struct mfsd_supply *s)
 
 	etsi014_server_stats(s->srv, &st);
 	supply_stats(s->sup, &ss);
-	return json_pack("{s:s,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,"
+	return json_pack("{s:s,s:I,s:I,s:I,s:{s:I,s:I},s:I,s:I,s:I,s:I,s:I,s:I,s:I,"
 			 "s:{s:I,s:I,s:I,s:I,s:I},"
 			 "s:{s:I,s:I,s:I,s:I,s:I,s:I}}",
 			 "listen", s->listen,
 			 "threads", (json_int_t)s->threads,
 			 "saes", (json_int_t)s->n_saes,
 			 "connections", (json_int_t)st.connections,
+			 "worker_connections", "min", (json_int_t)st.worker_connections_min,
+			 "max", (json_int_t)st.worker_connections_max,
 			 "requests", (json_int_t)st.requests,
 			 "ok", (json_int_t)st.ok,
 			 "keys_served", (json_int_t)st.keys_served,

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 /*
  * ETSI GS QKD 014 HTTPS server: evhttp + bufferevent_openssl, mutual TLS,
- * worker threads on one listening socket. Contract in server.h.
+ * worker threads, each on its own listening socket (SO_REUSEPORT).
+ * Contract in server.h.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -65,7 +66,9 @@ struct etsi014_server {
 	struct etsi014_server_config cfg;
 	struct etsi014_backend be;
 	SSL_CTX *ctx;
-	int fd;
+	int fd;				/* the first listening socket (worker 0's) */
+	struct sockaddr_storage addr;	/* its bound address: the other workers' sockets */
+	socklen_t addr_len;
 	uint16_t port;
 	struct etsi014_serial_map *map;
 	size_t n_map;
@@ -595,15 +598,56 @@ static int tls_ctx(struct etsi014_server *s, char *err, size_t err_size)
 	return 0;
 }
 
+/*
+ * A listening socket on addr. SO_REUSEPORT: every worker listens on a
+ * socket of its own on the same address and port, and the kernel spreads
+ * new connections over them by their addresses; with one shared socket the
+ * first worker to wake took a whole burst of connects (2 of 16 workers held
+ * all 64 keep-alive connections of bench/supply). Linux admits to the group
+ * only sockets of the same effective user.
+ */
+static int open_listener(const struct sockaddr *addr, socklen_t len, int *ret)
+{
+	int one = 1, fd = socket(addr->sa_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+
+	if (fd < 0 ||
+	    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
+	    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0 ||
+	    /* Inherited by accepted sockets: headers and body leave without Nagle's delay. */
+	    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) < 0 ||
+	    bind(fd, addr, len) < 0 || listen(fd, 1024) < 0) {
+		int r = -errno;
+
+		if (fd >= 0)
+			close(fd);
+		return r;
+	}
+	*ret = fd;
+	return 0;
+}
+
+/* Bind addr without SO_REUSEPORT and close again; *ret: the address bound (the port, if 0). */
+static int probe_bind(const struct sockaddr *addr, socklen_t len, struct sockaddr_storage *ret,
+		      socklen_t *ret_len)
+{
+	int one = 1, r = 0, fd = socket(addr->sa_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	if (fd < 0)
+		return -errno;
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
+	    bind(fd, addr, len) < 0 || getsockname(fd, (struct sockaddr *)ret, ret_len) < 0)
+		r = -errno;
+	close(fd);
+	return r;
+}
+
 static int listen_socket(struct etsi014_server *s, char *err, size_t err_size)
 {
 	struct addrinfo hints = { .ai_flags = AI_NUMERICHOST | AI_PASSIVE,
 				  .ai_socktype = SOCK_STREAM };
 	struct addrinfo *ai = NULL;
-	struct sockaddr_storage ss;
-	socklen_t sl = sizeof(ss);
 	char port[8];
-	int one = 1, r;
+	int r;
 
 	snprintf(port, sizeof(port), "%u", s->cfg.port);
 	if (getaddrinfo(s->cfg.address, port, &hints, &ai) != 0 || !ai) {
@@ -611,22 +655,25 @@ static int listen_socket(struct etsi014_server *s, char *err, size_t err_size)
 			 s->cfg.address);
 		return -EINVAL;
 	}
-	s->fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	if (s->fd < 0 ||
-	    setsockopt(s->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
-	    /* Inherited by accepted sockets: headers and body leave without Nagle's delay. */
-	    setsockopt(s->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) < 0 ||
-	    bind(s->fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(s->fd, 1024) < 0 ||
-	    getsockname(s->fd, (struct sockaddr *)&ss, &sl) < 0) {
-		r = -errno;
+	/*
+	 * First a plain bind: a port that another process holds, with or
+	 * without SO_REUSEPORT, is EADDRINUSE here, not a group we would join
+	 * (or let a second daemon join later: its own probe fails on ours).
+	 */
+	s->addr_len = sizeof(s->addr);
+	r = probe_bind(ai->ai_addr, ai->ai_addrlen, &s->addr, &s->addr_len);
+	if (r == 0)
+		r = open_listener((const struct sockaddr *)&s->addr, s->addr_len, &s->fd);
+	if (r < 0) {
 		snprintf(err, err_size, "listen on %s port %u: %s", s->cfg.address, s->cfg.port,
 			 strerror(-r));
 		freeaddrinfo(ai);
 		return r;
 	}
 	freeaddrinfo(ai);
-	s->port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port :
-			((struct sockaddr_in *)&ss)->sin_port);
+	s->port = ntohs(s->addr.ss_family == AF_INET6 ?
+			((struct sockaddr_in6 *)&s->addr)->sin6_port :
+			((struct sockaddr_in *)&s->addr)->sin_port);
 	return 0;
 }
 
@@ -727,8 +774,16 @@ static int worker_setup(struct etsi014_server *s, struct worker *w)
 	evhttp_set_max_headers_size(w->http, (ev_ssize_t)s->cfg.max_header_bytes * 4);
 	evhttp_set_max_body_size(w->http, (ev_ssize_t)ETSI014_BODY_MAX * 4);
 	evhttp_set_timeout(w->http, (int)s->cfg.idle_timeout_s);
-	if ((fd = fcntl(s->fd, F_DUPFD_CLOEXEC, 0)) < 0)
-		return -errno;
+	/* Worker 0 serves the first socket (connections queued before the start), the others their own. */
+	if (w->idx == 0) {
+		if ((fd = fcntl(s->fd, F_DUPFD_CLOEXEC, 0)) < 0)
+			return -errno;
+	} else {
+		int r = open_listener((const struct sockaddr *)&s->addr, s->addr_len, &fd);
+
+		if (r < 0)
+			return r;
+	}
 	if (!evhttp_accept_socket_with_handle(w->http, fd)) {
 		close(fd);
 		return -ENOMEM;
@@ -793,6 +848,10 @@ void etsi014_server_stats(const struct etsi014_server *s, struct etsi014_stats *
 		ret->err_405 += LD(e405);
 		ret->err_503 += LD(e503);
 		ret->unauthenticated += LD(unauth);
+		if (i == 0 || LD(connections) < ret->worker_connections_min)
+			ret->worker_connections_min = LD(connections);
+		if (LD(connections) > ret->worker_connections_max)
+			ret->worker_connections_max = LD(connections);
 #undef LD
 	}
 }

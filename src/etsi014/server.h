@@ -29,8 +29,9 @@
  *   although the spec defines no body for it.
  *
  * Threads
- *   `threads` worker threads, each with its own event base and evhttp,
- *   accept on one shared listening socket. Backend calls happen on the
+ *   `threads` worker threads, each with its own event base, evhttp and
+ *   listening socket on the same address and port (SO_REUSEPORT: the
+ *   kernel spreads new connections over the workers). Backend calls happen on the
  *   worker threads, synchronously: a slow backend call holds up the other
  *   connections of that worker. Before its loop each worker calls
  *   backend->thread_init(arg, index, &tctx) (optional), and every other
@@ -130,6 +131,8 @@ struct etsi014_stats {
 	uint64_t enc_requests, dec_requests, status_requests;
 	uint64_t err_400, err_401, err_404, err_405, err_503;
 	uint64_t unauthenticated;	/* 401 for a missing or unverified certificate */
+	uint64_t worker_connections_min;	/* connections accepted by the least busy worker */
+	uint64_t worker_connections_max;	/* ... and by the busiest */
 };
 
 struct etsi014_server;
