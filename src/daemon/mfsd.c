@@ -35,6 +35,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/clock.h"
 #include "base/err.h"
 #include "base/file.h"
 #include "base/log.h"
@@ -173,14 +174,6 @@ struct daemon {
 
 /* For conn_established(), which has no daemon pointer: the one push layer. */
 static struct push *d_push;
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void usage(FILE *f)
 {
@@ -405,7 +398,7 @@ static void conn_close(struct daemon *d, struct conn *c, const char *why)
 	if (p && p->conn == c) {
 		p->conn = NULL;
 		if (p->i_connect) {
-			p->next_try_ms = now_ms() + p->backoff_ms;
+			p->next_try_ms = mfs_mono_ms() + p->backoff_ms;
 			p->backoff_ms = p->backoff_ms * 2 > MFSD_RECONNECT_MAX_MS ?
 					MFSD_RECONNECT_MAX_MS : p->backoff_ms * 2;
 		}
@@ -493,7 +486,7 @@ static void peer_connect(struct daemon *d, struct peer_rt *p)
 	socklen_t len;
 	int fd, r;
 
-	p->next_try_ms = now_ms() + p->backoff_ms;
+	p->next_try_ms = mfs_mono_ms() + p->backoff_ms;
 	p->backoff_ms = p->backoff_ms * 2 > MFSD_RECONNECT_MAX_MS ? MFSD_RECONNECT_MAX_MS :
 								     p->backoff_ms * 2;
 	if ((r = addr_resolve(&p->cfg->address, &ss, &len)) < 0) {
@@ -573,7 +566,7 @@ static void conn_established(struct conn *c)
 	if (tls_conn_export(c->tls, NULL, 0, exp) < 0)
 		return;
 	c->established = true;
-	c->last_rx_ms = c->last_ping_ms = now_ms();
+	c->last_rx_ms = c->last_ping_ms = mfs_mono_ms();
 	p->backoff_ms = MFSD_RECONNECT_MIN_MS;
 	cf_link_up(p->cp, exp, sizeof(exp), time(NULL));
 	mfs_wipe(exp, sizeof(exp));
@@ -644,7 +637,7 @@ static void conn_event(struct daemon *d, struct conn *c, uint32_t events)
 				   mfs_strerror((int)n));
 			return;
 		}
-		c->last_rx_ms = now_ms();
+		c->last_rx_ms = mfs_mono_ms();
 		/*
 		 * The read through the engine, each answer written as soon as it
 		 * is made (cf_link_feed pauses after each one), so the peer works
@@ -982,10 +975,10 @@ static void *keygen_main(void *arg)
 	struct keygen *kg = arg;
 	uint64_t one = 1;
 
-	int64_t t0 = now_ms();
+	int64_t t0 = mfs_mono_ms();
 
 	kg->err = keyring_generate(kg->method, kg->dir, kg->now, &kg->key);
-	kg->ms = now_ms() - t0;
+	kg->ms = mfs_mono_ms() - t0;
 	/* the loop reads it; a failed write leaves the thread to be joined at exit */
 	if (write(kg->efd, &one, sizeof(one)) != sizeof(one))
 		kg->err = kg->err < 0 ? kg->err : -EIO;
@@ -1262,7 +1255,7 @@ static void run(struct daemon *d)
 	struct epoll_event evs[32];
 
 	while (!d->stop) {
-		int64_t nms = now_ms(), wait_ms = 1000;
+		int64_t nms = mfs_mono_ms(), wait_ms = 1000;
 		int n;
 
 		qkdc_process(d->qkd, nms);
