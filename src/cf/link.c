@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * The engine's link to one peer (cf.h "Link", docs/protocol.md "Link
- * envelopes"): the output queue (bounded, CF_OUT_MAX), link up and down,
- * and cf_link_input(): the input buffer cut into envelopes, each checked
- * for length here before its handler sees it (internal.h), then the
- * exchanges finished during the call stored by group commit.
+ * The engine's link to one peer (docs/mfsd.md "Link framing"): the output
+ * queue (bounded, CF_OUT_MAX), link up and down, and cf_link_input(): the
+ * input buffer cut into envelopes, each checked for length here before its
+ * handler sees it (internal.h), then the exchanges finished during the call
+ * stored by group commit.
  */
 #include <errno.h>
 #include <stdio.h>

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The TAKEN / INSTALLED envelopes of the push layer (cf.h cf_hooks,
- * docs/push.md): a subscriber on one side took or installed keys, the other
- * side hears of it through the hooks. The engine only frames them.
+ * docs/protocol.md 11, docs/push.md): a subscriber on one side took or
+ * installed keys, the other side hears of it through the hooks. The engine
+ * only frames them.
  */
 #include <errno.h>
 #include <stdio.h>

@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * qkd014 in the engine (cf.h "QKD"): the daemon's KME client behind
- * cf_qkd_ops as seen by an exchange (take, lookup, usable), the policy
- * adjusted to this node's own KME state, and the QKD_IDS / QKD_READY
- * envelopes by which the master shares its key IDs and the slave confirms
- * the keys it fetched.
+ * qkd014 in the engine (docs/mfsd.md "QKD (qkd014)", docs/protocol.md 13):
+ * the daemon's KME client behind cf_qkd_ops as seen by an exchange (take,
+ * lookup, usable), the policy adjusted to this node's own KME state, and
+ * the QKD_IDS / QKD_READY envelopes by which the master shares its key IDs
+ * and the slave confirms the keys it fetched.
  */
 #include <errno.h>
 #include <stdio.h>
