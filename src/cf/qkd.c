@@ -128,16 +128,6 @@ void cf_qkd_policy(struct cf_peer *p, struct cf_class *c, const struct class_pol
 	}
 }
 
-static bool qkd_id_text(const uint8_t *p, size_t n)
-{
-	if (n == 0 || n > KEX_QKD_ID_MAX)
-		return false;
-	for (size_t i = 0; i < n; i++)
-		if (p[i] < 0x20 || p[i] > 0x7e)
-			return false;
-	return true;
-}
-
 /* QKD_IDS (lengths checked by the caller): the peer is master for these keys. */
 int cf_on_qkd_ids(struct cf_peer *p, const uint8_t *e, size_t len)
 {
@@ -145,7 +135,7 @@ int cf_on_qkd_ids(struct cf_peer *p, const uint8_t *e, size_t len)
 	size_t kl = e[0], sl = e[1 + kl], n;
 
 	(void)len;
-	if (!qkd_id_text(e + 1, kl) || !qkd_id_text(e + 2 + kl, sl)) {
+	if (!kex_qkd_id_valid(e + 1, kl) || !kex_qkd_id_valid(e + 2 + kl, sl)) {
 		snprintf(p->last_error, sizeof(p->last_error), "malformed QKD_IDS");
 		return -EBADMSG;
 	}
@@ -180,8 +170,8 @@ int cf_qkd_share(struct cf_peer *p, const char *kme_id, const char *master_sae,
 
 	if (!p->up)
 		return -ENOTCONN;
-	if (n == 0 || n > CF_QKD_IDS_MAX || !qkd_id_text((const uint8_t *)kme_id, kl) ||
-	    !qkd_id_text((const uint8_t *)master_sae, sl))
+	if (n == 0 || n > CF_QKD_IDS_MAX || !kex_qkd_id_valid((const uint8_t *)kme_id, kl) ||
+	    !kex_qkd_id_valid((const uint8_t *)master_sae, sl))
 		return -EINVAL;
 	wbuf_vec8(&w, kme_id, kl);
 	wbuf_vec8(&w, master_sae, sl);

@@ -85,6 +85,17 @@ struct kex_qkd_ref {
 	uint8_t key_id[KEX_QKD_KEY_ID_LEN];
 };
 
+/* A KME or SAE ID as it may travel: printable ASCII, 1..KEX_QKD_ID_MAX bytes. */
+static inline bool kex_qkd_id_valid(const uint8_t *p, size_t n)
+{
+	if (n == 0 || n > KEX_QKD_ID_MAX)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (p[i] < 0x20 || p[i] > 0x7e)
+			return false;
+	return true;
+}
+
 /*
  * Raw KEM view of a method, for static keys and tools (mfs-kex). All
  * lengths are exact except the secret key, which may be given in either
