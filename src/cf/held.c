@@ -14,13 +14,7 @@
 #include "base/log.h"
 #include "cf/internal.h"
 
-/* ---- link ---- */
-
-/*
- * Reconciliation on link-up (docs/mfsd.md "Failure behaviour"): the elected
- * initiator of each class sends HELD, the exchanges of the class it holds;
- * the responder withdraws its own responder-stored exchanges the list lacks.
- */
+/* The exchanges of a class as the store lists them (store_exchanges). */
 struct held_list {
 	uint8_t (*ids)[CF_HELD_ID_LEN];
 	int64_t *created;

@@ -89,6 +89,8 @@ int cf_send_notice(struct cf_peer *p, uint32_t wire_xid, uint8_t type, uint16_t 
 	return cf_env_send(p, CF_ENV_PROTO, wire_xid, buf, w.len);
 }
 
+/* ---- link up and down ---- */
+
 void cf_link_up(struct cf_peer *p, const uint8_t *exporter, size_t exporter_len, int64_t now)
 {
 	p->up = true;
@@ -149,6 +151,8 @@ void cf_link_down(struct cf_peer *p, const char *why, int64_t now)
 	p->n_pending = 0;
 	cf_rot_link_down(p);
 }
+
+/* ---- input ---- */
 
 /*
  * Copy data into the input buffer and handle every whole envelope. yield:

@@ -128,6 +128,8 @@ void cf_qkd_policy(struct cf_peer *p, struct cf_class *c, const struct class_pol
 	}
 }
 
+/* ---- QKD_IDS / QKD_READY envelopes ---- */
+
 /* QKD_IDS (lengths checked by the caller): the peer is master for these keys. */
 int cf_on_qkd_ids(struct cf_peer *p, const uint8_t *e, size_t len)
 {

@@ -99,7 +99,7 @@ bad:
 	return -EBADMSG;
 }
 
-/* ---- revocation ---- */
+/* ---- revoking and restoring ---- */
 
 /* who as the store takes it (1..STORE_WHO_MAX): "peer:" + a 64-character node id is longer. */
 const char *cf_store_who(const char *who, char buf[static STORE_WHO_MAX + 1])

@@ -44,8 +44,6 @@ int mfsd_admin_open(struct daemon *d)
 	return mfsd_ep_set(d, d->admin_fd, &d->admin_listen_ev, EPOLLIN, true);
 }
 
-/* ---- admin socket ---- */
-
 void mfsd_admin_close(struct daemon *d, struct admin_conn *a)
 {
 	for (size_t i = 0; i < MFSD_MAX_ADMIN; i++)

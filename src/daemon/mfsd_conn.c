@@ -19,8 +19,6 @@
 #include "base/secret.h"
 #include "daemon/mfsd_int.h"
 
-/* ---- peer connections ---- */
-
 void mfsd_conn_close(struct daemon *d, struct conn *c, const char *why)
 {
 	struct peer_rt *p = c->peer;

@@ -16,8 +16,6 @@
 #include "daemon/mfsd_int.h"
 #include "daemon/setup.h"
 
-/* ---- static key generation (rotation) ---- */
-
 static void *keygen_main(void *arg)
 {
 	struct keygen *kg = arg;

@@ -52,8 +52,6 @@ int mfsd_push_open(struct daemon *d)
 	return mfsd_ep_set(d, d->push_fd, &d->push_listen_ev, EPOLLIN, true);
 }
 
-/* ---- push socket ---- */
-
 void mfsd_push_close(struct daemon *d, struct push_sock *ps)
 {
 	for (size_t i = 0; i < PUSH_MAX_CONNS; i++)

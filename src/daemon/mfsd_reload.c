@@ -16,8 +16,6 @@
 #include "daemon/qkd_client.h"
 #include "daemon/setup.h"
 
-/* ---- SIGHUP: reload the configuration ---- */
-
 __attribute__((format(printf, 2, 3)))
 static void reload_failed(struct daemon *d, const char *fmt, ...)
 {
