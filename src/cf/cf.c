@@ -25,20 +25,13 @@ _Static_assert(CF_TEXT_MAX == MSG_TEXT_MAX, "CF_TEXT_MAX");
 _Static_assert(CF_FRAME_MAX == MSG_FRAME_MAX, "CF_FRAME_MAX");
 _Static_assert(CF_KEY_ID_LEN == STORE_KEY_ID_LEN, "CF_KEY_ID_LEN");
 
-const char *cf_method_name(uint16_t id)
-{
-	const struct kex_method *m = kex_method_by_id(id);
-
-	return m ? m->name : "?";
-}
-
 static void suite_text(const uint16_t *ids, size_t n, char *out, size_t size)
 {
 	size_t off = 0;
 
 	out[0] = '\0';
 	for (size_t i = 0; i < n && off < size; i++) {
-		int w = snprintf(out + off, size - off, "%s%s", i ? "+" : "", cf_method_name(ids[i]));
+		int w = snprintf(out + off, size - off, "%s%s", i ? "+" : "", kex_method_name(ids[i]));
 		if (w < 0)
 			break;
 		off += (size_t)w;

@@ -49,8 +49,6 @@ struct cf_xchg {
 
 /* ---- cf.c ---- */
 
-/* The method's name, "?" when unknown. */
-const char *cf_method_name(uint16_t id);
 /* Release an exchange (NULL-safe). */
 void cf_xchg_free(struct cf_xchg *x);
 /* Set up class c of p from c->cfg (election, rekey timer from now). */

@@ -133,14 +133,14 @@ static int revoke_apply(struct cf *cf, uint16_t method, const char *origin, cons
 	n = store_withdraw_method(cf->st, method, cf_store_who(who, w), rv.reason, now, &ids);
 	free(ids);
 	if (n < 0) {
-		log_err("revoke %s: cannot withdraw its keys: %s", cf_method_name(method), strerror(-n));
+		log_err("revoke %s: cannot withdraw its keys: %s", kex_method_name(method), strerror(-n));
 		n = 0;
 	}
 	snprintf(detail, sizeof(detail), "method %s revoked (origin %s): %s; %d keys withdrawn",
-		 cf_method_name(method), rv.origin, rv.reason, n);
+		 kex_method_name(method), rv.origin, rv.reason, n);
 	if ((r = store_audit_append(cf->st, now, w, "method-revoke", detail, n)) < 0)
-		log_err("revoke %s: audit record failed: %s", cf_method_name(method), strerror(-r));
-	log_notice("method %s revoked by %s (%s): %d keys withdrawn", cf_method_name(method), who,
+		log_err("revoke %s: audit record failed: %s", kex_method_name(method), strerror(-r));
+	log_notice("method %s revoked by %s (%s): %d keys withdrawn", kex_method_name(method), who,
 		   rv.reason, n);
 	/* every affected class re-exchanges at once */
 	for (size_t i = 0; i < cf->n_peers; i++) {
@@ -157,7 +157,7 @@ static int revoke_apply(struct cf *cf, uint16_t method, const char *origin, cons
 			c->failures = 0;
 			if (cf_class_requires_revoked(cf, c))
 				log_warning("peer %s class %s: fail closed: required method %s is revoked",
-					    p->cfg.name, c->cfg.policy.name, cf_method_name(method));
+					    p->cfg.name, c->cfg.policy.name, kex_method_name(method));
 		}
 	}
 	/* delivered keys derived with it: the push layer retires them at its subscribers */
@@ -193,13 +193,13 @@ static int restore_apply(struct cf *cf, uint16_t method, const char *who, int64_
 		return -ENOENT;
 	i = (size_t)(rv - cf->revoked);
 	snprintf(detail, sizeof(detail), "method %s restored (was revoked by %s)",
-		 cf_method_name(method), rv->origin);
+		 kex_method_name(method), rv->origin);
 	memmove(&cf->revoked[i], &cf->revoked[i + 1], (cf->n_revoked - i - 1) * sizeof(*rv));
 	cf->n_revoked--;
 	if ((r = revoked_save(cf)) < 0)
-		log_err("restore %s: cannot persist: %s", cf_method_name(method), strerror(-r));
+		log_err("restore %s: cannot persist: %s", kex_method_name(method), strerror(-r));
 	if ((r = store_audit_append(cf->st, now, cf_store_who(who, w), "method-restore", detail, 0)) < 0)
-		log_err("restore %s: audit record failed: %s", cf_method_name(method), strerror(-r));
+		log_err("restore %s: audit record failed: %s", kex_method_name(method), strerror(-r));
 	log_notice("%s by %s", detail, who);
 	for (size_t a = 0; a < cf->n_peers; a++)
 		for (size_t b = 0; b < cf->peers[a].cfg.n_classes; b++)
@@ -242,7 +242,7 @@ int cf_on_link_msg(struct cf_peer *p, const uint8_t *f, size_t len, int64_t now)
 	}
 	if (m.type == MSGT_REVOKE_ACK) {
 		log_info("peer %s acknowledged the revocation of %s", p->cfg.name,
-			 cf_method_name(m.u.notice.code));
+			 kex_method_name(m.u.notice.code));
 		return 0;
 	}
 	if (m.type != MSGT_REVOKE) {
@@ -258,7 +258,7 @@ int cf_on_link_msg(struct cf_peer *p, const uint8_t *f, size_t len, int64_t now)
 	} else if ((r = revoke_apply(p->cf, m.u.notice.code, who, who, reason, now, NULL)) < 0 &&
 		   r != -EALREADY) {
 		log_err("peer %s revoked %s: cannot apply: %s", p->cfg.name,
-			cf_method_name(m.u.notice.code), strerror(-r));
+			kex_method_name(m.u.notice.code), strerror(-r));
 	}
 	return cf_send_notice(p, 0, MSGT_REVOKE_ACK, m.u.notice.code, "revoked");
 }

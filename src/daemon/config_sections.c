@@ -252,13 +252,6 @@ static int end_peer(struct parser *p)
 	return 0;
 }
 
-static const char *method_name(uint16_t id)
-{
-	const struct kex_method *m = kex_method_by_id(id);
-
-	return m ? m->name : "?";
-}
-
 static int end_class(struct parser *p)
 {
 	struct config_class *cls = p->cls;
@@ -275,7 +268,7 @@ static int end_class(struct parser *p)
 			if (pol->optional[i] == pol->required[j])
 				return config_fail(p, kl[CLASS_OPTIONAL],
 					    "method '%s' is both required (line %u) and optional",
-					    method_name(pol->optional[i]), kl[CLASS_REQUIRED]);
+					    kex_method_name(pol->optional[i]), kl[CLASS_REQUIRED]);
 	if (pol->n_required + pol->n_optional > COMBINER_MAX_METHODS)
 		return config_fail(p, kl[CLASS_OPTIONAL] ? kl[CLASS_OPTIONAL] : kl[CLASS_REQUIRED],
 			    "more than %d methods in required and optional",

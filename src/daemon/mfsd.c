@@ -419,8 +419,7 @@ int main(int argc, char **argv)
 	d.n_peers = d.cfg->n_peers;
 	for (size_t i = 0; i < d.n_peers; i++) {
 		struct peer_rt *p = &d.peers[i];
-		enum tls_group g = d.cfg->peers[i].tls_group == CONFIG_TLS_MLKEM1024 ?
-				   TLS_GROUP_MLKEM1024 : TLS_GROUP_X25519MLKEM768;
+		enum tls_group g = mfsd_tls_group(&d.cfg->peers[i]);
 		char err[TLS_ERR_MAX];
 
 		p->cfg = &d.cfg->peers[i];

@@ -99,8 +99,7 @@ static struct conn *conn_new(struct daemon *d, struct peer_rt *p, int fd, bool c
 			if (d->peers[i].i_connect || !d->peers[i].cfg)
 				continue;
 			memcpy(pins[n], d->peers[i].cfg->cert_sha256, IDENTITY_FPR_LEN);
-			groups[n++] = d->peers[i].cfg->tls_group == CONFIG_TLS_MLKEM1024 ?
-				      TLS_GROUP_MLKEM1024 : TLS_GROUP_X25519MLKEM768;
+			groups[n++] = mfsd_tls_group(d->peers[i].cfg);
 			ctx = d->peers[i].ctx;
 		}
 		r = n ? tls_conn_new_server_multi(ctx, pins, groups, n, &c->tls) : -ENOENT;

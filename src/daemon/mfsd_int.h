@@ -152,6 +152,12 @@ struct daemon {
 
 /* For conn_established(), which has no daemon pointer: the one push layer. */
 
+/* The TLS key-exchange group a peer's link uses (its tls_group). */
+static inline enum tls_group mfsd_tls_group(const struct config_peer *p)
+{
+	return p->tls_group == CONFIG_TLS_MLKEM1024 ? TLS_GROUP_MLKEM1024 : TLS_GROUP_X25519MLKEM768;
+}
+
 /* ---- mfsd.c ---- */
 
 /* Add (add) or change fd's epoll interest; ev comes back in the event. */

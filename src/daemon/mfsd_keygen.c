@@ -50,7 +50,7 @@ void mfsd_keygen_maybe_start(struct daemon *d)
 	}
 	kg->running = true;
 	log_info("static key rotation: generating a new %s key",
-		 kex_method_by_id(method) ? kex_method_by_id(method)->name : "?");
+		 kex_method_name(method));
 }
 
 void mfsd_keygen_done(struct daemon *d)
@@ -66,8 +66,7 @@ void mfsd_keygen_done(struct daemon *d)
 		cf_rot_failed(d->cf, kg->method, kg->err, time(NULL));
 	} else {
 		log_info("static key rotation: new %s pair generated and written in %lld ms "
-			 "(worker thread)", kex_method_by_id(kg->method) ?
-			 kex_method_by_id(kg->method)->name : "?", (long long)kg->ms);
+			 "(worker thread)", kex_method_name(kg->method), (long long)kg->ms);
 		cf_rot_install(d->cf, kg->key, time(NULL));	/* takes the key */
 	}
 	kg->key = NULL;

@@ -118,8 +118,7 @@ void mfsd_reload(struct daemon *d)
 		goto out;
 	}
 	for (size_t i = 0; i < nc->n_peers; i++) {
-		enum tls_group g = nc->peers[i].tls_group == CONFIG_TLS_MLKEM1024 ?
-				   TLS_GROUP_MLKEM1024 : TLS_GROUP_X25519MLKEM768;
+		enum tls_group g = mfsd_tls_group(&nc->peers[i]);
 		char err[TLS_ERR_MAX];
 
 		if (!d->ctx[g] && tls_ctx_new(d->idn, g, &d->ctx[g], err, sizeof(err)) < 0) {
@@ -168,8 +167,7 @@ void mfsd_reload(struct daemon *d)
 	memset(np, 0, sizeof(np));
 	for (size_t i = 0; i < nc->n_peers; i++) {
 		struct peer_rt *p = &np[slots[i]];
-		enum tls_group g = nc->peers[i].tls_group == CONFIG_TLS_MLKEM1024 ?
-				   TLS_GROUP_MLKEM1024 : TLS_GROUP_X25519MLKEM768;
+		enum tls_group g = mfsd_tls_group(&nc->peers[i]);
 
 		for (size_t k = 0; k < d->n_peers; k++)
 			if (d->peers[k].cfg && !strcmp(d->peers[k].cfg->name, nc->peers[i].name))

@@ -189,6 +189,8 @@ struct kex_method {
 /* The method with this name or codepoint, if built and available; else NULL. */
 const struct kex_method *kex_method_by_name(const char *name);
 const struct kex_method *kex_method_by_id(uint16_t id);
+/* The name of kex_method_by_id(id), "?" when there is none (for logs and status). */
+const char *kex_method_name(uint16_t id);
 /* All built methods (available or not), in registry order; returns the count. */
 size_t kex_methods(const struct kex_method *const **ret);
 const char *kex_family_name(enum kex_family f);
