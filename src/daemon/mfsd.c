@@ -26,6 +26,7 @@
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -142,6 +143,32 @@ int mfsd_ep_set(struct daemon *d, int fd, struct ev *ev, uint32_t events, bool a
 	struct epoll_event ee = { .events = events, .data.ptr = ev };
 
 	return epoll_ctl(d->ep, add ? EPOLL_CTL_ADD : EPOLL_CTL_MOD, fd, &ee) < 0 ? -errno : 0;
+}
+
+int mfsd_unix_listen(const char *path, const char *what, uid_t owner, gid_t group, mode_t mode,
+		     int backlog, int *fd)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	mode_t old;
+	int r;
+
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return -ENAMETOOLONG;
+	memcpy(sa.sun_path, path, strlen(path) + 1);
+	*fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (*fd < 0)
+		return -errno;
+	unlink(path);	/* a stale socket of an earlier run */
+	old = umask(0177);
+	r = bind(*fd, (struct sockaddr *)&sa, sizeof(sa));
+	umask(old);
+	if (r < 0 || ((owner != (uid_t)-1 || group != (gid_t)-1) && chown(path, owner, group) < 0) ||
+	    chmod(path, mode) < 0 || listen(*fd, backlog) < 0) {
+		r = -errno;
+		log_err("%s %s: %s", what, path, mfs_strerror(r));
+		return r;
+	}
+	return 0;
 }
 
 static int open_listen(struct daemon *d)

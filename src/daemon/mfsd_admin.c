@@ -8,8 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <sys/stat.h>
-#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 #include <jansson.h>
@@ -20,26 +18,11 @@
 
 int mfsd_admin_open(struct daemon *d)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	const char *path = d->cfg->node.admin_socket;
-	mode_t old;
-	int r;
+	int r = mfsd_unix_listen(d->cfg->node.admin_socket, "admin socket", (uid_t)-1, (gid_t)-1,
+				 0600, 8, &d->admin_fd);
 
-	if (strlen(path) >= sizeof(sa.sun_path))
-		return -ENAMETOOLONG;
-	memcpy(sa.sun_path, path, strlen(path) + 1);
-	d->admin_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	if (d->admin_fd < 0)
-		return -errno;
-	unlink(path);	/* a stale socket of an earlier run */
-	old = umask(0177);
-	r = bind(d->admin_fd, (struct sockaddr *)&sa, sizeof(sa));
-	umask(old);
-	if (r < 0 || chmod(path, 0600) < 0 || listen(d->admin_fd, 8) < 0) {
-		r = -errno;
-		log_err("admin socket %s: %s", path, mfs_strerror(r));
+	if (r < 0)
 		return r;
-	}
 	d->admin_listen_ev.kind = EV_ADMIN_LISTEN;
 	return mfsd_ep_set(d, d->admin_fd, &d->admin_listen_ev, EPOLLIN, true);
 }

@@ -162,6 +162,14 @@ static inline enum tls_group mfsd_tls_group(const struct config_peer *p)
 
 /* Add (add) or change fd's epoll interest; ev comes back in the event. */
 int mfsd_ep_set(struct daemon *d, int fd, struct ev *ev, uint32_t events, bool add);
+/*
+ * A listening Unix socket at path, into *fd (a stale socket there is
+ * removed first): bound under umask 0177, then chown(owner, group) unless
+ * both are -1, chmod(mode), listen(backlog). Errors after socket() are
+ * logged as "WHAT PATH: reason"; *fd is left for the caller to close.
+ */
+int mfsd_unix_listen(const char *path, const char *what, uid_t owner, gid_t group, mode_t mode,
+		     int backlog, int *fd);
 /* The first address of a (getaddrinfo), -EHOSTUNREACH when none. */
 int mfsd_addr_resolve(const struct config_addr *a, struct sockaddr_storage *ss, socklen_t *len);
 

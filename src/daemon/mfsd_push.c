@@ -9,8 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <sys/stat.h>
-#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -19,35 +17,19 @@
 
 int mfsd_push_open(struct daemon *d)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	const char *path = d->cfg->node.push_socket;
-	mode_t old;
+	const struct config_node *n = &d->cfg->node;
 	int r;
 
-	if (!path[0])
+	if (!n->push_socket[0])
 		return 0;	/* no push socket configured */
-	if (strlen(path) >= sizeof(sa.sun_path))
-		return -ENAMETOOLONG;
-	memcpy(sa.sun_path, path, strlen(path) + 1);
-	d->push_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	if (d->push_fd < 0)
-		return -errno;
-	unlink(path);	/* a stale socket of an earlier run */
-	old = umask(0177);
-	r = bind(d->push_fd, (struct sockaddr *)&sa, sizeof(sa));
-	umask(old);
-	if (r < 0 ||
-	    ((d->cfg->node.push_socket_group != CONFIG_NO_GROUP ||
-	      d->cfg->node.push_socket_owner != CONFIG_NO_GROUP) &&
-	     chown(path, d->cfg->node.push_socket_owner != CONFIG_NO_GROUP ?
-			 (uid_t)d->cfg->node.push_socket_owner : (uid_t)-1,
-		   d->cfg->node.push_socket_group != CONFIG_NO_GROUP ?
-			 (gid_t)d->cfg->node.push_socket_group : (gid_t)-1) < 0) ||
-	    chmod(path, (mode_t)d->cfg->node.push_socket_mode) < 0 || listen(d->push_fd, 16) < 0) {
-		r = -errno;
-		log_err("push socket %s: %s", path, mfs_strerror(r));
+	r = mfsd_unix_listen(n->push_socket, "push socket",
+			     n->push_socket_owner != CONFIG_NO_GROUP ? (uid_t)n->push_socket_owner :
+								       (uid_t)-1,
+			     n->push_socket_group != CONFIG_NO_GROUP ? (gid_t)n->push_socket_group :
+								       (gid_t)-1,
+			     (mode_t)n->push_socket_mode, 16, &d->push_fd);
+	if (r < 0)
 		return r;
-	}
 	d->push_listen_ev.kind = EV_PUSH_LISTEN;
 	return mfsd_ep_set(d, d->push_fd, &d->push_listen_ev, EPOLLIN, true);
 }
