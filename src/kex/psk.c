@@ -47,7 +47,7 @@
 #define PSK_SALT "mfsec psk v1"
 
 struct psk_ctx {
-	struct symkey sk;	/* first: the key (from psk_lookup), the secret, the state */
+	struct symkey sk;	/* first (symkey_secret): key from psk_lookup, secret, state */
 	int (*lookup)(void *arg, const char *id, struct secret **ret);
 	void *lookup_arg;
 	char id[KEX_PSK_ID_MAX + 1];
@@ -164,11 +164,6 @@ static int psk_finish(void *ctx, struct rd in)
 	return symkey_finish(&c->sk, in, PSK_SALT, (const uint8_t *)c->id, c->id_len);
 }
 
-static int psk_secret(void *ctx, uint8_t *ret_ss)
-{
-	return symkey_secret(&((struct psk_ctx *)ctx)->sk, ret_ss);
-}
-
 static void psk_done(void *ctx)
 {
 	struct psk_ctx *c = ctx;
@@ -197,6 +192,6 @@ const struct kex_method kex_psk = {
 	.msg1 = psk_msg1,
 	.msg2 = psk_msg2,
 	.finish = psk_finish,
-	.secret = psk_secret,
+	.secret = symkey_secret,
 	.done = psk_done,
 };

@@ -43,7 +43,7 @@
 #define QKD_MSG1_VERSION 1
 
 struct qkd_ctx {
-	struct symkey sk;	/* first: the key (from qkd_take / qkd_lookup), the secret, the state */
+	struct symkey sk;	/* first (symkey_secret): key from qkd_take / qkd_lookup, secret, state */
 	int (*lookup)(void *arg, const struct kex_qkd_ref *ref, struct secret **ret);
 	void *arg;
 	struct kex_qkd_ref ref;
@@ -175,11 +175,6 @@ static int qkd_finish(void *ctx, struct rd in)
 	return symkey_finish(&c->sk, in, QKD_SALT, c->ref.key_id, sizeof(c->ref.key_id));
 }
 
-static int qkd_secret(void *ctx, uint8_t *ret_ss)
-{
-	return symkey_secret(&((struct qkd_ctx *)ctx)->sk, ret_ss);
-}
-
 static void qkd_done(void *ctx)
 {
 	struct qkd_ctx *c = ctx;
@@ -208,6 +203,6 @@ const struct kex_method kex_qkd014 = {
 	.msg1 = qkd_msg1,
 	.msg2 = qkd_msg2,
 	.finish = qkd_finish,
-	.secret = qkd_secret,
+	.secret = symkey_secret,
 	.done = qkd_done,
 };

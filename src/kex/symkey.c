@@ -30,8 +30,10 @@ int symkey_finish(struct symkey *s, struct rd in, const char *salt, const uint8_
 	return symkey_derive(s, salt, info, info_len);
 }
 
-int symkey_secret(struct symkey *s, uint8_t *ret_ss)
+int symkey_secret(void *ctx, uint8_t *ret_ss)
 {
+	struct symkey *s = ctx;	/* the first member of the method's context */
+
 	if (s->state != SYMKEY_SECRET) {
 		if (ret_ss)
 			mfs_wipe(ret_ss, KEX_SECRET_LEN);

@@ -51,8 +51,12 @@ int symkey_derive(struct symkey *s, const char *salt, const uint8_t *info, size_
 /* The initiator's finish(): msg2 must be empty, then symkey_derive(). */
 int symkey_finish(struct symkey *s, struct rd in, const char *salt, const uint8_t *info,
 		  size_t info_len);
-/* The method's secret(): KEX_SECRET_LEN bytes to ret_ss, once; -EPROTO (ret_ss wiped) otherwise. */
-int symkey_secret(struct symkey *s, uint8_t *ret_ss);
+/*
+ * The method's secret() itself (ctx: its context, which starts with a
+ * struct symkey): KEX_SECRET_LEN bytes to ret_ss, once; -EPROTO (ret_ss
+ * wiped) otherwise.
+ */
+int symkey_secret(void *ctx, uint8_t *ret_ss);
 /* Free the key if it is still held (the caller then wipes its whole context). */
 void symkey_done(struct symkey *s);
 
