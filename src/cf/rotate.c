@@ -37,13 +37,6 @@
 #include "cf/internal.h"
 #include "crypto/hash.h"
 
-static const char *mname(uint16_t id)
-{
-	const struct kex_method *m = kex_method_by_id(id);
-
-	return m ? m->name : "?";
-}
-
 static size_t peer_index(const struct cf *cf, const struct cf_peer *p)
 {
 	return (size_t)(p - cf->peers);
@@ -144,7 +137,7 @@ static void announce(struct cf_peer *p, int s)
 		if (cf_env_send(p, CF_ENV_ROTATE, 0, b, CF_ROT_HDR_LEN + n) < 0) {
 			/* (output full) sent again from offset 0 by a later tick */
 			log_warning("peer %s: cannot queue the %s key announcement yet", p->cfg.name,
-				    mname(cur->method));
+				    kex_method_name(cur->method));
 			free(b);
 			return;
 		}
@@ -152,7 +145,7 @@ static void announce(struct cf_peer *p, int s)
 	}
 	free(b);
 	p->rot[s].announced = true;
-	log_info("peer %s: announced the new %s key", p->cfg.name, mname(cur->method));
+	log_info("peer %s: announced the new %s key", p->cfg.name, kex_method_name(cur->method));
 }
 
 /* What p still has to be told (link-up, or a tick after the output was full). */
@@ -209,7 +202,7 @@ int cf_rot_install(struct cf *cf, struct keyring_key *key, int64_t now)
 	if ((r = keyring_own_path(k->dir, key->method, path, sizeof(path))) < 0 ||
 	    (r = keyring_save_record(path, &next, NULL)) < 0) {
 		log_err("static key rotation: %s: cannot commit the new %s key: %s", path,
-			mname(key->method), strerror(-r));
+			kex_method_name(key->method), strerror(-r));
 		goto fail;
 	}
 	k->own[s] = next;
@@ -233,7 +226,7 @@ int cf_rot_install(struct cf *cf, struct keyring_key *key, int64_t now)
 	keyring_id16(next.prev->id, a);
 	keyring_id16(key->id, b);
 	snprintf(detail, sizeof(detail), "%s: new static key %s replaces %s; announced to %zu "
-		 "connected peer(s)", mname(key->method), b, a, told);
+		 "connected peer(s)", kex_method_name(key->method), b, a, told);
 	audit(cf, now, "static-rotate", detail);
 	log_notice("static key rotation: %s", detail);
 	return 0;
@@ -283,18 +276,18 @@ static enum cf_rot_status repin(struct cf_peer *p, int s, int64_t now)
 	keyring_id16(slot->cur->id, b);
 	if (memcmp(slot->cur->id, st->old_id, KEYRING_ID_LEN) != 0) {
 		log_warning("peer %s: refused its %s key rotation: it replaces key %s, but %s is "
-			    "pinned here", p->cfg.name, mname(method), a, b);
+			    "pinned here", p->cfg.name, kex_method_name(method), a, b);
 		return CF_ROT_REFUSED;
 	}
 	if (hash(HASH_SHA3_256, st->buf, st->total, id) < 0 ||
 	    memcmp(id, st->new_id, KEYRING_ID_LEN) != 0) {
 		log_warning("peer %s: refused its %s key rotation: the key does not hash to the "
-			    "announced id", p->cfg.name, mname(method));
+			    "announced id", p->cfg.name, kex_method_name(method));
 		return CF_ROT_REFUSED;
 	}
 	if ((r = keyring_store_pin(k->dir, p->cfg.name, method, st->buf, st->total, &nk)) < 0) {
 		log_err("peer %s: cannot store its new %s key in %s: %s", p->cfg.name,
-			mname(method), k->dir, strerror(-r));
+			kex_method_name(method), k->dir, strerror(-r));
 		return CF_ROT_REFUSED;
 	}
 	next = *slot;
@@ -310,7 +303,7 @@ static enum cf_rot_status repin(struct cf_peer *p, int s, int64_t now)
 	next.cur = nk;
 	if ((r = keyring_pin_path(k->dir, p->cfg.name, method, path, sizeof(path))) < 0 ||
 	    (r = keyring_save_record(path, &next, destroy)) < 0) {
-		log_err("peer %s: cannot commit its new %s pin: %s", p->cfg.name, mname(method),
+		log_err("peer %s: cannot commit its new %s pin: %s", p->cfg.name, kex_method_name(method),
 			strerror(-r));
 		keyring_destroy_file(nk->pk_path);
 		keyring_key_free(nk);
@@ -325,7 +318,7 @@ static enum cf_rot_status repin(struct cf_peer *p, int s, int64_t now)
 	cf_rot_rebuild(cf, p);
 	keyring_id16(nk->id, b);
 	snprintf(detail, sizeof(detail), "peer %.64s %s: pinned its new static key %s (was %s; "
-		 "kept for %us)", p->cfg.name, mname(method), b, a, k->grace_s);
+		 "kept for %us)", p->cfg.name, kex_method_name(method), b, a, k->grace_s);
 	audit(cf, now, "static-repin", detail);
 	log_notice("%s", detail);
 	return CF_ROT_PINNED;
@@ -400,7 +393,7 @@ int cf_rot_on_ack(struct cf_peer *p, const uint8_t *e, int64_t now)
 	if (status == CF_ROT_REFUSED) {
 		p->rot[s].refused = true;
 		log_warning("peer %s refused the new %s key: it is served with the old key, which "
-			    "is kept", p->cfg.name, mname(method));
+			    "is kept", p->cfg.name, kex_method_name(method));
 		cf_rot_rebuild(p->cf, p);
 		return 0;
 	}
@@ -408,7 +401,7 @@ int cf_rot_on_ack(struct cf_peer *p, const uint8_t *e, int64_t now)
 	p->rot[s].acked_at = now;
 	cf_rot_rebuild(p->cf, p);
 	log_info("peer %s %s the new %s key", p->cfg.name,
-		 status == CF_ROT_PINNED ? "pinned" : "does not use", mname(method));
+		 status == CF_ROT_PINNED ? "pinned" : "does not use", kex_method_name(method));
 	return 0;
 }
 
@@ -447,7 +440,7 @@ static void own_tick(struct cf *cf, int s, int64_t now)
 	if ((r = keyring_own_path(k->dir, old->method, path, sizeof(path))) < 0 ||
 	    (r = keyring_save_record(path, &next, destroy)) < 0) {
 		log_err("static key rotation: cannot commit the destruction of the old %s key: %s",
-			mname(old->method), strerror(-r));
+			kex_method_name(old->method), strerror(-r));
 		return;
 	}
 	k->own[s] = next;
@@ -459,7 +452,7 @@ static void own_tick(struct cf *cf, int s, int64_t now)
 	cf->stats.static_destroyed++;
 	keyring_id16(old->id, a);
 	snprintf(detail, sizeof(detail), "%s: old static key %s destroyed (every peer pinned the "
-		 "new one %us ago)", mname(old->method), a, (unsigned)(now - last));
+		 "new one %us ago)", kex_method_name(old->method), a, (unsigned)(now - last));
 	audit(cf, now, "static-destroy", detail);
 	log_notice("static key rotation: %s", detail);
 	for (size_t i = 0; i < cf->n_peers; i++)
@@ -486,14 +479,14 @@ static void pin_tick(struct cf *cf, size_t pi, int s, int64_t now)
 				  sizeof(path))) < 0 ||
 	    (r = keyring_save_record(path, &next, destroy)) < 0) {
 		log_err("peer %s: cannot commit dropping the old %s pin: %s",
-			cf->peers[pi].cfg.name, mname(old->method), strerror(-r));
+			cf->peers[pi].cfg.name, kex_method_name(old->method), strerror(-r));
 		return;
 	}
 	k->pin[pi][s] = next;
 	if (destroy[0] && keyring_destroy_file(destroy[0]) == 0)
 		keyring_save_record(path, &next, NULL);
 	log_info("peer %s: the grace period of its old %s key is over: no longer accepted",
-		 cf->peers[pi].cfg.name, mname(old->method));
+		 cf->peers[pi].cfg.name, kex_method_name(old->method));
 	cf_rot_rebuild(cf, &cf->peers[pi]);
 	bury(k, old);
 }
@@ -558,7 +551,7 @@ void cf_rot_failed(struct cf *cf, uint16_t method, int err, int64_t now)
 	cf->keys->retry_at[s] = now + CF_ROT_RETRY_S;
 	cf->stats.rotation_failures++;
 	log_err("static key rotation: generating a new %s key failed: %s; retry in %ds",
-		mname(method), strerror(-err), CF_ROT_RETRY_S);
+		kex_method_name(method), strerror(-err), CF_ROT_RETRY_S);
 }
 
 int cf_rot_request(struct cf *cf, uint16_t method)

@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/clock.h"
 #include "client/pushwire.h"
 #include "mfs/client.h"
 
@@ -101,14 +102,6 @@ MFS_CLIENT_API int mfs_client_key_id_parse(const char *s, uint8_t id[MFS_CLIENT_
 	return 0;
 }
 
-static int64_t mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static int send_msg(struct mfs_client *c, const struct pushwire_msg *m)
 {
 	uint8_t buf[PUSHWIRE_FRAME_MAX];
@@ -143,7 +136,7 @@ static int send_msg(struct mfs_client *c, const struct pushwire_msg *m)
 static int read_msg(struct mfs_client *c, int timeout_ms, uint8_t frame[PUSHWIRE_FRAME_MAX],
 		    struct pushwire_msg *m)
 {
-	int64_t deadline = timeout_ms < 0 ? 0 : mono_ms() + timeout_ms;
+	int64_t deadline = timeout_ms < 0 ? 0 : mfs_mono_ms() + timeout_ms;
 	int r;
 
 	if (c->state == CS_BROKEN)
@@ -171,7 +164,7 @@ static int read_msg(struct mfs_client *c, int timeout_ms, uint8_t frame[PUSHWIRE
 		int wait = -1;
 
 		if (timeout_ms >= 0) {
-			int64_t left = deadline - mono_ms();
+			int64_t left = deadline - mfs_mono_ms();
 
 			wait = left > 0 ? (int)left : 0;
 		}

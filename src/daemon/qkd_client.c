@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* mfsd's ETSI 014 client for qkd014 (qkd_client.h, docs/qkd014.md). */
+#include "base/clock.h"
 #include "daemon/qkd_client.h"
 
 #include <curl/curl.h>
@@ -94,14 +95,6 @@ struct qkdc {
 	size_t n;
 	char base[300];				/* https://host:port */
 };
-
-static int64_t mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static struct qpeer *qpeer_of(struct qkdc *q, const struct cf_peer *cp)
 {
@@ -265,7 +258,7 @@ static void enc_done(struct qkdc *q, struct qpeer *qp, struct xfer *x, long code
 {
 	struct kme_keys k;
 	char why[160], msg[KME_MSG_MAX + 1];
-	int64_t now = mono_ms();
+	int64_t now = mfs_mono_ms();
 	size_t n = QKDC_BATCH;
 
 	if (n > QKDC_MBUF - qp->nm)
@@ -322,7 +315,7 @@ static void dec_done(struct qkdc *q, struct qpeer *qp, struct xfer *x, long code
 {
 	struct kme_keys k;
 	char why[160], msg[KME_MSG_MAX + 1];
-	int64_t now = mono_ms();
+	int64_t now = mfs_mono_ms();
 	struct decreq *d = &qp->dq[0];
 
 	if (cc != CURLE_OK || code != 200) {
@@ -394,7 +387,7 @@ static void status_done(struct qkdc *q, struct qpeer *qp, struct xfer *x, long c
 	struct kme_status st;
 	char why[160], msg[KME_MSG_MAX + 1];
 
-	qp->next_poll_ms = mono_ms() + QKDC_POLL_MS;
+	qp->next_poll_ms = mfs_mono_ms() + QKDC_POLL_MS;
 	if (cc != CURLE_OK || code != 200) {
 		kme_parse_error(x->body->p, x->len, msg, sizeof(msg));
 		went_bad(q, qp, strstr(msg, "QBER") != NULL, "status failed: %s%s%s",
@@ -538,7 +531,7 @@ void qkdc_process(struct qkdc *q, int64_t now_ms)
 	for (size_t i = 0; i < q->n; i++)
 		schedule(q, &q->peers[i], now_ms);
 	/* new transfers start on curl's timer (set by add_handle) */
-	if (q->timer_ms >= 0 && mono_ms() >= q->timer_ms) {
+	if (q->timer_ms >= 0 && mfs_mono_ms() >= q->timer_ms) {
 		q->timer_ms = -1;
 		curl_multi_socket_action(q->multi, CURL_SOCKET_TIMEOUT, 0, &running);
 		finish(q);
@@ -592,7 +585,7 @@ static int on_timer(CURLM *m, long timeout_ms, void *userp)
 	struct qkdc *q = userp;
 
 	(void)m;
-	q->timer_ms = timeout_ms < 0 ? -1 : mono_ms() + timeout_ms;
+	q->timer_ms = timeout_ms < 0 ? -1 : mfs_mono_ms() + timeout_ms;
 	return 0;
 }
 

@@ -149,12 +149,11 @@ void mfsd_supply_stop(struct mfsd_supply *s)
 size_t mfsd_supply_revoked(void *arg, uint16_t method)
 {
 	struct mfsd_supply *s = arg;
-	const struct kex_method *m = kex_method_by_id(method);
 	size_t n = supply_revoked(s->sup, method);
 
 	if (n)
 		log_notice("key supply: %zu reserved key(s) of revoked method %s dropped", n,
-			   m ? m->name : "?");
+			   kex_method_name(method));
 	return n;
 }
 

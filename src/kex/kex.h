@@ -85,6 +85,17 @@ struct kex_qkd_ref {
 	uint8_t key_id[KEX_QKD_KEY_ID_LEN];
 };
 
+/* A KME or SAE ID as it may travel: printable ASCII, 1..KEX_QKD_ID_MAX bytes. */
+static inline bool kex_qkd_id_valid(const uint8_t *p, size_t n)
+{
+	if (n == 0 || n > KEX_QKD_ID_MAX)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (p[i] < 0x20 || p[i] > 0x7e)
+			return false;
+	return true;
+}
+
 /*
  * Raw KEM view of a method, for static keys and tools (mfs-kex). All
  * lengths are exact except the secret key, which may be given in either
@@ -178,6 +189,8 @@ struct kex_method {
 /* The method with this name or codepoint, if built and available; else NULL. */
 const struct kex_method *kex_method_by_name(const char *name);
 const struct kex_method *kex_method_by_id(uint16_t id);
+/* The name of kex_method_by_id(id), "?" when there is none (for logs and status). */
+const char *kex_method_name(uint16_t id);
 /* All built methods (available or not), in registry order; returns the count. */
 size_t kex_methods(const struct kex_method *const **ret);
 const char *kex_family_name(enum kex_family f);

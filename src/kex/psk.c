@@ -31,38 +31,27 @@
  * PSK bytes arrive through env->psk_lookup (no I/O here; see psk_file.h
  * for the file-backed lookup) in a struct secret that this method owns: it
  * is freed once the secret has been derived, and in done() at the latest.
+ * The derivation, finish, secret and done are symkey.c's, shared with
+ * qkd014.c.
  */
 #include <errno.h>
 #include <string.h>
 
 #include "base/buf.h"
 #include "base/secret.h"
-#include "crypto/hash.h"
-#include "crypto/mac.h"
 #include "kex/kex.h"
 #include "kex/methods.h"
 #include "kex/psk_file.h"
+#include "kex/symkey.h"
 
 #define PSK_SALT "mfsec psk v1"
 
-enum psk_state {
-	ST_NONE = 0,	/* zeroed, or after done() */
-	ST_I_INIT,	/* initiator: msg1 next */
-	ST_I_SENT,	/* initiator: finish next */
-	ST_R_INIT,	/* responder: msg2 next */
-	ST_SECRET,	/* secret() next */
-	ST_TAKEN,	/* the secret has been taken */
-	ST_FAILED,	/* a step failed; the exchange is dead */
-};
-
 struct psk_ctx {
-	struct secret *psk;	/* owned: from psk_lookup, freed here */
+	struct symkey sk;	/* first (symkey_secret): key from psk_lookup, secret, state */
 	int (*lookup)(void *arg, const char *id, struct secret **ret);
 	void *lookup_arg;
 	char id[KEX_PSK_ID_MAX + 1];
 	size_t id_len;
-	uint8_t ss[KEX_SECRET_LEN];
-	enum psk_state state;
 };
 
 static bool psk_available(void)
@@ -70,7 +59,7 @@ static bool psk_available(void)
 	return true;
 }
 
-/* Resolve c->id into c->psk; -ENOKEY (or the lookup's error) if unknown. */
+/* Resolve c->id into c->sk.key; -ENOKEY (or the lookup's error) if unknown. */
 static int psk_resolve(struct psk_ctx *c)
 {
 	struct secret *psk = NULL;
@@ -87,7 +76,7 @@ static int psk_resolve(struct psk_ctx *c)
 		r = -EINVAL;
 		goto out;
 	}
-	c->psk = psk;
+	c->sk.key = psk;
 	psk = NULL;
 	r = 0;
 out:
@@ -98,14 +87,7 @@ out:
 /* ss = HKDF-SHA-384(salt = PSK_SALT, IKM = psk, info = id, L = 32); then drop the PSK. */
 static int psk_derive(struct psk_ctx *c)
 {
-	int r;
-
-	r = hkdf(HASH_SHA384, (const uint8_t *)PSK_SALT, strlen(PSK_SALT),
-		 c->psk->p, c->psk->len, (const uint8_t *)c->id, c->id_len,
-		 c->ss, sizeof(c->ss));
-	secret_free(c->psk);
-	c->psk = NULL;
-	return r;
+	return symkey_derive(&c->sk, PSK_SALT, (const uint8_t *)c->id, c->id_len);
 }
 
 static int psk_init(void *ctx, const struct kex_env *env, enum kex_role role)
@@ -125,9 +107,9 @@ static int psk_init(void *ctx, const struct kex_env *env, enum kex_role role)
 		memcpy(c->id, env->psk_id, c->id_len + 1);
 		if ((r = psk_resolve(c)) < 0)
 			goto out;
-		c->state = ST_I_INIT;
+		c->sk.state = SYMKEY_I_INIT;
 	} else if (role == KEX_RESPONDER) {
-		c->state = ST_R_INIT;
+		c->sk.state = SYMKEY_R_INIT;
 	} else {
 		goto out;
 	}
@@ -143,12 +125,12 @@ static int psk_msg1(void *ctx, struct wbuf *out)
 	struct psk_ctx *c = ctx;
 	int r;
 
-	if (c->state != ST_I_INIT)
+	if (c->sk.state != SYMKEY_I_INIT)
 		return -EPROTO;
-	c->state = ST_FAILED;	/* until this step succeeds */
+	c->sk.state = SYMKEY_FAILED;	/* until this step succeeds */
 	if ((r = wbuf_vec8(out, c->id, c->id_len)) < 0)
 		return r;
-	c->state = ST_I_SENT;
+	c->sk.state = SYMKEY_I_SENT;
 	return 0;
 }
 
@@ -159,9 +141,9 @@ static int psk_msg2(void *ctx, struct rd in, struct wbuf *out)
 	int r;
 
 	(void)out;	/* msg2 is empty */
-	if (c->state != ST_R_INIT)
+	if (c->sk.state != SYMKEY_R_INIT)
 		return -EPROTO;
-	c->state = ST_FAILED;
+	c->sk.state = SYMKEY_FAILED;
 	if (rd_vec8(&in, UINT8_MAX, &id) < 0 || rd_end(&in) < 0)
 		return -EBADMSG;
 	/* The syntax check also keeps the ID usable as a file name. */
@@ -170,41 +152,16 @@ static int psk_msg2(void *ctx, struct rd in, struct wbuf *out)
 	memcpy(c->id, id.p, id.n);
 	c->id[id.n] = '\0';
 	c->id_len = id.n;
-	if ((r = psk_resolve(c)) < 0 || (r = psk_derive(c)) < 0)
+	if ((r = psk_resolve(c)) < 0)
 		return r;
-	c->state = ST_SECRET;
-	return 0;
+	return psk_derive(c);
 }
 
 static int psk_finish(void *ctx, struct rd in)
 {
 	struct psk_ctx *c = ctx;
-	int r;
 
-	if (c->state != ST_I_SENT)
-		return -EPROTO;
-	c->state = ST_FAILED;
-	if (in.n != 0)
-		return -EBADMSG;
-	if ((r = psk_derive(c)) < 0)
-		return r;
-	c->state = ST_SECRET;
-	return 0;
-}
-
-static int psk_secret(void *ctx, uint8_t *ret_ss)
-{
-	struct psk_ctx *c = ctx;
-
-	if (c->state != ST_SECRET) {
-		if (ret_ss)
-			mfs_wipe(ret_ss, KEX_SECRET_LEN);
-		return -EPROTO;
-	}
-	memcpy(ret_ss, c->ss, KEX_SECRET_LEN);
-	mfs_wipe(c->ss, sizeof(c->ss));
-	c->state = ST_TAKEN;
-	return 0;
+	return symkey_finish(&c->sk, in, PSK_SALT, (const uint8_t *)c->id, c->id_len);
 }
 
 static void psk_done(void *ctx)
@@ -213,7 +170,7 @@ static void psk_done(void *ctx)
 
 	if (!c)
 		return;
-	secret_free(c->psk);
+	symkey_done(&c->sk);
 	mfs_wipe(c, sizeof(*c));
 }
 
@@ -235,6 +192,6 @@ const struct kex_method kex_psk = {
 	.msg1 = psk_msg1,
 	.msg2 = psk_msg2,
 	.finish = psk_finish,
-	.secret = psk_secret,
+	.secret = symkey_secret,
 	.done = psk_done,
 };

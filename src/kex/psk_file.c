@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
+#include "base/clock.h"
 #include "kex/psk_file.h"
 
 #include <errno.h>
@@ -166,14 +167,6 @@ struct psk_cached {
 	struct secret *s;
 };
 
-static int64_t mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
-
 static pthread_mutex_t psk_cache_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct psk_cached psk_cache[PSK_CACHE_MAX];
 static size_t psk_cache_next;
@@ -226,7 +219,7 @@ int psk_dir_lookup(void *arg, const char *id, struct secret **ret)
 		goto out;
 	}
 	if ((c = cache_find(path)) && same_file(c, &st) &&
-	    mono_ns() - c->loaded_ns < PSK_CACHE_TTL_NS) {
+	    mfs_mono_ns() - c->loaded_ns < PSK_CACHE_TTL_NS) {
 		r = (*ret = secret_dup(c->s->p, c->s->len)) ? 0 : -ENOMEM;
 		goto out;
 	}
@@ -251,7 +244,7 @@ int psk_dir_lookup(void *arg, const char *id, struct secret **ret)
 			c->size = st.st_size;
 			c->mtime = st.st_mtim;
 			c->ctime = st.st_ctim;
-			c->loaded_ns = mono_ns();
+			c->loaded_ns = mfs_mono_ns();
 		}
 	}
 	*ret = s;

@@ -27,52 +27,30 @@
  * them to the combiner's fixed KEX_SECRET_LEN, as for a PSK. The key is
  * information-theoretically secure as long as the QKD links and the
  * trusted nodes are (the combiner marks it `its`). No I/O here: the daemon
- * fetches keys from its KME ahead of time (docs/methods.md).
+ * fetches keys from its KME ahead of time (docs/methods.md). The
+ * derivation, finish, secret and done are symkey.c's, shared with psk.c.
  */
 #include <errno.h>
 #include <string.h>
 
 #include "base/buf.h"
 #include "base/secret.h"
-#include "crypto/hash.h"
-#include "crypto/mac.h"
 #include "kex/kex.h"
 #include "kex/methods.h"
+#include "kex/symkey.h"
 
 #define QKD_SALT "mfsec qkd014 v1"
 #define QKD_MSG1_VERSION 1
 
-enum qkd_state {
-	ST_NONE = 0,
-	ST_I_INIT,
-	ST_I_SENT,
-	ST_R_INIT,
-	ST_SECRET,
-	ST_TAKEN,
-	ST_FAILED,
-};
-
 struct qkd_ctx {
-	struct secret *key;	/* owned: from qkd_take / qkd_lookup */
+	struct symkey sk;	/* first (symkey_secret): key from qkd_take / qkd_lookup, secret, state */
 	int (*lookup)(void *arg, const struct kex_qkd_ref *ref, struct secret **ret);
 	void *arg;
 	struct kex_qkd_ref ref;
-	uint8_t ss[KEX_SECRET_LEN];
-	enum qkd_state state;
 };
 
 static bool qkd_available(void)
 {
-	return true;
-}
-
-static bool id_valid(const uint8_t *p, size_t n)
-{
-	if (n == 0 || n > KEX_QKD_ID_MAX)
-		return false;
-	for (size_t i = 0; i < n; i++)
-		if (p[i] < 0x20 || p[i] > 0x7e)
-			return false;
 	return true;
 }
 
@@ -84,12 +62,7 @@ static bool key_len_ok(const struct secret *k)
 /* ss = HKDF-SHA-384(QKD_SALT, key, key_id); then drop the key. */
 static int qkd_derive(struct qkd_ctx *c)
 {
-	int r = hkdf(HASH_SHA384, (const uint8_t *)QKD_SALT, strlen(QKD_SALT), c->key->p,
-		     c->key->len, c->ref.key_id, sizeof(c->ref.key_id), c->ss, sizeof(c->ss));
-
-	secret_free(c->key);
-	c->key = NULL;
-	return r;
+	return symkey_derive(&c->sk, QKD_SALT, c->ref.key_id, sizeof(c->ref.key_id));
 }
 
 static int qkd_init(void *ctx, const struct kex_env *env, enum kex_role role)
@@ -107,22 +80,23 @@ static int qkd_init(void *ctx, const struct kex_env *env, enum kex_role role)
 			goto out;
 		r = env->qkd_take(env->qkd_arg, &c->ref, &key);
 		if (r >= 0 && (!key_len_ok(key) ||
-			       !id_valid((const uint8_t *)c->ref.kme_id, strnlen(c->ref.kme_id, KEX_QKD_ID_MAX + 1)) ||
-			       !id_valid((const uint8_t *)c->ref.master_sae,
-					 strnlen(c->ref.master_sae, KEX_QKD_ID_MAX + 1))))
+			       !kex_qkd_id_valid((const uint8_t *)c->ref.kme_id,
+						 strnlen(c->ref.kme_id, KEX_QKD_ID_MAX + 1)) ||
+			       !kex_qkd_id_valid((const uint8_t *)c->ref.master_sae,
+						 strnlen(c->ref.master_sae, KEX_QKD_ID_MAX + 1))))
 			r = -EINVAL;
 		if (r < 0) {
 			secret_free(key);
 			goto out;
 		}
-		c->key = key;
-		c->state = ST_I_INIT;
+		c->sk.key = key;
+		c->sk.state = SYMKEY_I_INIT;
 	} else if (role == KEX_RESPONDER) {
 		if (!env->qkd_lookup)
 			goto out;
 		c->lookup = env->qkd_lookup;
 		c->arg = env->qkd_arg;
-		c->state = ST_R_INIT;
+		c->sk.state = SYMKEY_R_INIT;
 	} else {
 		goto out;
 	}
@@ -137,17 +111,17 @@ static int qkd_msg1(void *ctx, struct wbuf *out)
 {
 	struct qkd_ctx *c = ctx;
 
-	if (c->state != ST_I_INIT)
+	if (c->sk.state != SYMKEY_I_INIT)
 		return -EPROTO;
-	c->state = ST_FAILED;
+	c->sk.state = SYMKEY_FAILED;
 	wbuf_u8(out, QKD_MSG1_VERSION);
 	wbuf_vec8(out, c->ref.kme_id, strlen(c->ref.kme_id));
 	wbuf_vec8(out, c->ref.master_sae, strlen(c->ref.master_sae));
 	wbuf_put(out, c->ref.key_id, sizeof(c->ref.key_id));
-	wbuf_u16(out, (uint16_t)(8 * c->key->len));
+	wbuf_u16(out, (uint16_t)(8 * c->sk.key->len));
 	if (wbuf_error(out))
 		return wbuf_error(out);
-	c->state = ST_I_SENT;
+	c->sk.state = SYMKEY_I_SENT;
 	return 0;
 }
 
@@ -161,15 +135,15 @@ static int qkd_msg2(void *ctx, struct rd in, struct wbuf *out)
 	int r;
 
 	(void)out;	/* msg2 is empty */
-	if (c->state != ST_R_INIT)
+	if (c->sk.state != SYMKEY_R_INIT)
 		return -EPROTO;
-	c->state = ST_FAILED;
+	c->sk.state = SYMKEY_FAILED;
 	if (rd_u8(&in, &ver) < 0 || ver != QKD_MSG1_VERSION ||
 	    rd_vec8(&in, KEX_QKD_ID_MAX, &kme) < 0 || rd_vec8(&in, KEX_QKD_ID_MAX, &sae) < 0 ||
 	    rd_copy(&in, c->ref.key_id, KEX_QKD_KEY_ID_LEN) < 0 || rd_u16(&in, &bits) < 0 ||
 	    rd_end(&in) < 0)
 		return -EBADMSG;
-	if (!id_valid(kme.p, kme.n) || !id_valid(sae.p, sae.n) || bits % 8 ||
+	if (!kex_qkd_id_valid(kme.p, kme.n) || !kex_qkd_id_valid(sae.p, sae.n) || bits % 8 ||
 	    bits / 8 < KEX_QKD_KEY_MIN || bits / 8 > KEX_QKD_KEY_MAX)
 		return -EBADMSG;
 	memcpy(c->ref.kme_id, kme.p, kme.n);
@@ -187,11 +161,8 @@ static int qkd_msg2(void *ctx, struct rd in, struct wbuf *out)
 		r = -EKEYREJECTED;
 		goto fail;
 	}
-	c->key = key;
-	if ((r = qkd_derive(c)) < 0)
-		return r;
-	c->state = ST_SECRET;
-	return 0;
+	c->sk.key = key;
+	return qkd_derive(c);
 fail:
 	secret_free(key);
 	return r;
@@ -200,32 +171,8 @@ fail:
 static int qkd_finish(void *ctx, struct rd in)
 {
 	struct qkd_ctx *c = ctx;
-	int r;
 
-	if (c->state != ST_I_SENT)
-		return -EPROTO;
-	c->state = ST_FAILED;
-	if (in.n != 0)
-		return -EBADMSG;
-	if ((r = qkd_derive(c)) < 0)
-		return r;
-	c->state = ST_SECRET;
-	return 0;
-}
-
-static int qkd_secret(void *ctx, uint8_t *ret_ss)
-{
-	struct qkd_ctx *c = ctx;
-
-	if (c->state != ST_SECRET) {
-		if (ret_ss)
-			mfs_wipe(ret_ss, KEX_SECRET_LEN);
-		return -EPROTO;
-	}
-	memcpy(ret_ss, c->ss, KEX_SECRET_LEN);
-	mfs_wipe(c->ss, sizeof(c->ss));
-	c->state = ST_TAKEN;
-	return 0;
+	return symkey_finish(&c->sk, in, QKD_SALT, c->ref.key_id, sizeof(c->ref.key_id));
 }
 
 static void qkd_done(void *ctx)
@@ -234,7 +181,7 @@ static void qkd_done(void *ctx)
 
 	if (!c)
 		return;
-	secret_free(c->key);
+	symkey_done(&c->sk);
 	mfs_wipe(c, sizeof(*c));
 }
 
@@ -256,6 +203,6 @@ const struct kex_method kex_qkd014 = {
 	.msg1 = qkd_msg1,
 	.msg2 = qkd_msg2,
 	.finish = qkd_finish,
-	.secret = qkd_secret,
+	.secret = symkey_secret,
 	.done = qkd_done,
 };

@@ -51,6 +51,13 @@ const struct kex_method *kex_method_by_id(uint16_t id)
 	return NULL;
 }
 
+const char *kex_method_name(uint16_t id)
+{
+	const struct kex_method *m = kex_method_by_id(id);
+
+	return m ? m->name : "?";
+}
+
 const char *kex_family_name(enum kex_family f)
 {
 	switch (f) {

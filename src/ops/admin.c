@@ -117,11 +117,8 @@ static json_t *methods_json(const uint16_t *ids, size_t n)
 {
 	json_t *a = json_array();
 
-	for (size_t i = 0; a && i < n; i++) {
-		const struct kex_method *m = kex_method_by_id(ids[i]);
-
-		json_array_append_new(a, json_string(m ? m->name : "?"));
-	}
+	for (size_t i = 0; a && i < n; i++)
+		json_array_append_new(a, json_string(kex_method_name(ids[i])));
 	return a;
 }
 
@@ -224,11 +221,11 @@ static json_t *pins_json(const struct cf *cf, const struct cf_peer *p)
 
 	for (int s = 0; a && cf->keys && s < KEYRING_SETS; s++) {
 		const struct keyring_slot *sl = &cf->keys->pin[pi][s];
-		const struct kex_method *m = kex_method_by_id(keyring_method(s));
 
 		if (!sl->cur)
 			continue;
-		json_array_append_new(a, json_pack("{s:s,s:o,s:o,s:I}", "method", m ? m->name : "?",
+		json_array_append_new(a, json_pack("{s:s,s:o,s:o,s:I}", "method",
+			kex_method_name(keyring_method(s)),
 			"id", keyring_id_json(sl->cur), "previous", keyring_id_json(sl->prev),
 			"previous_until", (json_int_t)(sl->prev ? sl->prev_since + cf->keys->grace_s : 0)));
 	}
@@ -242,7 +239,6 @@ static json_t *static_json(const struct cf *cf)
 
 	for (int s = 0; a && cf->keys && s < KEYRING_SETS; s++) {
 		const struct keyring_slot *sl = &cf->keys->own[s];
-		const struct kex_method *m = kex_method_by_id(keyring_method(s));
 		json_t *pinned, *pending;
 		const char *state;
 
@@ -263,7 +259,7 @@ static json_t *static_json(const struct cf *cf)
 		state = cf->keys->busy[s] ? "generating" : !sl->prev ? "current" :
 			cf_rot_all_acked(cf, s) ? "grace" : "announcing";
 		json_array_append_new(a, json_pack("{s:s,s:o,s:I,s:I,s:s,s:o,s:I,s:o,s:o}",
-			"method", m ? m->name : "?", "id", keyring_id_json(sl->cur),
+			"method", kex_method_name(keyring_method(s)), "id", keyring_id_json(sl->cur),
 			"created", (json_int_t)sl->cur->created,
 			"next_rotation", (json_int_t)cf_rot_next(cf, s), "state", state,
 			"previous", keyring_id_json(sl->prev), "previous_since", (json_int_t)sl->prev_since,
@@ -324,9 +320,8 @@ static json_t *revoked_json(const struct cf *cf)
 
 	for (size_t i = 0; a && i < cf->n_revoked; i++) {
 		const struct cf_revoked *r = &cf->revoked[i];
-		const struct kex_method *m = kex_method_by_id(r->method);
 
-		json_array_append_new(a, json_pack("{s:s,s:s,s:s,s:I}", "method", m ? m->name : "?",
+		json_array_append_new(a, json_pack("{s:s,s:s,s:s,s:I}", "method", kex_method_name(r->method),
 						   "origin", r->origin, "reason", r->reason,
 						   "at", (json_int_t)r->at));
 	}

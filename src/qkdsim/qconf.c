@@ -87,6 +87,24 @@ static void trim(const char **s, size_t *n)
 		(*n)--;
 }
 
+/*
+ * The next item of a list separated by spaces or commas, from *pos on:
+ * [*item, *item + *n); false when there is none left.
+ */
+static bool list_next(const char *v, size_t vn, size_t *pos, const char **item, size_t *n)
+{
+	size_t i = *pos, j;
+
+	while (i < vn && (is_space(v[i]) || v[i] == ','))
+		i++;
+	for (j = i; j < vn && !is_space(v[j]) && v[j] != ','; j++)
+		;
+	*pos = j;
+	*item = v + i;
+	*n = j - i;
+	return j > i;
+}
+
 static int copy_name(struct parser *p, char *dst, const char *s, size_t n, const char *what)
 {
 	if (!qconf_name_valid(s, n))
@@ -260,23 +278,15 @@ static int set_node(struct parser *p, const char *k, size_t kn, const char *v, s
 		return parse_path(p, nd->ksa_key, sizeof(nd->ksa_key), v, vn, "ksa_key");
 	if (KEY("sae")) {
 		/* One or more names separated by spaces or commas. */
-		size_t i = 0;
+		size_t pos = 0, n;
+		const char *id;
 
-		while (i < vn) {
-			size_t j;
-
-			while (i < vn && (is_space(v[i]) || v[i] == ','))
-				i++;
-			for (j = i; j < vn && !is_space(v[j]) && v[j] != ','; j++)
-				;
-			if (j == i)
-				break;
+		while (list_next(v, vn, &pos, &id, &n)) {
 			if (nd->n_saes == QCONF_MAX_SAES)
 				return fail(p, "sae: at most %d SAEs per node", QCONF_MAX_SAES);
-			if (copy_name(p, nd->saes[nd->n_saes], v + i, j - i, "SAE ID"))
+			if (copy_name(p, nd->saes[nd->n_saes], id, n, "SAE ID"))
 				return -EINVAL;
 			nd->n_saes++;
-			i = j;
 		}
 		return 0;
 	}
@@ -290,23 +300,15 @@ static int set_link(struct parser *p, const char *k, size_t kn, const char *v, s
 	uint64_t u;
 
 	if (KEY("nodes")) {
-		size_t i = 0, got = 0;
+		size_t pos = 0, got = 0, n;
+		const char *name;
 
-		while (i < vn) {
-			size_t j;
-
-			while (i < vn && (is_space(v[i]) || v[i] == ','))
-				i++;
-			for (j = i; j < vn && !is_space(v[j]) && v[j] != ','; j++)
-				;
-			if (j == i)
-				break;
+		while (list_next(v, vn, &pos, &name, &n)) {
 			if (got == 2)
 				return fail(p, "nodes: a link joins exactly two nodes");
-			if (copy_name(p, p->link_nodes[li][got], v + i, j - i, "node name"))
+			if (copy_name(p, p->link_nodes[li][got], name, n, "node name"))
 				return -EINVAL;
 			got++;
-			i = j;
 		}
 		if (got != 2)
 			return fail(p, "nodes: a link joins exactly two nodes");
@@ -394,9 +396,8 @@ static int section(struct parser *p, const char *s, size_t n)
 		nd = &c->nodes[c->n_nodes];
 		if (copy_name(p, nd->name, arg, an, "node name"))
 			return -EINVAL;
-		for (size_t i = 0; i < c->n_nodes; i++)
-			if (strcmp(c->nodes[i].name, nd->name) == 0)
-				return fail(p, "node '%s' defined twice", nd->name);
+		if (qconf_node_index(c, nd->name) >= 0)	/* among the nodes before it */
+			return fail(p, "node '%s' defined twice", nd->name);
 		c->n_nodes++;
 		p->sec = SEC_NODE;
 		return 0;
@@ -409,9 +410,8 @@ static int section(struct parser *p, const char *s, size_t n)
 		l = &c->links[c->n_links];
 		if (copy_name(p, l->name, arg, an, "link name"))
 			return -EINVAL;
-		for (size_t i = 0; i < c->n_links; i++)
-			if (strcmp(c->links[i].name, l->name) == 0)
-				return fail(p, "link '%s' defined twice", l->name);
+		if (qconf_link_index(c, l->name) >= 0)	/* among the links before it */
+			return fail(p, "link '%s' defined twice", l->name);
 		l->threshold_cp = QCONF_DEFAULT_THRESHOLD;
 		l->pool_bits = QCONF_DEFAULT_POOL_BITS;
 		p->link_line[c->n_links] = p->line;

@@ -26,6 +26,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/clock.h"
 #include "base/err.h"
 #include "base/log.h"
 #include "base/secret.h"
@@ -50,14 +51,6 @@ static void usage(FILE *f)
 	      "shows per-link rate, QBER, pool depth and alarms; `eavesdrop` raises a\n"
 	      "link's QBER above its threshold (key generation stops, an alarm is raised).\n"
 	      "See docs/qkdsim.md.\n", f);
-}
-
-static uint64_t mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
 /* ---- run ---- */
@@ -103,7 +96,7 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	pthread_mutex_lock(&s->lock);
-	r = qnet_tick(&s->net, mono_ms() - s->t0);
+	r = qnet_tick(&s->net, (uint64_t)mfs_mono_ms() - s->t0);
 	pthread_mutex_unlock(&s->lock);
 	if (r < 0) {
 		log_err("key generation failed: %s", mfs_strerror(r));
@@ -144,7 +137,7 @@ static void conn_answer(struct ctl_conn *c)
 
 	/* Bring the network up to date first, so status shows now. */
 	pthread_mutex_lock(&c->sim->lock);
-	qnet_tick(&c->sim->net, mono_ms() - c->sim->t0);
+	qnet_tick(&c->sim->net, (uint64_t)mfs_mono_ms() - c->sim->t0);
 	if (qctl_parse(c->buf, c->len, &req, err, sizeof(err)) < 0) {
 		int n = snprintf((char *)out, sizeof(out), "error: %s\n", err);
 
@@ -257,7 +250,7 @@ static int cmd_run(const char *config)
 		free(cfg);
 		return EX_FAIL;
 	}
-	s.t0 = mono_ms();
+	s.t0 = (uint64_t)mfs_mono_ms();
 	if ((r = qnet_init(&s.net, cfg, 0)) < 0) {
 		fprintf(stderr, "qkdsim: cannot build the network: %s\n", mfs_strerror(r));
 		return EX_FAIL;

@@ -22,6 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/clock.h"
 #include "base/log.h"
 #include "base/secret.h"
 #include "mfs/client.h"
@@ -45,14 +46,6 @@ struct mfsd_src {
 	uint64_t next_try_ns;
 	bool warned;
 };
-
-static uint64_t mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-}
 
 static const char *dir_name(enum mfs_client_direction d)
 {
@@ -110,7 +103,7 @@ static void connect_all(struct mfsd_src *s)
 	} else if (!failed) {
 		s->warned = false;
 	}
-	s->next_try_ns = mono_ns() + MFSD_RETRY_NS;
+	s->next_try_ns = (uint64_t)mfs_mono_ns() + MFSD_RETRY_NS;
 }
 
 static void on_key(struct mfsd_conn *k, const struct key_sink *sink,
@@ -175,7 +168,7 @@ static int drain(struct mfsd_src *s, struct mfsd_conn *k, const struct key_sink 
 		log_warning("mfsd %s: %s subscription lost: %s%s%s", s->path, dir_name(k->dir),
 			    strerror(-r), *mfs_client_error(k->c) ? ": " : "", mfs_client_error(k->c));
 		conn_close(s, k);
-		s->next_try_ns = mono_ns() + MFSD_RETRY_NS;
+		s->next_try_ns = (uint64_t)mfs_mono_ns() + MFSD_RETRY_NS;
 		return r;
 	}
 	return 0;
@@ -205,7 +198,7 @@ static void mfsd_tick(void *ctx, const struct key_sink *sink)
 {
 	struct mfsd_src *s = ctx;
 
-	if ((!s->conn[0].c || !s->conn[1].c) && mono_ns() >= s->next_try_ns) {
+	if ((!s->conn[0].c || !s->conn[1].c) && (uint64_t)mfs_mono_ns() >= s->next_try_ns) {
 		connect_all(s);
 		mfsd_dispatch(s, sink);
 	}

@@ -43,6 +43,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/clock.h"
 #include "base/err.h"
 #include "base/hex.h"
 #include "base/log.h"
@@ -107,14 +108,6 @@ struct tunnel {
 	atomic_bool stop;
 	atomic_bool udp_gso;
 };
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-}
 
 static void key_id_short(const uint8_t id[static KEY_ID_LEN], char out[static 17])
 {
@@ -254,7 +247,7 @@ static void tx_packet(struct tunnel *t, unsigned worker, struct tx_buf *b, struc
 static int tx_batch(struct tunnel *t, unsigned worker, struct tx_buf *b)
 {
 	int reads = 0;
-	uint64_t now = now_ns();
+	uint64_t now = (uint64_t)mfs_mono_ns();
 	struct sa *sa;
 
 	sadb_rdlock(&t->db);
@@ -403,7 +396,7 @@ static int rx_batch(struct tunnel *t, unsigned worker, struct rx_buf *b)
 	n = recvmmsg(t->udp_fd, b->msgs, RX_MSGS, MSG_DONTWAIT, NULL);
 	if (n < 0)
 		return errno == EAGAIN || errno == EINTR || errno == ECONNREFUSED ? 0 : -errno;
-	now = now_ns();
+	now = (uint64_t)mfs_mono_ns();
 	sadb_rdlock(&t->db);
 	for (int i = 0; i < n; i++) {
 		size_t len = b->msgs[i].msg_len, seg = len;
@@ -528,7 +521,7 @@ static int tunnel_install(void *ctx, const struct tunnel_key *k)
 		.max_bytes = k->max_bytes ? k->max_bytes : t->c.max_bytes,
 		.no_esn = t->c.no_esn,
 	};
-	uint64_t life = k->lifetime_s ? k->lifetime_s : t->c.lifetime_s, now = now_ns();
+	uint64_t life = k->lifetime_s ? k->lifetime_s : t->c.lifetime_s, now = (uint64_t)mfs_mono_ns();
 	uint64_t first = 0, reserved;
 	struct sa *out = NULL, *in = NULL;
 	bool a = t->c.side == 'a';
@@ -615,7 +608,7 @@ static int tunnel_retire(void *ctx, const uint8_t id[static KEY_ID_LEN])
 	int r;
 
 	sadb_wrlock(&t->db);
-	r = sadb_retire(&t->db, id, now_ns());
+	r = sadb_retire(&t->db, id, (uint64_t)mfs_mono_ns());
 	sadb_unlock(&t->db);
 	return r;
 }
@@ -1154,7 +1147,7 @@ int main(int argc, char **argv)
 			t.src.ops->dispatch(t.src.ctx, &sink);
 		if (t.src.ops->tick)
 			t.src.ops->tick(t.src.ctx, &sink);
-		now = now_ns();
+		now = (uint64_t)mfs_mono_ns();
 		control_tick(&t, now, now - last_report >= 1000000000ULL);
 		if (now - last_report >= 1000000000ULL)
 			last_report = now;

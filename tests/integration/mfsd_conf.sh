@@ -72,8 +72,10 @@ CONF
 #                             state-office, state-gpu-dc); the directories
 #                             whose public keys each side pins default to the
 #                             peer's identity directory
-#   mfsd_start NAME           mfsd on NAME.conf in the background, log NAME.log;
-#                             its PID in PID[NAME] and PIDS (caller declares them)
+#   mfsd_start NAME           mfsd on NAME.conf in the background, log NAME.log
+#                             (appended; --log-level MFSD_LOG_LEVEL, default
+#                             debug); its PID in PID[NAME] and PIDS (caller
+#                             declares them)
 #   mfsd_kill_all             kill -9 and reap every PID in PIDS
 # A failing genid or keygen ends the test (exit 1).
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
@@ -108,7 +110,7 @@ mfsd_pair_confs() {
 	mfsd_conf gpu-dc office id-gpu "${2:-id-office}" "$P2" "$P1" office.pins state-gpu-dc >gpu-dc.conf
 }
 mfsd_start() {
-	"$MFSD" --config "$1.conf" --foreground --log-level debug >>"$1.log" 2>&1 &
+	"$MFSD" --config "$1.conf" --foreground --log-level "${MFSD_LOG_LEVEL:-debug}" >>"$1.log" 2>&1 &
 	PID[$1]=$!
 	PIDS+=("$!")
 }

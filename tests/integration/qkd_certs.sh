@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: Apache-2.0
-# Sourced by the QKD integration tests: a throw-away PKI for the KSAs' mutual TLS.
+# Sourced by the QKD integration tests: a throw-away PKI for the KSAs' mutual TLS,
+# and the qkd014 settings of an mfsd_conf.sh configuration.
 #
 #   qkd_certs DIR   writes into DIR:
 #     qkd-ca.pem / qkd-ca.key          the CA of the QKD network (KMEs and SAEs)
@@ -33,4 +34,12 @@ extendedKeyUsage=serverAuth" ;;
 		done
 		chmod 600 ./*.key
 	)
+}
+
+# qkd_conf NAME PEER MYSAE PEERSAE KMEPORT: NAME.conf (mfsd_conf output) gets
+# qkd_kme = 127.0.0.1:KMEPORT with MYSAE's certificate (qkd_certs) in [node]
+# and the peer's SAE ID PEERSAE in [peer PEER].
+qkd_conf() {
+	sed -i -e "/^\[node\]/a qkd_kme = 127.0.0.1:$5\nqkd_sae_id = $3\nqkd_cert = $3.crt\nqkd_key = $3.key\nqkd_ca = qkd-ca.pem" \
+		-e "/^\[peer $2\]/a qkd_sae_id = $4" "$1.conf"
 }

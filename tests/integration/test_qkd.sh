@@ -23,32 +23,20 @@ MFSD=$(realpath "$1") MFSCTL=$(realpath "$2") MFSKEX=$(realpath "$3") QKDSIM=$(r
 HERE=$(dirname "$(realpath "$0")")
 T=$(mktemp -d /tmp/qkd-test.XXXXXX)
 PIDS=()
-fails=0 passes=0
 
 cleanup() {
-	for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
+	mfsd_kill_all
 	rm -rf "$T"
 }
 trap cleanup EXIT
-ok() { passes=$((passes + 1)); echo "ok   $*"; }
-bad() { fails=$((fails + 1)); echo "FAIL $*"; }
-check() { local what=$1; shift; if "$@"; then ok "$what"; else bad "$what"; fi; }
-wait_for() {	# SECONDS command...
-	local end=$((SECONDS + $1)); shift
-	while [ $SECONDS -lt $end ]; do "$@" && return 0; sleep 0.25; done
-	return 1
-}
+. "$HERE/lib.sh"
+. "$HERE/mfsd_conf.sh"
+. "$HERE/qkd_certs.sh"
 
 cd "$T" || exit 1
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-P1=$(free_port) P2=$(free_port) K1=$(free_port) K2=$(free_port)
-
-. "$HERE/qkd_certs.sh"
+mfsd_pair
+K1=$(free_port) K2=$(free_port)
 qkd_certs "$T" || exit 1
-"$MFSCTL" genid --id office --dir id-office --mceliece 460896 >office.pins || exit 1
-"$MFSCTL" genid --id gpu-dc --dir id-gpu --mceliece 460896 >gpu.pins || exit 1
-mkdir -m 700 psk
-"$MFSKEX" keygen --method psk --secret-key psk/office-gpu-dc.psk >/dev/null || exit 1
 
 qkdsim_conf() {	# OFFICE_CERT_BASENAME
 	cat <<CONF
@@ -83,15 +71,11 @@ CONF
 qkdsim_conf kme-office >qkdsim.conf
 qkdsim_conf rogue-kme >qkdsim-rogue.conf
 
-. "$HERE/mfsd_conf.sh"
 CLASS=bulk REKEY=1h HARD=2h LOW=4 HIGH=8
-mfsd_qkd_conf() {	# ME PEER MYDIR PEERDIR MYPORT PEERPORT PEERPINS STATEDIR MYSAE PEERSAE KMEPORT
-	mfsd_conf "$1" "$2" "$3" "$4" "$5" "$6" "$7" "$8" | sed \
-		-e "/^\[node\]/a qkd_kme = 127.0.0.1:${11}\nqkd_sae_id = $9\nqkd_cert = $9.crt\nqkd_key = $9.key\nqkd_ca = qkd-ca.pem" \
-		-e "/^\[peer $2\]/a qkd_sae_id = ${10}"
+qkd_classes() {	# PEER
 	cat <<CONF
 
-[class $2 qkdopt]
+[class $1 qkdopt]
 required = mlkem768, psk
 optional = qkd014
 min_pq = 2
@@ -100,7 +84,7 @@ hard_lifetime = 60s
 pool_low = 2
 pool_high = 8
 
-[class $2 qkdreq]
+[class $1 qkdreq]
 required = mlkem768, psk, qkd014
 min_pq = 3
 min_families = 3
@@ -110,15 +94,15 @@ pool_low = 2
 pool_high = 8
 CONF
 }
-mfsd_qkd_conf office gpu-dc id-office id-gpu "$P1" "$P2" gpu.pins state-office sae-office sae-dc "$K1" >office.conf
-mfsd_qkd_conf gpu-dc office id-gpu id-office "$P2" "$P1" office.pins state-gpu-dc sae-dc sae-office "$K2" >gpu-dc.conf
+mfsd_pair_confs
+qkd_conf office gpu-dc sae-office sae-dc "$K1"
+qkd_conf gpu-dc office sae-dc sae-office "$K2"
+qkd_classes gpu-dc >>office.conf
+qkd_classes office >>gpu-dc.conf
 
 declare -A PID
-start() {	# NAME
-	"$MFSD" --config "$1.conf" --foreground --log-level info >>"$1.log" 2>&1 &
-	PID[$1]=$!
-	PIDS+=("$!")
-}
+MFSD_LOG_LEVEL=info
+start() { mfsd_start "$1"; }
 start_qkdsim() {	# CONF
 	"$QKDSIM" run --config "$1" >>qkdsim.log 2>&1 &
 	PID[qkdsim]=$!
@@ -226,10 +210,10 @@ check "dc (KME fine) does not drop qkd014 on office's word: no reduced exchange"
 
 check "no key material in the logs" bash -c "! grep -qiE '\"key\":|[A-Za-z0-9+/]{43}=' office.log gpu-dc.log qkdsim.log"
 
-echo "$passes passed, $fails failed"
-if [ $fails -ne 0 ]; then
+echo "$pass passed, $fail failed"
+if [ $fail -ne 0 ]; then
 	echo "--- office.log"; tail -40 office.log
 	echo "--- gpu-dc.log"; tail -40 gpu-dc.log
 	echo "--- qkdsim.log"; tail -20 qkdsim.log
 fi
-[ $fails -eq 0 ]
+[ $fail -eq 0 ]
