@@ -175,7 +175,7 @@ static int connect_raw(void)
 static void fill_store(size_t n)
 {
 	while (n > 0) {
-		size_t k = n > 2048 ? 2048 : n;
+		size_t k = n > POOL_KEYS_MAX ? POOL_KEYS_MAX : n;	/* keys of one exchange at most */
 
 		bench_check(push_env_put(&env, k, NULL, NULL), "push_env_put");
 		n -= k;
