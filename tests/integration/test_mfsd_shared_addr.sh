@@ -84,6 +84,7 @@ check "the intruder is refused by certificate" wait_for 20 bash -c "grep -q 'mat
 # (TLS 1.3: the client's handshake ends before the server checked its
 # certificate, so the intruder sees "connected", then the refusal)
 check "the intruder is disconnected" wait_for 10 bash -c "grep -q 'peer gpu-dc: disconnected' evil.log"
+[ "$fail" -gt 0 ] && grep -h 'gpu-dc\|evil' evil.log gpu-dc.log | tail -n 15 | sed 's/^/    /'
 check "the intruder got no key" test "$(st evil "d['peers'][0]['classes'][0]['pool']['outbound']")" = 0
 peer_up gpu-dc branch-1 && peer_up gpu-dc branch-2 && ok "both branches still up" || bad "both branches still up"
 
