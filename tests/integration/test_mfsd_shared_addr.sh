@@ -81,9 +81,13 @@ check "branch-2's pool still full" wait_for 20 pool_full gpu-dc branch-2
 # a node gpu-dc does not pin, connecting from the same address: refused
 start evil
 check "the intruder is refused by certificate" wait_for 20 bash -c "grep -q 'matches no configured peer' gpu-dc.log"
-# (TLS 1.3: the client's handshake ends before the server checked its
-# certificate, so the intruder sees "connected", then the refusal)
-check "the intruder is disconnected" wait_for 10 bash -c "grep -q 'peer gpu-dc: disconnected' evil.log"
+# (TLS 1.3: the client's handshake usually ends before the server checked its
+# certificate, so the intruder sees "connected", then the refusal. OpenSSL
+# sends the client's Certificate before it has signed CertificateVerify, so
+# when the signature is slow (ASan) the refusal, a reset, arrives while the
+# intruder is still in its handshake: "connection failed". Either way the
+# connection ends.)
+check "the intruder is disconnected" wait_for 10 bash -c "grep -Eq 'peer gpu-dc: (disconnected|connection failed)' evil.log"
 [ "$fail" -gt 0 ] && grep -h 'gpu-dc\|evil' evil.log gpu-dc.log | tail -n 15 | sed 's/^/    /'
 check "the intruder got no key" test "$(st evil "d['peers'][0]['classes'][0]['pool']['outbound']")" = 0
 peer_up gpu-dc branch-1 && peer_up gpu-dc branch-2 && ok "both branches still up" || bad "both branches still up"
