@@ -30,6 +30,7 @@
 
 #define MFSD_RETRY_NS 1000000000ULL
 #define MFSD_AHEAD 1
+#define MFSD_KEYS_SEEN 16	/* key IDs remembered per subscription (a ring) */
 
 _Static_assert(MFS_CLIENT_KEY_ID_LEN == KEY_ID_LEN, "key ID sizes differ");
 
@@ -37,6 +38,16 @@ struct mfsd_conn {
 	struct mfs_client *c;
 	enum mfs_client_direction dir;
 	bool fresh;		/* no key yet on this subscription */
+	/*
+	 * The keys pushed on this subscription: reports (first use, usage) go
+	 * only for these. A key installed before mfsd restarted keeps carrying
+	 * traffic, but the new subscription never pushed it, and mfsd ends a
+	 * subscription that reports a key it did not push (seen: the outbound
+	 * subscription lost and re-made once a second until a new key took
+	 * over, 13 s after the restart).
+	 */
+	uint8_t seen[MFSD_KEYS_SEEN][KEY_ID_LEN];
+	unsigned n_seen;
 };
 
 struct mfsd_src {
@@ -85,6 +96,7 @@ static int conn_open(struct mfsd_src *s, struct mfsd_conn *k)
 		return r;
 	}
 	k->fresh = true;
+	k->n_seen = 0;
 	log_info("mfsd %s: subscribed to %s/%s %s", s->path, s->peer, s->class_name,
 		 dir_name(k->dir));
 	return 0;
@@ -119,6 +131,7 @@ static void on_key(struct mfsd_conn *k, const struct key_sink *sink,
 		log_warning("mfsd: key %s arrived past its hard expiry; ignored", idtxt);
 		return;
 	}
+	memcpy(k->seen[k->n_seen++ % MFSD_KEYS_SEEN], key->id, KEY_ID_LEN);
 	memcpy(tk.id, key->id, KEY_ID_LEN);
 	tk.dir = k->dir == MFS_CLIENT_OUTBOUND ? KEY_OUT : KEY_IN;
 	tk.key = key->key;
@@ -204,14 +217,22 @@ static void mfsd_tick(void *ctx, const struct key_sink *sink)
 	}
 }
 
-static struct mfs_client *conn_of(struct mfsd_src *s, bool outbound)
+/* The client of the subscription of that direction, if it pushed key id; else NULL. */
+static struct mfs_client *conn_of(struct mfsd_src *s, bool outbound,
+				  const uint8_t id[static KEY_ID_LEN])
 {
-	return s->conn[outbound ? 0 : 1].c;
+	struct mfsd_conn *k = &s->conn[outbound ? 0 : 1];
+	unsigned n = k->n_seen < MFSD_KEYS_SEEN ? k->n_seen : MFSD_KEYS_SEEN;
+
+	for (unsigned i = 0; k->c && i < n; i++)
+		if (!memcmp(k->seen[i], id, KEY_ID_LEN))
+			return k->c;
+	return NULL;
 }
 
 static void mfsd_first_use(void *ctx, const uint8_t id[static KEY_ID_LEN], bool outbound)
 {
-	struct mfs_client *c = conn_of(ctx, outbound);
+	struct mfs_client *c = conn_of(ctx, outbound, id);
 
 	if (c)
 		mfs_client_in_use(c, id);
@@ -220,7 +241,7 @@ static void mfsd_first_use(void *ctx, const uint8_t id[static KEY_ID_LEN], bool 
 static void mfsd_usage(void *ctx, const uint8_t id[static KEY_ID_LEN], uint64_t packets,
 		       uint64_t bytes)
 {
-	struct mfs_client *c = conn_of(ctx, true);
+	struct mfs_client *c = conn_of(ctx, true, id);
 
 	if (c)
 		mfs_client_usage(c, id, bytes, packets);

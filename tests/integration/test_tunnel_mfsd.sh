@@ -114,6 +114,12 @@ if wait_for 30 resub && wait_for 15 newkey; then
 else
 	bad "no new key after mfsd restarted"
 fi
+# The key that carried traffic across the restart was pushed on the old
+# subscription: the tunnel must not report it on the new one (mfsd would end
+# that subscription, again every second, until a new key took over).
+if grep -q "not pushed on this subscription" a.log b.log; then
+	bad "the tunnel reported a key the new subscription did not push: $(grep -c 'subscription lost' a.log) subscriptions lost"
+else ok "no report of a key from before mfsd's restart"; fi
 expect_ok ip netns exec "$TN_A" ping -c 3 -i 0.2 -W 2 10.99.0.2
 
 # ---- a method revoked mid-transfer: keys derived with it are withdrawn, new ones take over ----
