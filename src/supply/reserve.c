@@ -8,8 +8,8 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "base/clock.h"
 #include "base/secret.h"
 #include "supply/reserve.h"
 
@@ -49,12 +49,10 @@ struct reserve_table {
 	struct reserve_stats st;
 };
 
+/* Monotonic milliseconds, fractional (demand is measured over short windows). */
 static double mono_ms(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+	return (double)mfs_mono_ns() / 1e6;
 }
 
 int reserve_table_new(size_t max_keys, struct reserve_table **ret)
