@@ -12,6 +12,8 @@
  * way on both sides (docs/protocol.md §7).
  */
 #include <errno.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +23,14 @@
 #include "proto/pool.h"
 #include "store/store.h"
 #include "store/store_internal.h"
+
+/*
+ * A delivery was committed (by any handle of this process) since the last
+ * TRUNCATE checkpoint: the page images holding the frontier from before it
+ * are still in the WAL or, not yet overwritten, in the main file, and
+ * store_expire() (once a second in mfsd) checkpoints them away.
+ */
+static atomic_bool delivered_since_checkpoint;
 
 /* ---- per-key view of an exchange row ---- */
 
@@ -522,6 +532,7 @@ static int deliver(struct store *st, struct pick *picks, size_t n_picks, size_t 
 	/* The durable point: after this, these keys are never served again. */
 	if ((r = store_tx_commit(st)) < 0)
 		goto free;
+	atomic_store(&delivered_since_checkpoint, true);
 	if (bad) {
 		r = -EKEYREJECTED;
 		goto free;
@@ -754,6 +765,24 @@ static void checkpoint_truncate(struct store *st)
 		log_debug("store: checkpoint: %s", sqlite3_errstr(rc));
 }
 
+/*
+ * A TRUNCATE checkpoint that does not wait (busy timeout 0 for the call):
+ * when another handle reads or writes, it does what it can and reports
+ * SQLITE_BUSY, and the caller tries again later. Returns true when the WAL
+ * was checkpointed and truncated.
+ */
+static bool checkpoint_truncate_nowait(struct store *st)
+{
+	int rc;
+
+	sqlite3_busy_timeout(st->db, 0);
+	rc = sqlite3_wal_checkpoint_v2(st->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
+	sqlite3_busy_timeout(st->db, STORE_BUSY_TIMEOUT_MS);
+	if (rc != SQLITE_OK)
+		log_debug("store: checkpoint after deliveries: %s", sqlite3_errstr(rc));
+	return rc == SQLITE_OK;
+}
+
 static int exec_now(struct store *st, enum stmt_id id, int64_t now)
 {
 	sqlite3_stmt *s;
@@ -800,8 +829,12 @@ int store_expire(struct store *st, int64_t now)
 	}
 	if ((r = store_tx_commit(st)) < 0)
 		return r;
-	if (n > 0)
+	if (n > 0) {
+		atomic_store(&delivered_since_checkpoint, false);
 		checkpoint_truncate(st);
+	} else if (atomic_exchange(&delivered_since_checkpoint, false) &&
+		 !checkpoint_truncate_nowait(st))
+		atomic_store(&delivered_since_checkpoint, true);	/* busy: next time */
 	return (int)n;
 }
 

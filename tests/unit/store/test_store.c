@@ -761,6 +761,36 @@ static void test_wiped_from_file(void **state)
 	assert_int_equal(store_open(t->db, t->kek, &t->st), 0);
 }
 
+/*
+ * A delivery rewrites the frontier; the page image with the frontier from
+ * before it, which could still derive the delivered key, stays in the main
+ * file (and the WAL) until a checkpoint. The once-a-second store_expire()
+ * checkpoints after deliveries, so it is gone from both files then.
+ */
+static void test_delivery_checkpointed(void **state)
+{
+	struct t *t = *state;
+	struct store_key_id out[4];
+	struct store_key k[1] = { 0 };
+	struct blob_copy b;
+	sqlite3 *db;
+
+	assert_int_equal(put(t, "p", "c", m_a, 2, 4, NOW, HARD, out, NULL), 0);
+	store_close(t->st);	/* checkpoint: the frontier is in the main file */
+	assert_int_equal(store_open(t->db, t->kek, &t->st), 0);
+	db = raw_open(t);
+	read_blob(db, &out[0], STORE_OUTBOUND, &b);
+	sqlite3_close(db);
+	assert_true(t_file_contains(t->db, b.b + 17, 32));
+	assert_int_equal(store_take(t->st, "p", "c", "enc", NOW, 1, k), 0);
+	store_key_done(&k[0]);
+	/* the new page image is only in the WAL: the old frontier is still on disk */
+	assert_true(t_file_contains(t->db, b.b + 17, 32));
+	assert_int_equal(store_expire(t->st, NOW), 0);
+	assert_false(t_file_contains(t->db, b.b + 17, 32));
+	assert_false(t_file_contains(t->wal, b.b + 17, 32));
+}
+
 static void test_enospc(void **state)
 {
 	struct t *t = *state;
@@ -1092,6 +1122,7 @@ int main(void)
 		T(test_audit_append_only),
 		T(test_no_cleartext),
 		T(test_wiped_from_file),
+		T(test_delivery_checkpointed),
 		T(test_enospc),
 		T(test_invalid),
 		T(test_list),
