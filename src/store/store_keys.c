@@ -756,30 +756,25 @@ int store_get_by_id(struct store *st, const char *peer, const char *class_name,
 
 /* ---- expiry, withdrawal ---- */
 
-/* Best effort: the data is durable in the WAL either way. */
-static void checkpoint_truncate(struct store *st)
-{
-	int rc = sqlite3_wal_checkpoint_v2(st->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
-
-	if (rc != SQLITE_OK)
-		log_debug("store: checkpoint: %s", sqlite3_errstr(rc));
-}
-
 /*
- * A TRUNCATE checkpoint that does not wait (busy timeout 0 for the call):
- * when another handle reads or writes, it does what it can and reports
- * SQLITE_BUSY, and the caller tries again later. Returns true when the WAL
- * was checkpointed and truncated.
+ * A TRUNCATE checkpoint; best effort, the data is durable in the WAL either
+ * way. wait: as long as the busy timeout allows for other handles' readers
+ * and writers (after destroying secrets); else not at all (busy timeout 0
+ * for the call: SQLite does what it can and reports SQLITE_BUSY, and the
+ * caller tries again later). Returns true when the WAL was checkpointed and
+ * truncated.
  */
-static bool checkpoint_truncate_nowait(struct store *st)
+static bool checkpoint_truncate(struct store *st, bool wait)
 {
 	int rc;
 
-	sqlite3_busy_timeout(st->db, 0);
+	if (!wait)
+		sqlite3_busy_timeout(st->db, 0);
 	rc = sqlite3_wal_checkpoint_v2(st->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
-	sqlite3_busy_timeout(st->db, STORE_BUSY_TIMEOUT_MS);
+	if (!wait)
+		sqlite3_busy_timeout(st->db, STORE_BUSY_TIMEOUT_MS);
 	if (rc != SQLITE_OK)
-		log_debug("store: checkpoint after deliveries: %s", sqlite3_errstr(rc));
+		log_debug("store: checkpoint: %s", sqlite3_errstr(rc));
 	return rc == SQLITE_OK;
 }
 
@@ -831,9 +826,9 @@ int store_expire(struct store *st, int64_t now)
 		return r;
 	if (n > 0) {
 		atomic_store(&delivered_since_checkpoint, false);
-		checkpoint_truncate(st);
+		checkpoint_truncate(st, true);
 	} else if (atomic_exchange(&delivered_since_checkpoint, false) &&
-		 !checkpoint_truncate_nowait(st))
+		 !checkpoint_truncate(st, false))
 		atomic_store(&delivered_since_checkpoint, true);	/* busy: next time */
 	return (int)n;
 }
@@ -940,7 +935,7 @@ int store_withdraw_method(struct store *st, uint16_t method, const char *who, co
 	if ((r = store_tx_commit(st)) < 0)
 		goto out;
 	if (n > 0)
-		checkpoint_truncate(st);
+		checkpoint_truncate(st, true);
 	if (ret_ids) {
 		*ret_ids = ids.v;
 		ids.v = NULL;
@@ -999,7 +994,7 @@ int store_withdraw_exchange(struct store *st, const uint8_t *id, size_t id_len, 
 	if ((r = store_tx_commit(st)) < 0)
 		return r;
 	if (n > 0)
-		checkpoint_truncate(st);
+		checkpoint_truncate(st, true);
 	return (int)n;
 rollback:
 	mfs_wipe(&x, sizeof(x));
